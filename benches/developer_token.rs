@@ -1,0 +1,51 @@
+//! Developer-token costs: `cargo bench --bench developer_token`.
+
+use actix_apple_music::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner, SigningKey};
+use divan::{black_box, Bencher};
+
+fn main() {
+    divan::main();
+}
+
+fn signer() -> DeveloperTokenSigner {
+    DeveloperTokenConfig::apple_music("TEAMID1234", "KEYID56789")
+        .origins(["https://app.example"])
+        .build(SigningKey::generate())
+        .unwrap()
+}
+
+/// Signing one token (what passport-apple-music does on every login).
+#[divan::bench]
+fn sign_one_token(bencher: Bencher<'_, '_>) {
+    let signer = signer();
+    bencher.bench(|| signer.sign_fresh().unwrap());
+}
+
+/// `token()` on a warm cache (the hot path of every login page).
+#[divan::bench]
+fn token_warm_cache(bencher: Bencher<'_, '_>) {
+    let signer = signer();
+    bencher.bench(|| black_box(signer.token()));
+}
+
+/// Verifying the current token: the constant-time fast path.
+#[divan::bench]
+fn verify_fast_path(bencher: Bencher<'_, '_>) {
+    let signer = signer();
+    let token = signer.token().as_str().to_owned();
+    bencher.bench(|| signer.verify(black_box(&token)).unwrap());
+}
+
+/// Verifying a token the cache does not hold (another instance's): ECDSA verification.
+#[divan::bench]
+fn verify_slow_path(bencher: Bencher<'_, '_>) {
+    let key_pem_signer = signer();
+    let key = key_pem_signer.signing_key().clone();
+    let other_instance = DeveloperTokenConfig::apple_music("TEAMID1234", "KEYID56789")
+        .origins(["https://app.example"])
+        .build(key)
+        .unwrap();
+    let token = other_instance.token().as_str().to_owned();
+    // ECDSA signatures are randomised: this token differs from the one `signer` cached.
+    bencher.bench(|| key_pem_signer.verify(black_box(&token)).unwrap());
+}

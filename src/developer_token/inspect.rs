@@ -1,0 +1,128 @@
+//! Reading a token without trusting it (for `inspect` and for typed refusals).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, Validation};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use super::signer::{VerifyError, MAX_TOKEN_LEN};
+use super::SigningKey;
+
+/// A JWT's header and claims, decoded but **not verified**. For showing what a token says
+/// (the `developer-token inspect` command) and for deciding why a token is refused.
+#[derive(Debug, Clone)]
+pub struct UnverifiedToken {
+    raw_len: usize,
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+}
+
+impl UnverifiedToken {
+    /// Splits and decodes a compact JWT. Refuses anything that is not three base64url parts
+    /// whose first two are JSON objects, and anything longer than 4096 bytes.
+    pub fn parse(token: &str) -> Result<Self, VerifyError> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(VerifyError::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(header), Some(claims), Some(_signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        Ok(Self {
+            raw_len: token.len(),
+            header: decode_object(header)?,
+            claims: decode_object(claims)?,
+        })
+    }
+
+    /// The header (`alg`, `kid`, `typ`, …).
+    pub fn header(&self) -> &Map<String, Value> {
+        &self.header
+    }
+
+    /// The claims (`iss`, `iat`, `exp`, `origin`, `sub`, …).
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// The header's `alg`.
+    pub fn algorithm(&self) -> Option<&str> {
+        self.header.get("alg").and_then(Value::as_str)
+    }
+
+    /// The header's `kid`.
+    pub fn key_id(&self) -> Option<&str> {
+        self.header.get("kid").and_then(Value::as_str)
+    }
+
+    /// `iss`.
+    pub fn issuer(&self) -> Option<&str> {
+        self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    /// `iat` as a time.
+    pub fn issued_at(&self) -> Option<OffsetDateTime> {
+        self.time_claim("iat")
+    }
+
+    /// `exp` as a time.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.time_claim("exp")
+    }
+
+    /// Length of the compact token in bytes.
+    pub fn len(&self) -> usize {
+        self.raw_len
+    }
+
+    /// Always false: a parsed token is never empty. (Here for the `len`/`is_empty` pair.)
+    pub fn is_empty(&self) -> bool {
+        self.raw_len == 0
+    }
+
+    fn time_claim(&self, name: &str) -> Option<OffsetDateTime> {
+        let secs = self.claims.get(name)?.as_i64()?;
+        OffsetDateTime::from_unix_timestamp(secs).ok()
+    }
+
+    /// Checks only the ES256 signature of `token` against `key`'s public half; no claim is
+    /// checked. Use [`DeveloperTokenSigner::verify`](super::DeveloperTokenSigner::verify) to
+    /// accept a token.
+    pub fn verify_signature(token: &str, key: &SigningKey) -> Result<(), VerifyError> {
+        let parsed = Self::parse(token)?;
+        if parsed.algorithm() != Some("ES256") {
+            return Err(VerifyError::UnsupportedAlgorithm {
+                alg: parsed
+                    .algorithm()
+                    .unwrap_or("(none)")
+                    .chars()
+                    .take(16)
+                    .collect(),
+            });
+        }
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(token.trim(), &key.decoding, &validation)
+            .map(|_| ())
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::InvalidSignature,
+                _ => VerifyError::Malformed,
+            })
+    }
+}
+
+fn decode_object(part: &str) -> Result<Map<String, Value>, VerifyError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| VerifyError::Malformed)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(VerifyError::Malformed),
+    }
+}
