@@ -55,3 +55,185 @@ impl ConfigError {
         }
     }
 }
+
+/// Why a sign-in failed: the two families passport-apple-music has, with typed reasons.
+///
+/// An [`AuthorizationError`] means the user (or the app's verify hook) said no, or the
+/// authorization could not run; a [`TokenError`] means the callback request itself was
+/// wrong: missing or forged state, a bad `id_token_hint`, a malformed request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The user or the app refused, or the authorization could not run. Answered `401`.
+    #[error(transparent)]
+    Authorization(#[from] AuthorizationError),
+    /// The callback request is wrong or forged. Answered `400`.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+impl AuthError {
+    /// The family's JSON name: `authorization_error` or `token_error`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthError::Authorization(_) => "authorization_error",
+            AuthError::Token(_) => "token_error",
+        }
+    }
+
+    /// The snake_case reason, e.g. `declined` or `state_mismatch`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthError::Authorization(e) => e.reason(),
+            AuthError::Token(e) => e.reason(),
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        match self {
+            AuthError::Authorization(_) => actix_web::http::StatusCode::UNAUTHORIZED,
+            AuthError::Token(_) => actix_web::http::StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// The user or the app refused, or MusicKit could not authorize.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorizationError {
+    /// The user chose not to allow access (`declined`).
+    #[error("you chose not to connect your Apple Music account")]
+    Declined,
+    /// Apple said authorization is unavailable, e.g. no subscription in this region
+    /// (`unavailable`).
+    #[error("Apple Music authorization is not available for this account or region")]
+    Unavailable,
+    /// The authorization window was closed before an answer (`popup_closed`).
+    #[error("the Apple Music window was closed before you allowed access")]
+    PopupClosed,
+    /// The browser blocked the authorization window (`popup_blocked`).
+    #[error(
+        "the browser blocked the Apple Music window; allow pop-ups for this site and try again"
+    )]
+    PopupBlocked,
+    /// No answer came in time (`timed_out`).
+    #[error("Apple Music did not answer in time")]
+    TimedOut,
+    /// MusicKit reported another error (`musickit_error`). The message is the page's, cut to
+    /// 200 characters; it came from the browser, so treat it as untrusted text.
+    #[error("MusicKit reported an error: {message}")]
+    MusicKit {
+        /// What the page reported.
+        message: String,
+    },
+    /// The app's verify hook refused the sign-in (`rejected_by_app`).
+    #[error("sign-in refused: {reason}")]
+    RejectedByApp {
+        /// The app's reason, shown to the user.
+        reason: String,
+    },
+}
+
+impl AuthorizationError {
+    /// The snake_case reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthorizationError::Declined => "declined",
+            AuthorizationError::Unavailable => "unavailable",
+            AuthorizationError::PopupClosed => "popup_closed",
+            AuthorizationError::PopupBlocked => "popup_blocked",
+            AuthorizationError::TimedOut => "timed_out",
+            AuthorizationError::MusicKit { .. } => "musickit_error",
+            AuthorizationError::RejectedByApp { .. } => "rejected_by_app",
+        }
+    }
+
+    /// Maps a callback's `error=` value: a reason name yields that reason, `access_denied`
+    /// yields [`Declined`](Self::Declined), anything else [`MusicKit`](Self::MusicKit).
+    pub fn from_callback_error(value: &str) -> Self {
+        match value {
+            "declined" | "access_denied" => AuthorizationError::Declined,
+            "unavailable" => AuthorizationError::Unavailable,
+            "popup_closed" => AuthorizationError::PopupClosed,
+            "popup_blocked" => AuthorizationError::PopupBlocked,
+            "timed_out" => AuthorizationError::TimedOut,
+            other => AuthorizationError::MusicKit {
+                message: other.chars().take(200).collect(),
+            },
+        }
+    }
+}
+
+/// The callback request is missing something, or carries something forged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No `code`, or an empty one (`missing_code`).
+    #[error("the sign-in answer carried no music user token")]
+    MissingCode,
+    /// The `code` is longer than the configured maximum (`code_too_long`).
+    #[error("the music user token is longer than {max} bytes")]
+    CodeTooLong {
+        /// The maximum accepted length.
+        max: usize,
+    },
+    /// The request has no `state` (`missing_state`).
+    #[error("the sign-in answer carried no state")]
+    MissingState,
+    /// The session holds no pending login, or another one (`state_mismatch`): a replay,
+    /// another browser's answer, or a lost session.
+    #[error("this sign-in answer does not belong to a login started in this browser")]
+    StateMismatch,
+    /// The pending login is older than the state lifetime (`state_expired`).
+    #[error("the sign-in took too long; please start again")]
+    StateExpired,
+    /// No `id_token_hint` (`missing_id_token_hint`).
+    #[error("the sign-in answer carried no developer token")]
+    MissingIdTokenHint,
+    /// The `id_token_hint` is not a valid developer token this app signed
+    /// (`invalid_id_token_hint`).
+    #[error("the sign-in answer carried a developer token this app did not issue ({0})")]
+    InvalidIdTokenHint(#[source] crate::developer_token::VerifyError),
+    /// A parameter given twice, not UTF-8, an oversized body, an undecodable fragment
+    /// (`malformed_request`).
+    #[error("malformed sign-in request: {detail}")]
+    MalformedRequest {
+        /// What was wrong (never a token).
+        detail: String,
+    },
+}
+
+impl TokenError {
+    /// The snake_case reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TokenError::MissingCode => "missing_code",
+            TokenError::CodeTooLong { .. } => "code_too_long",
+            TokenError::MissingState => "missing_state",
+            TokenError::StateMismatch => "state_mismatch",
+            TokenError::StateExpired => "state_expired",
+            TokenError::MissingIdTokenHint => "missing_id_token_hint",
+            TokenError::InvalidIdTokenHint(_) => "invalid_id_token_hint",
+            TokenError::MalformedRequest { .. } => "malformed_request",
+        }
+    }
+
+    pub(crate) fn malformed(detail: impl Into<String>) -> Self {
+        TokenError::MalformedRequest {
+            detail: detail.into(),
+        }
+    }
+}
+
+impl actix_web::ResponseError for AuthError {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        self.status()
+    }
+
+    /// Without the request at hand this answers JSON; the mounted routes choose JSON or
+    /// HTML by the request's `Accept` header.
+    fn error_response(&self) -> actix_web::HttpResponse {
+        crate::response::auth_error_json(self)
+    }
+}

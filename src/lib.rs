@@ -4,7 +4,8 @@
 //! MusicKit's authorization in the user's browser with a **developer token**, an ES256 JWT the
 //! app signs with its MusicKit `.p8` key. This crate signs and rotates those developer tokens,
 //! mounts login and callback routes that run the authorization, and keeps the resulting
-//! identity in an actix-session session.
+//! identity in an actix-session session. There is no refresh token: when the music user token
+//! ends (about 180 days) the user signs in again.
 //!
 //! # Developer tokens
 //!
@@ -21,13 +22,72 @@
 //! assert!(signer.verify(token.as_str()).is_ok());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Mounting the strategy
+//!
+//! ```
+//! use actix_apple_music::developer_token::SigningKey;
+//! use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, Authenticator};
+//! use actix_session::{storage::CookieSessionStore, SessionMiddleware};
+//! use actix_web::{cookie::Key, App};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // In an app: AppleMusicConfig::from_env()? reads APPLE_MUSIC_TEAM_ID, APPLE_MUSIC_KEY_ID, …
+//! let config = AppleMusicConfig::new("TEAMID1234", "ABC123DEFG", SigningKey::generate())
+//!     .app_name("My Music App")
+//!     .success_target("/library");
+//! let auth = Authenticator::new(AppleMusicStrategy::new(config)?);
+//! let key = Key::generate();
+//! let app = App::new()
+//!     .wrap(SessionMiddleware::new(CookieSessionStore::default(), key))
+//!     .configure(auth.mount("/auth/apple-music"));
+//! # drop(app); Ok(()) }
+//! ```
+//!
+//! That serves `GET /auth/apple-music/login`, `GET|POST /auth/apple-music/callback`,
+//! `GET /auth/apple-music/return` and `POST /auth/apple-music/logout`.
+//!
+//! # Security notes
+//!
+//! - The login state is single-use, expires (10 minutes by default) and is compared in
+//!   constant time; the session id is renewed at sign-in. With the cookie store, renewing
+//!   cannot revoke a copy of the old cookie: use a server-side store (Redis) where that
+//!   matters.
+//! - `id_token_hint` must be a developer token this app signed and that is still valid.
+//! - actix's default `Logger` format (`%r`) prints the query string, which holds the token
+//!   on a GET callback. Log with [`SAFE_LOG_FORMAT`] and [`safe_log_path`] instead, which
+//!   print the method and path only. The crate's own log lines never hold a token.
 
+mod apple_music;
 mod clock;
 pub mod developer_token;
 mod error;
 pub mod headers;
+mod response;
 mod secret;
+pub mod strategy;
 
+pub use apple_music::{
+    decode_fragment, env, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, LoginPage,
+    DEFAULT_AUTHORIZE_URL, DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL,
+    DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::ConfigError;
+pub use error::{AuthError, AuthorizationError, ConfigError, TokenError};
 pub use secret::{ClientSecret, MusicUserToken};
+pub use strategy::{Authenticator, Rejection};
+
+/// A `Logger` format that never prints a query string (which may hold a token): method and
+/// path come from [`safe_log_path`].
+///
+/// ```
+/// use actix_web::middleware::Logger;
+/// let logger = Logger::new(actix_apple_music::SAFE_LOG_FORMAT)
+///     .custom_request_replace("path", actix_apple_music::safe_log_path);
+/// ```
+pub const SAFE_LOG_FORMAT: &str = "%a \"%{path}xi\" %s %b %T";
+
+/// The request's method and path without its query string, for [`SAFE_LOG_FORMAT`].
+pub fn safe_log_path(req: &actix_web::dev::ServiceRequest) -> String {
+    format!("{} {}", req.method(), req.path())
+}

@@ -26,6 +26,7 @@ mod signer;
 
 pub use inspect::UnverifiedToken;
 pub use key::{KeyError, KeySource, SigningKey, ENV_PRIVATE_KEY, ENV_PRIVATE_KEY_PATH};
+pub(crate) use signer::check_origin as check_origin_pub;
 pub use signer::{
     DeveloperToken, DeveloperTokenClaims, DeveloperTokenConfig, DeveloperTokenSigner, VerifyError,
     DEFAULT_APPLE_MUSIC_LIFETIME, DEFAULT_MUSICAPI_LIFETIME, MAX_LIFETIME,

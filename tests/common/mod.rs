@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod memory_store;
+
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 
 /// A fresh P-256 key as PKCS#8 PEM (what Apple's `.p8` files hold).
@@ -24,3 +26,21 @@ pub fn key_path(name: &str) -> std::path::PathBuf {
 
 pub const TEAM_ID: &str = "TEAMID1234";
 pub const KEY_ID: &str = "KEYID56789";
+
+/// Pulls the JSON data block `<script type="application/json" id="…">` out of a page.
+pub fn page_data(html: &str, id: &str) -> serde_json::Value {
+    let open = format!("<script type=\"application/json\" id=\"{id}\">");
+    let start = html.find(&open).expect("the page has its data block") + open.len();
+    let end = start
+        + html[start..]
+            .find("</script>")
+            .expect("the data block ends");
+    serde_json::from_str(&html[start..end]).expect("the data block is JSON")
+}
+
+/// `application/x-www-form-urlencoded` body from pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}

@@ -1,0 +1,366 @@
+//! Configuration of the Apple Music strategy, in code or from the environment.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::clock::{Clock, SharedClock};
+use crate::developer_token::{SigningKey, DEFAULT_APPLE_MUSIC_LIFETIME};
+use crate::error::ConfigError;
+use crate::strategy::FlowOptions;
+
+/// Apple's MusicKit JS v3.
+pub const DEFAULT_MUSICKIT_JS_URL: &str = "https://js-cdn.music.apple.com/musickit/v3/musickit.js";
+/// Apple's authorization page.
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://authorize.music.apple.com/woa";
+/// Default lifetime of a music user token: 180 days, as passport-apple-music and Music
+/// Assistant use.
+pub const DEFAULT_USER_TOKEN_LIFETIME: Duration = Duration::from_secs(180 * 86_400);
+/// Default longest `code` (music user token) the callback accepts, in bytes. The identity
+/// lives in the session; with the cookie store it must fit a browser's 4 KiB cookie.
+pub const DEFAULT_MAX_CODE_LEN: usize = 1536;
+
+/// Which login page the strategy serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum LoginPage {
+    /// Loads MusicKit JS v3 and calls `authorize()` (the default).
+    #[default]
+    MusicKit,
+    /// Speaks the authorization popup's protocol itself, without MusicKit JS.
+    Direct,
+    /// No popup: navigates the window to the authorize page and back to `…/return`
+    /// (reverse-engineered; for Safari/iOS and in-app web views).
+    Redirect,
+}
+
+impl LoginPage {
+    fn parse(value: &str) -> Option<Self> {
+        match value {
+            "musickit" => Some(LoginPage::MusicKit),
+            "direct" => Some(LoginPage::Direct),
+            "redirect" => Some(LoginPage::Redirect),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            LoginPage::MusicKit => "musickit",
+            LoginPage::Direct => "direct",
+            LoginPage::Redirect => "redirect",
+        }
+    }
+}
+
+/// Everything [`AppleMusicStrategy`](super::AppleMusicStrategy) needs. Built with
+/// [`new`](Self::new) and setters, or read from the environment with
+/// [`from_env`](Self::from_env); checked when the strategy is built, so a bad value stops the
+/// app at start-up.
+#[derive(Clone)]
+pub struct AppleMusicConfig {
+    pub(crate) team_id: String,
+    pub(crate) key_id: String,
+    pub(crate) key: SigningKey,
+    pub(crate) app_name: String,
+    pub(crate) app_icon_url: Option<String>,
+    pub(crate) login_page: LoginPage,
+    pub(crate) musickit_js_url: String,
+    pub(crate) authorize_url: String,
+    pub(crate) developer_token_lifetime: Duration,
+    pub(crate) origins: Vec<String>,
+    pub(crate) user_token_lifetime: Duration,
+    pub(crate) max_code_len: usize,
+    pub(crate) authorize_timeout: Duration,
+    pub(crate) flow: FlowOptions,
+}
+
+impl fmt::Debug for AppleMusicConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppleMusicConfig")
+            .field("team_id", &self.team_id)
+            .field("key_id", &self.key_id)
+            .field("key", &self.key)
+            .field("app_name", &self.app_name)
+            .field("login_page", &self.login_page)
+            .field("user_token_lifetime", &self.user_token_lifetime)
+            .field("flow", &self.flow)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Environment variables read by [`AppleMusicConfig::from_env`].
+pub mod env {
+    /// Team ID (10 characters).
+    pub const TEAM_ID: &str = "APPLE_MUSIC_TEAM_ID";
+    /// MusicKit key ID (10 characters).
+    pub const KEY_ID: &str = "APPLE_MUSIC_KEY_ID";
+    /// App name shown by Apple's authorization page.
+    pub const APP_NAME: &str = "APPLE_MUSIC_APP_NAME";
+    /// App icon URL shown by Apple's authorization page.
+    pub const APP_ICON_URL: &str = "APPLE_MUSIC_APP_ICON_URL";
+    /// `musickit` | `direct` | `redirect`.
+    pub const LOGIN_PAGE: &str = "APPLE_MUSIC_LOGIN_PAGE";
+    /// MusicKit JS URL.
+    pub const MUSICKIT_JS_URL: &str = "APPLE_MUSIC_MUSICKIT_JS_URL";
+    /// Authorization page URL.
+    pub const AUTHORIZE_URL: &str = "APPLE_MUSIC_AUTHORIZE_URL";
+    /// Music user token lifetime in seconds.
+    pub const USER_TOKEN_LIFETIME_SECS: &str = "APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS";
+    /// Developer token lifetime in seconds.
+    pub const DEVELOPER_TOKEN_LIFETIME_SECS: &str = "APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS";
+    /// Comma-separated `origin` claim.
+    pub const ORIGINS: &str = "APPLE_MUSIC_ORIGINS";
+    /// Login state lifetime in seconds.
+    pub const STATE_TTL_SECS: &str = "APPLE_MUSIC_STATE_TTL_SECS";
+}
+
+impl AppleMusicConfig {
+    /// A config with the defaults: the `musickit` page, Apple's URLs, 180-day developer and
+    /// music user tokens, 10-minute login state, success and logout to `/`.
+    pub fn new(team_id: impl Into<String>, key_id: impl Into<String>, key: SigningKey) -> Self {
+        Self {
+            team_id: team_id.into(),
+            key_id: key_id.into(),
+            key,
+            app_name: "Apple Music sign-in".into(),
+            app_icon_url: None,
+            login_page: LoginPage::default(),
+            musickit_js_url: DEFAULT_MUSICKIT_JS_URL.into(),
+            authorize_url: DEFAULT_AUTHORIZE_URL.into(),
+            developer_token_lifetime: DEFAULT_APPLE_MUSIC_LIFETIME,
+            origins: Vec::new(),
+            user_token_lifetime: DEFAULT_USER_TOKEN_LIFETIME,
+            max_code_len: DEFAULT_MAX_CODE_LEN,
+            authorize_timeout: Duration::from_secs(180),
+            flow: FlowOptions::default(),
+        }
+    }
+
+    /// Reads `APPLE_MUSIC_TEAM_ID`, `APPLE_MUSIC_KEY_ID`, the key
+    /// (`APPLE_MUSIC_PRIVATE_KEY` or `APPLE_MUSIC_PRIVATE_KEY_PATH`) and the optional
+    /// `APPLE_MUSIC_APP_NAME`, `APPLE_MUSIC_APP_ICON_URL`, `APPLE_MUSIC_LOGIN_PAGE`,
+    /// `APPLE_MUSIC_MUSICKIT_JS_URL`, `APPLE_MUSIC_AUTHORIZE_URL`,
+    /// `APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS`, `APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS`,
+    /// `APPLE_MUSIC_ORIGINS` and `APPLE_MUSIC_STATE_TTL_SECS`. Each bad value is its own
+    /// error naming the variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let team_id = required(env::TEAM_ID, "your 10-character Team ID")?;
+        let key_id = required(env::KEY_ID, "the 10-character ID of your MusicKit key")?;
+        let key = SigningKey::from_env()?;
+        let mut config = Self::new(team_id, key_id, key);
+        config.apply_env_options()?;
+        Ok(config)
+    }
+
+    /// Applies the optional variables (everything but the IDs and the key) to this config.
+    pub fn apply_env_options(&mut self) -> Result<(), ConfigError> {
+        if let Some(name) = optional(env::APP_NAME) {
+            self.app_name = name;
+        }
+        if let Some(icon) = optional(env::APP_ICON_URL) {
+            self.app_icon_url = Some(icon);
+        }
+        if let Some(page) = optional(env::LOGIN_PAGE) {
+            self.login_page = LoginPage::parse(&page).ok_or_else(|| {
+                ConfigError::invalid(env::LOGIN_PAGE, &page, "one of musickit, direct, redirect")
+            })?;
+        }
+        if let Some(url) = optional(env::MUSICKIT_JS_URL) {
+            self.musickit_js_url = url;
+        }
+        if let Some(url) = optional(env::AUTHORIZE_URL) {
+            self.authorize_url = url;
+        }
+        if let Some(secs) = seconds(env::USER_TOKEN_LIFETIME_SECS)? {
+            self.user_token_lifetime = secs;
+        }
+        if let Some(secs) = seconds(env::DEVELOPER_TOKEN_LIFETIME_SECS)? {
+            self.developer_token_lifetime = secs;
+        }
+        if let Some(origins) = optional(env::ORIGINS) {
+            self.origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        if let Some(secs) = seconds(env::STATE_TTL_SECS)? {
+            self.flow.state_ttl = secs;
+        }
+        Ok(())
+    }
+
+    /// The name Apple's authorization page shows.
+    pub fn app_name(mut self, name: impl Into<String>) -> Self {
+        self.app_name = name.into();
+        self
+    }
+    /// The icon Apple's authorization page shows (an `https` URL).
+    pub fn app_icon_url(mut self, url: impl Into<String>) -> Self {
+        self.app_icon_url = Some(url.into());
+        self
+    }
+    /// Which login page to serve.
+    pub fn login_page(mut self, page: LoginPage) -> Self {
+        self.login_page = page;
+        self
+    }
+    /// Where the `musickit` page loads MusicKit JS from.
+    pub fn musickit_js_url(mut self, url: impl Into<String>) -> Self {
+        self.musickit_js_url = url.into();
+        self
+    }
+    /// The authorization page the `direct` and `redirect` pages open.
+    pub fn authorize_url(mut self, url: impl Into<String>) -> Self {
+        self.authorize_url = url.into();
+        self
+    }
+    /// Lifetime of the developer tokens (at most 15 777 000 s).
+    pub fn developer_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.developer_token_lifetime = lifetime;
+        self
+    }
+    /// The developer token's `origin` claim.
+    pub fn origins<I: IntoIterator<Item = S>, S: Into<String>>(mut self, origins: I) -> Self {
+        self.origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+    /// How long a music user token is taken to live after sign-in (default 180 days).
+    pub fn user_token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.user_token_lifetime = lifetime;
+        self
+    }
+    /// Longest `code` accepted, in bytes (default 1536; see [`DEFAULT_MAX_CODE_LEN`]).
+    pub fn max_code_len(mut self, bytes: usize) -> Self {
+        self.max_code_len = bytes;
+        self
+    }
+    /// How long the login page waits for MusicKit or the popup before giving up with
+    /// `timed_out` (default 3 minutes).
+    pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
+        self.authorize_timeout = timeout;
+        self
+    }
+    /// Where a successful sign-in goes when the login had no `return_to` (default `/`).
+    pub fn success_target(mut self, path: impl Into<String>) -> Self {
+        self.flow.success_target = path.into();
+        self
+    }
+    /// Where browsers go after a failed sign-in, with `?error=…&reason=…` added. Unset (the
+    /// default), failures are answered in place with an HTML page or JSON.
+    pub fn failure_target(mut self, path: impl Into<String>) -> Self {
+        self.flow.failure_target = Some(path.into());
+        self
+    }
+    /// Where `POST …/logout` sends the browser (default `/`).
+    pub fn logout_target(mut self, path: impl Into<String>) -> Self {
+        self.flow.logout_target = path.into();
+        self
+    }
+    /// How long a login may take from login page to callback (default 10 minutes; 1 s or
+    /// more).
+    pub fn state_ttl(mut self, ttl: Duration) -> Self {
+        self.flow.state_ttl = ttl;
+        self
+    }
+    /// The app's public origin (`https://app.example`), accepted in `Origin` headers besides
+    /// the request's own scheme and host (useful behind proxies).
+    pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
+        self.flow.public_origin = Some(origin.into());
+        self
+    }
+    /// Where every expiry is read from; tests pass a [`ManualClock`](crate::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.flow.clock = Arc::new(clock);
+        self
+    }
+
+    pub(crate) fn shared_clock(&self) -> SharedClock {
+        self.flow.clock.clone()
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let http_url = |name: &str, value: &str| -> Result<Url, ConfigError> {
+            Url::parse(value)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+                .ok_or_else(|| ConfigError::invalid(name, value, "an absolute http(s) URL"))
+        };
+        http_url("MusicKit JS URL", &self.musickit_js_url)?;
+        http_url("authorize URL", &self.authorize_url)?;
+        if let Some(icon) = &self.app_icon_url {
+            http_url("app icon URL", icon)?;
+        }
+        if self.app_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "app name",
+                &self.app_name,
+                "a non-empty name",
+            ));
+        }
+        if self.flow.state_ttl < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "state TTL",
+                &format!("{:?}", self.flow.state_ttl),
+                "1 second or more",
+            ));
+        }
+        if self.user_token_lifetime < Duration::from_secs(1) {
+            return Err(ConfigError::invalid(
+                "music user token lifetime",
+                &format!("{:?}", self.user_token_lifetime),
+                "1 second or more",
+            ));
+        }
+        for (name, target) in [
+            ("success target", Some(&self.flow.success_target)),
+            ("logout target", Some(&self.flow.logout_target)),
+            ("failure target", self.flow.failure_target.as_ref()),
+        ] {
+            if let Some(target) = target {
+                if crate::strategy::safe_return_to(target).is_none()
+                    && http_url(name, target).is_err()
+                {
+                    return Err(ConfigError::invalid(
+                        name,
+                        target,
+                        "a path such as /home, or an absolute http(s) URL",
+                    ));
+                }
+            }
+        }
+        if let Some(origin) = &self.flow.public_origin {
+            crate::developer_token::check_origin_pub(origin)?;
+        }
+        Ok(())
+    }
+}
+
+fn optional(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn required(name: &str, expected: &str) -> Result<String, ConfigError> {
+    optional(name).ok_or_else(|| ConfigError::Missing {
+        name: name.into(),
+        expected: expected.into(),
+    })
+}
+
+fn seconds(name: &str) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = optional(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(secs) if secs >= 1 => Ok(Some(Duration::from_secs(secs))),
+        _ => Err(ConfigError::invalid(
+            name,
+            &value,
+            "a whole number of seconds, 1 or more",
+        )),
+    }
+}

@@ -1,0 +1,308 @@
+//! The Apple Music strategy: login page, callback, identity.
+//!
+//! # Routes (under the mount prefix)
+//!
+//! - `GET login[?return_to=/path][&prompt=login]`: a page that runs the authorization in the
+//!   browser (see [`LoginPage`]) and then submits a POST form to the callback.
+//! - `GET`/`POST callback`: passport-apple-music's parameters,
+//!   `code=<music user token>&state=…&id_token_hint=<developer token>[&restricted=1|0]` or
+//!   `error=<message>&state=…[&id_token_hint=…]`.
+//! - `GET return`: the `redirect` page's return page (reads the URL fragment).
+//! - `POST logout`.
+//!
+//! # The `redirect` page is reverse-engineered
+//!
+//! Navigating the window to Apple's authorize page and coming back to `referrer` with the
+//! result in the fragment (`#<base64 of {"musicUserToken", "itre", "cid"}>`) is what apps in
+//! the wild observe; Apple does not document it. Apple only hands the token back when
+//! `referrer` has the origin of the page that navigated there; a return without a fragment is
+//! taken as `declined`.
+
+mod config;
+mod identity;
+mod page;
+
+use std::future::Future;
+
+use actix_session::SessionExt;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde::Serialize;
+
+pub use config::{
+    env, AppleMusicConfig, LoginPage, DEFAULT_AUTHORIZE_URL, DEFAULT_MAX_CODE_LEN,
+    DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
+};
+pub use identity::AppleMusicIdentity;
+
+use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
+use crate::error::{AuthError, ConfigError, TokenError};
+use crate::secret::MusicUserToken;
+use crate::strategy::{Authenticator, CallbackParams, FlowOptions, LoginRequest, Strategy};
+use page::PageTemplate;
+
+/// Session namespace and name of the strategy.
+pub const STRATEGY_NAME: &str = "apple-music";
+
+/// Signs users in with Apple Music. Mount it with an [`Authenticator`]:
+///
+/// ```no_run
+/// use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, Authenticator};
+/// use actix_session::{storage::CookieSessionStore, SessionMiddleware};
+/// use actix_web::{cookie::Key, App, HttpServer};
+///
+/// #[actix_web::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     // APPLE_MUSIC_TEAM_ID, APPLE_MUSIC_KEY_ID, APPLE_MUSIC_PRIVATE_KEY_PATH, …
+///     let strategy = AppleMusicStrategy::new(AppleMusicConfig::from_env()?)?;
+///     let auth = Authenticator::new(strategy);
+///     let key = Key::generate(); // share one key between instances, see the README
+///     HttpServer::new(move || {
+///         App::new()
+///             .wrap(SessionMiddleware::new(CookieSessionStore::default(), key.clone()))
+///             .configure(auth.clone().mount("/auth/apple-music"))
+///     })
+///     .bind(("127.0.0.1", 8080))?
+///     .run()
+///     .await?;
+///     Ok(())
+/// }
+/// ```
+pub struct AppleMusicStrategy {
+    config: AppleMusicConfig,
+    signer: DeveloperTokenSigner,
+    login_template: PageTemplate,
+    return_template: PageTemplate,
+    script_src: String,
+    extra_directives: String,
+}
+
+impl std::fmt::Debug for AppleMusicStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppleMusicStrategy")
+            .field("config", &self.config)
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LoginData<'a> {
+    mode: &'static str,
+    developer_token: &'a str,
+    state: &'a str,
+    callback_url: &'a str,
+    return_url: String,
+    app_name: &'a str,
+    app_icon_url: Option<&'a str>,
+    force_dialog: bool,
+    timeout_ms: u128,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorize_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    music_kit_url: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReturnData<'a> {
+    state: Option<String>,
+    developer_token: &'a str,
+    callback_url: String,
+}
+
+impl AppleMusicStrategy {
+    /// Checks the config, signs the first developer token and prepares the pages. Fails on
+    /// any invalid setting, so a misconfigured app stops at start-up.
+    pub fn new(config: AppleMusicConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let signer = DeveloperTokenConfig::apple_music(&config.team_id, &config.key_id)
+            .lifetime(config.developer_token_lifetime)
+            .origins(config.origins.clone())
+            .clock(ClockHandle(config.shared_clock()))
+            .build(config.key.clone())?;
+        let (script_src, extra_directives) = match config.login_page {
+            LoginPage::MusicKit => {
+                let origin = url::Url::parse(&config.musickit_js_url)
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_default();
+                (
+                    format!(" {origin}"),
+                    format!("; connect-src 'self' {origin} https://*.apple.com; frame-src https://*.apple.com"),
+                )
+            }
+            LoginPage::Direct | LoginPage::Redirect => (String::new(), String::new()),
+        };
+        Ok(Self {
+            login_template: PageTemplate::new(
+                include_str!("pages/login.html"),
+                include_str!("pages/login.js"),
+            ),
+            return_template: PageTemplate::new(
+                include_str!("pages/return.html"),
+                include_str!("pages/return.js"),
+            ),
+            script_src,
+            extra_directives,
+            signer,
+            config,
+        })
+    }
+
+    /// Reads the config from the environment ([`AppleMusicConfig::from_env`]) and builds.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(AppleMusicConfig::from_env()?)
+    }
+
+    /// The developer-token signer (cached, rotating).
+    pub fn signer(&self) -> &DeveloperTokenSigner {
+        &self.signer
+    }
+
+    /// The config.
+    pub fn config(&self) -> &AppleMusicConfig {
+        &self.config
+    }
+
+    /// Builds the identity from checked callback values.
+    fn identity(&self, params: &CallbackParams) -> Result<AppleMusicIdentity, TokenError> {
+        let hint = params
+            .get("id_token_hint")
+            .filter(|h| !h.is_empty())
+            .ok_or(TokenError::MissingIdTokenHint)?;
+        self.signer
+            .verify(hint)
+            .map_err(TokenError::InvalidIdTokenHint)?;
+        let (code, restricted) = match (params.get("code"), params.get("fragment")) {
+            (None, Some(fragment)) => decode_fragment(fragment)?,
+            (code, _) => (
+                code.unwrap_or_default().to_owned(),
+                parse_restricted(params.get("restricted"))?,
+            ),
+        };
+        if code.is_empty() {
+            return Err(TokenError::MissingCode);
+        }
+        if code.len() > self.config.max_code_len {
+            return Err(TokenError::CodeTooLong {
+                max: self.config.max_code_len,
+            });
+        }
+        Ok(AppleMusicIdentity::new(
+            MusicUserToken::new(code),
+            hint,
+            self.config.flow.clock.now(),
+            self.config.user_token_lifetime,
+            restricted,
+        ))
+    }
+}
+
+struct ClockHandle(crate::clock::SharedClock);
+impl crate::Clock for ClockHandle {
+    fn now(&self) -> time::OffsetDateTime {
+        self.0.now()
+    }
+}
+
+fn parse_restricted(value: Option<&str>) -> Result<Option<bool>, TokenError> {
+    match value {
+        None | Some("") => Ok(None),
+        Some("1" | "true") => Ok(Some(true)),
+        Some("0" | "false") => Ok(Some(false)),
+        Some(_) => Err(TokenError::malformed(
+            "`restricted` must be 1, 0, true or false",
+        )),
+    }
+}
+
+/// Decodes the `redirect` return fragment: base64 (standard or URL-safe, padded or not) of
+/// `{"musicUserToken": …, "itre": "0" | "1", "cid": …}`.
+pub fn decode_fragment(fragment: &str) -> Result<(String, Option<bool>), TokenError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Fragment {
+        music_user_token: String,
+        #[serde(default)]
+        itre: Option<String>,
+    }
+    let bad = || TokenError::malformed("the return fragment is not base64 of the expected JSON");
+    let text = fragment.trim_start_matches('#');
+    let text = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map_err(|_| bad())?;
+    let bytes = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
+        .iter()
+        .find_map(|engine| engine.decode(text.as_bytes()).ok())
+        .ok_or_else(bad)?;
+    let parsed: Fragment = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let restricted = match parsed.itre.as_deref() {
+        Some("1") => Some(true),
+        Some("0") => Some(false),
+        _ => None,
+    };
+    Ok((parsed.music_user_token, restricted))
+}
+
+impl Strategy for AppleMusicStrategy {
+    type Identity = AppleMusicIdentity;
+
+    fn name(&self) -> &str {
+        STRATEGY_NAME
+    }
+
+    fn flow_options(&self) -> &FlowOptions {
+        &self.config.flow
+    }
+
+    fn login_page(&self, _req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {
+        let token = self.signer.token();
+        let mode = self.config.login_page;
+        let data = LoginData {
+            mode: mode.as_str(),
+            developer_token: token.as_str(),
+            state: login.state,
+            callback_url: login.callback_path,
+            return_url: format!("{}/return", login.prefix),
+            app_name: &self.config.app_name,
+            app_icon_url: self.config.app_icon_url.as_deref(),
+            force_dialog: login.force_dialog,
+            timeout_ms: self.config.authorize_timeout.as_millis(),
+            authorize_url: (mode != LoginPage::MusicKit)
+                .then_some(self.config.authorize_url.as_str()),
+            music_kit_url: (mode == LoginPage::MusicKit)
+                .then_some(self.config.musickit_js_url.as_str()),
+        };
+        self.login_template
+            .respond(&data, &self.script_src, &self.extra_directives)
+    }
+
+    fn callback(
+        &self,
+        _req: &HttpRequest,
+        params: &CallbackParams,
+    ) -> impl Future<Output = Result<AppleMusicIdentity, AuthError>> {
+        let result = self.identity(params).map_err(AuthError::from);
+        std::future::ready(result)
+    }
+
+    fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
+        scope.route("/return", web::get().to(return_page))
+    }
+}
+
+async fn return_page(
+    req: HttpRequest,
+    auth: web::Data<Authenticator<AppleMusicStrategy>>,
+) -> HttpResponse {
+    let strategy = auth.strategy();
+    let token = strategy.signer.token();
+    let data = ReturnData {
+        state: auth.pending_state(&req.get_session()),
+        developer_token: token.as_str(),
+        callback_url: format!("{}/callback", auth.prefix()),
+    };
+    strategy.return_template.respond(&data, "", "")
+}

@@ -1,0 +1,69 @@
+//! Page templates, split once at start-up into static text and per-request holes.
+
+use actix_web::{HttpResponse, HttpResponseBuilder};
+
+use crate::response;
+
+enum Piece {
+    Text(String),
+    Nonce,
+    Data,
+}
+
+/// An HTML page with `{{NONCE}}` and `{{DATA}}` holes and its script inlined.
+pub(crate) struct PageTemplate {
+    pieces: Vec<Piece>,
+    size_hint: usize,
+}
+
+impl PageTemplate {
+    pub(crate) fn new(html: &str, script: &str) -> Self {
+        let html = html.replace("{{SCRIPT}}", script);
+        let mut pieces = Vec::new();
+        let mut rest = html.as_str();
+        while let Some(start) = rest.find("{{") {
+            let (hole, len) = if rest[start..].starts_with("{{NONCE}}") {
+                (Piece::Nonce, "{{NONCE}}".len())
+            } else if rest[start..].starts_with("{{DATA}}") {
+                (Piece::Data, "{{DATA}}".len())
+            } else {
+                pieces.push(Piece::Text(rest[..start + 2].to_owned()));
+                rest = &rest[start + 2..];
+                continue;
+            };
+            pieces.push(Piece::Text(rest[..start].to_owned()));
+            pieces.push(hole);
+            rest = &rest[start + len..];
+        }
+        pieces.push(Piece::Text(rest.to_owned()));
+        let size_hint = html.len() + 1024;
+        Self { pieces, size_hint }
+    }
+
+    /// Fills the holes: `data` is serialised as script-safe JSON.
+    pub(crate) fn render<T: serde::Serialize>(&self, nonce: &str, data: &T) -> String {
+        let json = response::json_for_script(data);
+        let mut out = String::with_capacity(self.size_hint + json.len());
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Nonce => out.push_str(nonce),
+                Piece::Data => out.push_str(&json),
+            }
+        }
+        out
+    }
+
+    /// A `200` response with the page and the sign-in's security headers.
+    pub(crate) fn respond<T: serde::Serialize>(
+        &self,
+        data: &T,
+        extra_script_src: &str,
+        extra_directives: &str,
+    ) -> HttpResponse {
+        let nonce = response::nonce();
+        let mut builder: HttpResponseBuilder = HttpResponse::Ok();
+        response::secure_page(&mut builder, &nonce, extra_script_src, extra_directives);
+        builder.body(self.render(&nonce, data))
+    }
+}

@@ -1,0 +1,145 @@
+//! Building responses: JSON or HTML by `Accept`, security headers, safe embedding.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use crate::error::AuthError;
+
+/// Whether the client asked for HTML: its `Accept` lists `text/html` (browsers navigating).
+/// curl's `*/*` and a missing header count as JSON clients.
+pub(crate) fn wants_html(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let media = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                matches!(
+                    p.trim().replace(' ', "").as_str(),
+                    "q=0" | "q=0.0" | "q=0.00" | "q=0.000"
+                )
+            });
+            media.eq_ignore_ascii_case("text/html") && !refused
+        })
+}
+
+/// A fresh random nonce for a Content-Security-Policy.
+pub(crate) fn nonce() -> String {
+    oauth2::CsrfToken::new_random().secret().clone()
+}
+
+/// Headers every page of the sign-in carries: no caching, a CSP allowing only the page's own
+/// scripts (by nonce) and `extra_script_src`, a referrer policy that still sends the origin to
+/// Apple (`no-referrer` breaks the sign-in), and no framing.
+pub(crate) fn secure_page(
+    builder: &mut HttpResponseBuilder,
+    nonce: &str,
+    extra_script_src: &str,
+    extra_directives: &str,
+) {
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'{extra_script_src}; style-src 'nonce-{nonce}'; \
+         img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'{extra_directives}"
+    );
+    builder
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
+        .insert_header((
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .insert_header((
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .insert_header((header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .content_type("text/html; charset=utf-8");
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(crate) fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Serialises `value` as JSON that is inert inside `<script type="application/json">`: every
+/// `<`, `>`, `&` and the JavaScript line separators are `\u` escapes, so no `</script>` or
+/// comment opener can appear. `JSON.parse` reads it back unchanged.
+pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    let mut out = String::with_capacity(json.len() + 32);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JSON body of an [`AuthError`]:
+/// `{"error": "authorization_error" | "token_error", "reason": …, "message": …}`.
+pub(crate) fn auth_error_json(error: &AuthError) -> HttpResponse {
+    HttpResponse::build(error.status())
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(serde_json::json!({
+            "error": error.kind(),
+            "reason": error.reason(),
+            "message": error.to_string(),
+        }))
+}
+
+const ERROR_PAGE: &str = include_str!("pages/error.html");
+
+/// A small HTML page that says what went wrong and links back to the login.
+pub(crate) fn auth_error_html(error: &AuthError, login_url: &str) -> HttpResponse {
+    let nonce = nonce();
+    let title = match error {
+        AuthError::Authorization(_) => "Apple Music sign-in did not complete",
+        AuthError::Token(_) => "This sign-in link is not valid",
+    };
+    let body = ERROR_PAGE
+        .replace("{{NONCE}}", &nonce)
+        .replace("{{TITLE}}", title)
+        .replace("{{KIND}}", error.kind())
+        .replace("{{REASON}}", error.reason())
+        .replace("{{LOGIN_URL}}", &escape_html(login_url))
+        .replace("{{MESSAGE}}", &escape_html(&error.to_string()));
+    let mut builder = HttpResponse::build(error.status());
+    secure_page(&mut builder, &nonce, "", "");
+    builder.body(body)
+}
+
+/// The answer to an [`AuthError`] for this request: HTML for browsers, JSON otherwise.
+pub(crate) fn auth_error(req: &HttpRequest, error: &AuthError, login_url: &str) -> HttpResponse {
+    if wants_html(req) {
+        auth_error_html(error, login_url)
+    } else {
+        auth_error_json(error)
+    }
+}
+
+/// `303 See Other` to `location`.
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .finish()
+}

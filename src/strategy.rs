@@ -1,0 +1,659 @@
+//! A small, PassportJS-style strategy framework for actix-web.
+//!
+//! A [`Strategy`] knows how to show a login page and how to turn a callback into an
+//! identity. The [`Authenticator`] around it does everything that is not provider-specific:
+//! it mounts `login`, `callback` and `logout` routes under a prefix, keeps a single-use login
+//! state in the session, checks it on the way back, calls the app's verify hook, renews the
+//! session id, stores the identity, and answers success or a typed failure.
+//!
+//! Nothing here knows about Apple Music; [`AppleMusicStrategy`](crate::AppleMusicStrategy) is
+//! one strategy, and a test or manual-token strategy plugs into the same trait.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::header;
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+use crate::clock::{system_clock, SharedClock};
+use crate::error::{AuthError, AuthorizationError, TokenError};
+use crate::response;
+
+/// Largest callback request (query string or form body) the callback reads.
+pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
+
+/// A sign-in method: a login page and a callback that yields an identity.
+pub trait Strategy: Send + Sync + Sized + 'static {
+    /// What a successful sign-in yields; kept in the session.
+    type Identity: Serialize + DeserializeOwned + Clone + 'static;
+
+    /// A short name, also the namespace of its session keys (`"<name>.identity"`).
+    fn name(&self) -> &str;
+
+    /// Options of the surrounding flow (targets, state lifetime, clock).
+    fn flow_options(&self) -> &FlowOptions;
+
+    /// Answers the login page for a login whose state is already stored in the session.
+    fn login_page(&self, req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse;
+
+    /// Turns a callback whose state has been checked into an identity, or a typed error.
+    fn callback(
+        &self,
+        req: &HttpRequest,
+        params: &CallbackParams,
+    ) -> impl Future<Output = Result<Self::Identity, AuthError>>;
+
+    /// Adds strategy-specific routes to the mounted scope (e.g. a return page).
+    fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
+        scope
+    }
+}
+
+/// What the login page needs to know about the login it starts.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct LoginRequest<'a> {
+    /// The single-use state to send back with the callback.
+    pub state: &'a str,
+    /// The callback path (under the mount prefix).
+    pub callback_path: &'a str,
+    /// The mount prefix, e.g. `/auth/apple-music`.
+    pub prefix: &'a str,
+    /// `prompt=login`: ask the user again even if the browser holds a cached token.
+    pub force_dialog: bool,
+}
+
+/// Options of the flow around a strategy. Defaults: success and logout go to `/`, failures
+/// are answered in place (HTML or JSON), login state lives 10 minutes, the system clock.
+#[derive(Clone)]
+pub struct FlowOptions {
+    pub(crate) success_target: String,
+    pub(crate) failure_target: Option<String>,
+    pub(crate) logout_target: String,
+    pub(crate) state_ttl: Duration,
+    pub(crate) public_origin: Option<String>,
+    pub(crate) clock: SharedClock,
+}
+
+impl std::fmt::Debug for FlowOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowOptions")
+            .field("success_target", &self.success_target)
+            .field("failure_target", &self.failure_target)
+            .field("logout_target", &self.logout_target)
+            .field("state_ttl", &self.state_ttl)
+            .field("public_origin", &self.public_origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FlowOptions {
+    fn default() -> Self {
+        Self {
+            success_target: "/".into(),
+            failure_target: None,
+            logout_target: "/".into(),
+            state_ttl: Duration::from_secs(600),
+            public_origin: None,
+            clock: system_clock(),
+        }
+    }
+}
+
+/// Session data of a login in progress.
+#[derive(Serialize, Deserialize)]
+struct PendingLogin {
+    state: String,
+    created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    return_to: Option<String>,
+}
+
+/// A refusal from the app's verify hook; becomes
+/// [`AuthorizationError::RejectedByApp`] with this reason.
+#[derive(Debug, Clone)]
+pub struct Rejection(String);
+
+impl Rejection {
+    /// A refusal with a reason the user may read.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}
+
+type HookFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, Rejection>>>>;
+type VerifyHook<I> = Arc<dyn Fn(HttpRequest, I) -> HookFuture + Send + Sync>;
+type FailureHandler = Arc<dyn Fn(&HttpRequest, &AuthError) -> HttpResponse + Send + Sync>;
+
+/// Mounts a [`Strategy`] on an actix app and runs the flow around it.
+///
+/// ```no_run
+/// # use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, Authenticator};
+/// # fn app(strategy: AppleMusicStrategy) {
+/// let auth = Authenticator::new(strategy);
+/// let app = actix_web::App::new()
+///     // .wrap(SessionMiddleware::new(...))
+///     .configure(auth.mount("/auth/apple-music"));
+/// # }
+/// ```
+pub struct Authenticator<S: Strategy> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S: Strategy> Clone for Authenticator<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<S: Strategy> {
+    strategy: S,
+    verify: Option<VerifyHook<S::Identity>>,
+    failure_handler: Option<FailureHandler>,
+    prefix: String,
+    keys: SessionKeys,
+}
+
+/// The session keys of one strategy, namespaced by its name.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionKeys {
+    pub(crate) login: String,
+    pub(crate) identity: String,
+    pub(crate) user: String,
+}
+
+impl SessionKeys {
+    fn new(name: &str) -> Self {
+        Self {
+            login: format!("{name}.login"),
+            identity: format!("{name}.identity"),
+            user: format!("{name}.user"),
+        }
+    }
+}
+
+impl<S: Strategy> Authenticator<S> {
+    /// Wraps a strategy with no verify hook (the identity alone is kept).
+    pub fn new(strategy: S) -> Self {
+        let keys = SessionKeys::new(strategy.name());
+        Self {
+            inner: Arc::new(Inner {
+                strategy,
+                verify: None,
+                failure_handler: None,
+                prefix: String::new(),
+                keys,
+            }),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut Inner<S> {
+        Arc::get_mut(&mut self.inner)
+            .expect("Authenticator is configured before it is mounted or cloned")
+    }
+
+    /// The verify hook, as PassportJS's verify callback: it receives the request and the new
+    /// identity and answers the app's own user value (kept in the session next to the
+    /// identity, see [`stored_user`](Self::stored_user)) or a [`Rejection`].
+    ///
+    /// Call before [`mount`](Self::mount) and before cloning.
+    pub fn verify<F, Fut, U>(mut self, hook: F) -> Self
+    where
+        F: Fn(HttpRequest, S::Identity) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<U, Rejection>> + 'static,
+        U: Serialize + 'static,
+    {
+        let hook = Arc::new(hook);
+        self.inner_mut().verify = Some(Arc::new(move |req, identity| {
+            let fut = hook(req, identity);
+            Box::pin(async move {
+                let user = fut.await?;
+                serde_json::to_value(user).map_err(|e| {
+                    Rejection::new(format!("the app's user value could not be stored: {e}"))
+                })
+            })
+        }));
+        self
+    }
+
+    /// Replaces the default failure answer (an HTML page or a JSON body, by `Accept`).
+    pub fn failure_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&HttpRequest, &AuthError) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.inner_mut().failure_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &S {
+        &self.inner.strategy
+    }
+
+    /// The mount prefix (empty before [`mount`](Self::mount)).
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// The login path, e.g. `/auth/apple-music/login`.
+    pub fn login_path(&self) -> String {
+        format!("{}/login", self.inner.prefix)
+    }
+
+    /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
+    /// authenticator as app data, so extractors anywhere in the app can find it. Use with
+    /// [`App::configure`](actix_web::App::configure):
+    ///
+    /// - `GET {prefix}/login[?return_to=/path][&prompt=login]`: the login page;
+    /// - `GET` and `POST {prefix}/callback`: finishes the sign-in, `303` on success;
+    /// - `POST {prefix}/logout`: forgets the identity, `303` to the logout target;
+    /// - whatever routes the strategy adds.
+    pub fn mount(mut self, prefix: &str) -> impl FnOnce(&mut ServiceConfig) {
+        let prefix = prefix.trim_end_matches('/').to_owned();
+        self.inner_mut().prefix = prefix.clone();
+        move |cfg: &mut ServiceConfig| {
+            let data = web::Data::new(self.clone());
+            let scope = web::scope(&prefix)
+                .app_data(data.clone())
+                .route("/login", web::get().to(login::<S>))
+                .route("/callback", web::get().to(callback_get::<S>))
+                .route("/callback", web::post().to(callback_post::<S>))
+                .route("/logout", web::post().to(logout::<S>));
+            let scope = self.inner.strategy.extra_routes(scope);
+            cfg.app_data(data).service(scope);
+        }
+    }
+
+    fn options(&self) -> &FlowOptions {
+        self.inner.strategy.flow_options()
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.options().clock.now()
+    }
+
+    /// The identity stored in this request's session, if any (whatever its expiry).
+    pub fn stored_identity(&self, session: &Session) -> Option<S::Identity> {
+        match session.get::<S::Identity>(&self.inner.keys.identity) {
+            Ok(identity) => identity,
+            Err(_) => {
+                // Written by another version of the app, or tampered: treat as signed out.
+                session.remove(&self.inner.keys.identity);
+                None
+            }
+        }
+    }
+
+    /// The app's user value the verify hook answered, if any.
+    pub fn stored_user<U: DeserializeOwned>(&self, session: &Session) -> Option<U> {
+        session.get::<U>(&self.inner.keys.user).ok().flatten()
+    }
+
+    /// Forgets the identity (and the app's user value) of this session.
+    pub fn forget(&self, session: &Session) {
+        session.remove(&self.inner.keys.identity);
+        session.remove(&self.inner.keys.user);
+    }
+
+    /// Signs `identity` in on this session, as a successful callback does: renews the
+    /// session id and stores it, with the app's user value if given.
+    pub fn sign_in(
+        &self,
+        session: &Session,
+        identity: &S::Identity,
+        user: Option<&serde_json::Value>,
+    ) -> Result<(), SignInError> {
+        session.renew();
+        session
+            .insert(&self.inner.keys.identity, identity)
+            .map_err(|e| SignInError(e.to_string()))?;
+        match user {
+            Some(user) => session
+                .insert(&self.inner.keys.user, user)
+                .map_err(|e| SignInError(e.to_string()))?,
+            None => {
+                session.remove(&self.inner.keys.user);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a login: stores a fresh single-use state (with `return_to`) in the session.
+    /// Answers the state.
+    pub(crate) fn begin_login(
+        &self,
+        session: &Session,
+        return_to: Option<String>,
+    ) -> Result<String, SignInError> {
+        let state = oauth2::CsrfToken::new_random().secret().clone();
+        let pending = PendingLogin {
+            state: state.clone(),
+            created: self.now().unix_timestamp(),
+            return_to,
+        };
+        session
+            .insert(&self.inner.keys.login, &pending)
+            .map_err(|e| SignInError(e.to_string()))?;
+        Ok(state)
+    }
+
+    /// The state of the login in progress in this session, if any.
+    pub(crate) fn pending_state(&self, session: &Session) -> Option<String> {
+        session
+            .get::<PendingLogin>(&self.inner.keys.login)
+            .ok()
+            .flatten()
+            .map(|p| p.state)
+    }
+
+    /// Checks `state` against the session's pending login and consumes it. Answers the
+    /// stored `return_to`.
+    pub(crate) fn check_state(
+        &self,
+        session: &Session,
+        state: Option<&str>,
+    ) -> Result<Option<String>, TokenError> {
+        let state = state
+            .filter(|s| !s.is_empty())
+            .ok_or(TokenError::MissingState)?;
+        let pending = session
+            .get::<PendingLogin>(&self.inner.keys.login)
+            .ok()
+            .flatten()
+            .ok_or(TokenError::StateMismatch)?;
+        if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
+            return Err(TokenError::StateMismatch);
+        }
+        session.remove(&self.inner.keys.login);
+        let age = self.now().unix_timestamp().saturating_sub(pending.created);
+        if age < 0 || age as u64 >= self.options().state_ttl.as_secs() {
+            return Err(TokenError::StateExpired);
+        }
+        Ok(pending.return_to)
+    }
+
+    /// Runs a checked callback to its end: state, strategy, verify hook, session.
+    async fn finish(
+        &self,
+        req: &HttpRequest,
+        params: &CallbackParams,
+    ) -> Result<String, AuthError> {
+        let session = req.get_session();
+        let return_to = self.check_state(&session, params.get("state"))?;
+        if let Some(error) = params.get("error") {
+            return Err(AuthorizationError::from_callback_error(error).into());
+        }
+        let identity = self.inner.strategy.callback(req, params).await?;
+        self.complete(req, &session, identity).await?;
+        Ok(return_to.unwrap_or_else(|| self.options().success_target.clone()))
+    }
+
+    /// Runs the verify hook and stores the identity; shared by every way of signing in.
+    pub(crate) async fn complete(
+        &self,
+        req: &HttpRequest,
+        session: &Session,
+        identity: S::Identity,
+    ) -> Result<(), AuthError> {
+        let user = match &self.inner.verify {
+            Some(hook) => Some(
+                hook(req.clone(), identity.clone())
+                    .await
+                    .map_err(|Rejection(reason)| AuthorizationError::RejectedByApp { reason })?,
+            ),
+            None => None,
+        };
+        self.sign_in(session, &identity, user.as_ref())
+            .map_err(|e| {
+                log::error!("could not store the identity in the session: {}", e.0);
+                TokenError::malformed("the session could not hold the identity")
+            })?;
+        Ok(())
+    }
+
+    /// The answer to a failed sign-in for this request.
+    pub(crate) fn failure(&self, req: &HttpRequest, error: &AuthError) -> HttpResponse {
+        log::info!("sign-in failed: {} ({})", error.kind(), error.reason());
+        if let Some(handler) = &self.inner.failure_handler {
+            return handler(req, error);
+        }
+        if let (Some(target), true) = (&self.options().failure_target, response::wants_html(req)) {
+            let sep = if target.contains('?') { '&' } else { '?' };
+            return response::see_other(&format!(
+                "{target}{sep}error={}&reason={}",
+                error.kind(),
+                error.reason()
+            ));
+        }
+        response::auth_error(req, error, &self.login_path())
+    }
+
+    /// Whether the request's `Origin`, when present, is the app's own.
+    pub(crate) fn same_origin(&self, req: &HttpRequest) -> bool {
+        let Some(origin) = req.headers().get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        if let Some(public) = &self.options().public_origin {
+            if origin == public {
+                return true;
+            }
+        }
+        let info = req.connection_info();
+        origin == format!("{}://{}", info.scheme(), info.host())
+    }
+}
+
+/// The session could not store a value (serialisation failed).
+#[derive(Debug, thiserror::Error)]
+#[error("could not store the sign-in in the session: {0}")]
+pub struct SignInError(String);
+
+/// Accepts a `return_to` only as a same-site path: `/…`, never `//…`, `/\…` or a scheme.
+pub(crate) fn safe_return_to(value: &str) -> Option<String> {
+    let ok = value.starts_with('/')
+        && !value.starts_with("//")
+        && !value.starts_with("/\\")
+        && value.len() <= 2048
+        && !value.chars().any(|c| c.is_control() || c == '\\');
+    if !ok {
+        return None;
+    }
+    // Resolve against a dummy origin: whatever the browser would make of it must stay there.
+    let base = url::Url::parse("http://return-to.invalid/").ok()?;
+    let url = base.join(value).ok()?;
+    (url.origin() == base.origin()).then(|| value.to_owned())
+}
+
+async fn login<S: Strategy>(req: HttpRequest, auth: web::Data<Authenticator<S>>) -> HttpResponse {
+    let mut return_to = None;
+    let mut force_dialog = false;
+    for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match &*name {
+            "return_to" => return_to = safe_return_to(&value),
+            "prompt" => force_dialog = value == "login",
+            _ => {}
+        }
+    }
+    let session = req.get_session();
+    let state = match auth.begin_login(&session, return_to) {
+        Ok(state) => state,
+        Err(e) => {
+            log::error!("{e}");
+            return HttpResponse::InternalServerError().finish();
+        }
+    };
+    let callback_path = format!("{}/callback", auth.inner.prefix);
+    auth.inner.strategy.login_page(
+        &req,
+        &LoginRequest {
+            state: &state,
+            callback_path: &callback_path,
+            prefix: &auth.inner.prefix,
+            force_dialog,
+        },
+    )
+}
+
+async fn callback_get<S: Strategy>(
+    req: HttpRequest,
+    auth: web::Data<Authenticator<S>>,
+) -> HttpResponse {
+    let params = CallbackParams::parse(req.query_string().as_bytes());
+    run_callback(&req, &auth, params).await
+}
+
+async fn callback_post<S: Strategy>(
+    req: HttpRequest,
+    body: web::Payload,
+    auth: web::Data<Authenticator<S>>,
+) -> HttpResponse {
+    let params = match read_form(&req, body).await {
+        Ok(bytes) => CallbackParams::parse(&bytes),
+        Err(e) => Err(e),
+    };
+    run_callback(&req, &auth, params).await
+}
+
+async fn run_callback<S: Strategy>(
+    req: &HttpRequest,
+    auth: &Authenticator<S>,
+    params: Result<CallbackParams, TokenError>,
+) -> HttpResponse {
+    let result = match params {
+        Ok(params) => auth.finish(req, &params).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(location) => response::see_other(&location),
+        Err(error) => auth.failure(req, &error),
+    }
+}
+
+/// Reads a form body of at most [`MAX_CALLBACK_BYTES`].
+pub(crate) async fn read_form(
+    req: &HttpRequest,
+    mut body: web::Payload,
+) -> Result<web::BytesMut, TokenError> {
+    use futures_util::StreamExt;
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/x-www-form-urlencoded");
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(TokenError::malformed(
+            "expected a form (application/x-www-form-urlencoded)",
+        ));
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|_| TokenError::malformed("the request body could not be read"))?;
+        if bytes.len() + chunk.len() > MAX_CALLBACK_BYTES {
+            return Err(TokenError::malformed("the request is too large"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+async fn logout<S: Strategy>(req: HttpRequest, auth: web::Data<Authenticator<S>>) -> HttpResponse {
+    if !auth.same_origin(&req) {
+        return HttpResponse::Forbidden().json(serde_json::json!({
+            "error": "forbidden",
+            "message": "cross-origin logout refused",
+        }));
+    }
+    req.get_session().purge();
+    response::see_other(&auth.options().logout_target)
+}
+
+/// The parameters of a callback request, each given once and valid UTF-8. Its `Debug`
+/// output names the parameters but not their values (which hold tokens).
+#[derive(Clone, Default)]
+pub struct CallbackParams {
+    pairs: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.pairs.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl CallbackParams {
+    /// Parses `application/x-www-form-urlencoded` bytes (a query string or a form body).
+    /// A parameter given twice, a name or value that is not UTF-8 once decoded, or more than
+    /// [`MAX_CALLBACK_BYTES`] is [`TokenError::MalformedRequest`].
+    pub fn parse(raw: &[u8]) -> Result<Self, TokenError> {
+        if raw.len() > MAX_CALLBACK_BYTES {
+            return Err(TokenError::malformed("the request is too large"));
+        }
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for piece in raw.split(|b| *b == b'&').filter(|p| !p.is_empty()) {
+            let mut kv = piece.splitn(2, |b| *b == b'=');
+            let name = decode_component(kv.next().unwrap_or_default())?;
+            let value = decode_component(kv.next().unwrap_or_default())?;
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(TokenError::malformed(format!(
+                    "parameter `{}` given more than once",
+                    name.chars().take(40).collect::<String>()
+                )));
+            }
+            pairs.push((name, value));
+        }
+        Ok(Self { pairs })
+    }
+
+    /// A parameter's value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Builds params from pairs (for strategies that receive JSON, and for tests).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Result<Self, TokenError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut out = Self::default();
+        for (k, v) in pairs {
+            let k = k.into();
+            if out.get(&k).is_some() {
+                return Err(TokenError::malformed(format!(
+                    "parameter `{k}` given more than once"
+                )));
+            }
+            out.pairs.push((k, v.into()));
+        }
+        Ok(out)
+    }
+}
+
+fn decode_component(raw: &[u8]) -> Result<String, TokenError> {
+    let plus_as_space: Vec<u8> = raw
+        .iter()
+        .map(|b| if *b == b'+' { b' ' } else { *b })
+        .collect();
+    let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
+    String::from_utf8(bytes).map_err(|_| TokenError::malformed("a parameter is not valid UTF-8"))
+}

@@ -1,0 +1,115 @@
+//! `AppleMusicConfig::from_env` and start-up validation. One test, because it changes the
+//! process environment.
+
+mod common;
+
+use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, ConfigError};
+
+const VARS: &[&str] = &[
+    "APPLE_MUSIC_TEAM_ID",
+    "APPLE_MUSIC_KEY_ID",
+    "APPLE_MUSIC_PRIVATE_KEY",
+    "APPLE_MUSIC_PRIVATE_KEY_PATH",
+    "APPLE_MUSIC_APP_NAME",
+    "APPLE_MUSIC_APP_ICON_URL",
+    "APPLE_MUSIC_LOGIN_PAGE",
+    "APPLE_MUSIC_MUSICKIT_JS_URL",
+    "APPLE_MUSIC_AUTHORIZE_URL",
+    "APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS",
+    "APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS",
+    "APPLE_MUSIC_ORIGINS",
+    "APPLE_MUSIC_STATE_TTL_SECS",
+];
+
+fn build() -> Result<AppleMusicStrategy, ConfigError> {
+    AppleMusicStrategy::new(AppleMusicConfig::from_env()?)
+}
+
+fn error_with(var: &str, value: &str) -> String {
+    std::env::set_var(var, value);
+    let err = build().expect_err(var).to_string();
+    std::env::remove_var(var);
+    err
+}
+
+#[test]
+fn from_env_reads_every_variable_and_names_the_bad_one() {
+    for var in VARS {
+        std::env::remove_var(var);
+    }
+    let err = build().unwrap_err().to_string();
+    assert!(err.contains("APPLE_MUSIC_TEAM_ID"), "{err}");
+
+    std::env::set_var("APPLE_MUSIC_TEAM_ID", "TEAMID1234");
+    std::env::set_var("APPLE_MUSIC_KEY_ID", "KEYID56789");
+    let err = build().unwrap_err().to_string();
+    assert!(
+        err.contains("APPLE_MUSIC_PRIVATE_KEY"),
+        "partial credentials are an error: {err}"
+    );
+
+    std::env::set_var("APPLE_MUSIC_PRIVATE_KEY", common::fresh_sec1_pem());
+    build().expect("IDs and key are enough");
+
+    for (var, value, needle) in [
+        (
+            "APPLE_MUSIC_LOGIN_PAGE",
+            "popup",
+            "musickit, direct, redirect",
+        ),
+        (
+            "APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS",
+            "soon",
+            "APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS",
+        ),
+        ("APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS", "0", "1 or more"),
+        (
+            "APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS",
+            "15777001",
+            "15777000",
+        ),
+        (
+            "APPLE_MUSIC_STATE_TTL_SECS",
+            "-5",
+            "APPLE_MUSIC_STATE_TTL_SECS",
+        ),
+        (
+            "APPLE_MUSIC_ORIGINS",
+            "https://ok.example,not an origin",
+            "origin",
+        ),
+        ("APPLE_MUSIC_AUTHORIZE_URL", "ftp://x", "authorize URL"),
+        (
+            "APPLE_MUSIC_MUSICKIT_JS_URL",
+            "/relative.js",
+            "MusicKit JS URL",
+        ),
+        ("APPLE_MUSIC_APP_ICON_URL", "icon.png", "app icon URL"),
+        ("APPLE_MUSIC_TEAM_ID", "team", "10 upper-case"),
+    ] {
+        let err = error_with(var, value);
+        assert!(err.contains(needle), "{var}={value}: {err}");
+        if var == "APPLE_MUSIC_TEAM_ID" {
+            std::env::set_var("APPLE_MUSIC_TEAM_ID", "TEAMID1234");
+        }
+    }
+
+    std::env::set_var("APPLE_MUSIC_STATE_TTL_SECS", "1");
+    std::env::set_var("APPLE_MUSIC_LOGIN_PAGE", "redirect");
+    std::env::set_var(
+        "APPLE_MUSIC_ORIGINS",
+        "https://a.example, http://localhost:8080",
+    );
+    std::env::set_var("APPLE_MUSIC_APP_NAME", "Mixtape");
+    let strategy = build().expect("short state lifetimes are accepted for tests");
+    assert_eq!(
+        strategy.signer().token().claims().origins(),
+        ["https://a.example", "http://localhost:8080"]
+    );
+    let debug = format!("{strategy:?}");
+    assert!(
+        debug.contains("Redirect") && debug.contains("Mixtape"),
+        "{debug}"
+    );
+    assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+}

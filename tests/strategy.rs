@@ -1,0 +1,820 @@
+//! The Apple Music strategy end to end, in process: login page, callback, session, errors.
+//! Real `SessionMiddleware` with the cookie store in private (encrypted) mode.
+
+mod common;
+
+use std::time::Duration;
+
+use actix_apple_music::developer_token::{DeveloperTokenConfig, SigningKey};
+use actix_apple_music::{
+    AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, Authenticator, ManualClock, Rejection,
+};
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::{SessionExt, SessionMiddleware};
+use actix_web::cookie::{Cookie, Key};
+use actix_web::http::{header, StatusCode};
+use actix_web::{test, web, App, HttpRequest, HttpResponse};
+use base64::Engine;
+use common::{form, page_data, KEY_ID, TEAM_ID};
+use serde_json::{json, Value};
+use time::macros::datetime;
+
+const PREFIX: &str = "/auth/apple-music";
+const TOKEN: &str = "user-token-Ab12.Cd34/Ef56+Gh78==";
+
+fn config(clock: &ManualClock) -> AppleMusicConfig {
+    AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+        .app_name("Test App")
+        .clock(clock.clone())
+}
+
+fn session(key: &Key) -> SessionMiddleware<CookieSessionStore> {
+    SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+        .cookie_content_security(CookieContentSecurity::Private)
+        .cookie_secure(false)
+        .build()
+}
+
+/// Reports what the session holds: the identity's public fields, or 401.
+async fn whoami(
+    req: HttpRequest,
+    auth: web::Data<Authenticator<AppleMusicStrategy>>,
+) -> HttpResponse {
+    let session = req.get_session();
+    match auth.stored_identity(&session) {
+        Some(identity) => HttpResponse::Ok().json(json!({
+            "token": identity.music_user_token().secret(),
+            "restricted": identity.restricted(),
+            "authenticated_at": identity.authenticated_at().unix_timestamp(),
+            "expires_at": identity.expires_at().unix_timestamp(),
+            "user": auth.stored_user::<Value>(&session),
+        })),
+        None => HttpResponse::Unauthorized().finish(),
+    }
+}
+
+macro_rules! app {
+    ($auth:expr) => {{
+        let key = Key::generate();
+        test::init_service(
+            App::new()
+                .wrap(session(&key))
+                .configure($auth.mount(PREFIX))
+                .route("/whoami", web::get().to(whoami)),
+        )
+        .await
+    }};
+}
+
+fn session_cookie(resp: &actix_web::dev::ServiceResponse) -> Option<Cookie<'static>> {
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == "id")
+        .map(|c| c.into_owned())
+}
+
+/// GET the login page; answers the page data and the session cookie.
+macro_rules! start_login {
+    ($app:expr, $query:expr) => {{
+        let resp = test::call_service(
+            &$app,
+            test::TestRequest::get()
+                .uri(&format!("{PREFIX}/login{}", $query))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let cookie = session_cookie(&resp).expect("login sets the session cookie");
+        let body = test::read_body(resp).await;
+        let data = page_data(std::str::from_utf8(&body).unwrap(), "apple-music-login");
+        (data, cookie)
+    }};
+}
+
+macro_rules! post_callback {
+    ($app:expr, $cookie:expr, $pairs:expr) => {{
+        let mut req = test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((header::ACCEPT, "application/json"))
+            .set_payload(form($pairs));
+        if let Some(cookie) = $cookie {
+            req = req.cookie(cookie);
+        }
+        test::call_service(&$app, req.to_request()).await
+    }};
+}
+
+macro_rules! whoami {
+    ($app:expr, $cookie:expr) => {{
+        let resp = test::call_service(
+            &$app,
+            test::TestRequest::get()
+                .uri("/whoami")
+                .cookie($cookie)
+                .to_request(),
+        )
+        .await;
+        let status = resp.status();
+        let body = test::read_body(resp).await;
+        (
+            status,
+            serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+        )
+    }};
+}
+
+async fn error_json(resp: actix_web::dev::ServiceResponse) -> (StatusCode, Value) {
+    let status = resp.status();
+    let body = test::read_body(resp).await;
+    (
+        status,
+        serde_json::from_slice(&body).expect("JSON error body"),
+    )
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap()
+}
+
+#[actix_web::test]
+async fn login_and_post_callback_sign_the_user_in() {
+    let clock = ManualClock::new(datetime!(2026-05-01 10:00 UTC));
+    let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap());
+    let app = app!(auth);
+    let (data, cookie) = start_login!(app, "?return_to=/library%3Fsort%3Dnew");
+    assert_eq!(data["mode"], "musickit");
+    assert_eq!(data["callbackUrl"], "/auth/apple-music/callback");
+    assert_eq!(
+        data["musicKitUrl"],
+        "https://js-cdn.music.apple.com/musickit/v3/musickit.js"
+    );
+    assert_eq!(data["forceDialog"], false);
+
+    let resp = post_callback!(
+        app,
+        Some(cookie.clone()),
+        &[
+            ("code", TOKEN),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+            ("restricted", "1"),
+        ]
+    );
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers().get(header::LOCATION).unwrap(),
+        "/library?sort=new"
+    );
+    let signed_in = session_cookie(&resp).expect("the session is re-issued");
+    assert_ne!(signed_in.value(), cookie.value());
+
+    let (status, me) = whoami!(app, signed_in);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["token"], TOKEN);
+    assert_eq!(me["restricted"], true);
+    let at = datetime!(2026-05-01 10:00 UTC).unix_timestamp();
+    assert_eq!(me["authenticated_at"], at);
+    assert_eq!(me["expires_at"], at + 180 * 86_400);
+    assert_eq!(me["user"], Value::Null);
+}
+
+#[actix_web::test]
+async fn a_get_callback_works_like_passport_apple_music() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    let query = form(&[
+        ("code", TOKEN),
+        ("state", s(&data["state"])),
+        ("id_token_hint", s(&data["developerToken"])),
+    ]);
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/callback?{query}"))
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers().get(header::LOCATION).unwrap(), "/");
+    let (status, me) = whoami!(app, session_cookie(&resp).unwrap());
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["token"], TOKEN);
+    assert_eq!(
+        me["restricted"],
+        Value::Null,
+        "unknown restriction stays unknown"
+    );
+}
+
+#[actix_web::test]
+async fn the_verify_hook_links_a_user_or_refuses() {
+    let clock = ManualClock::starting_now();
+    let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).verify(
+        |_req: HttpRequest, identity: AppleMusicIdentity| async move {
+            if identity.music_user_token().secret() == "banned" {
+                Err(Rejection::new("this account is suspended"))
+            } else {
+                Ok(json!({"user_id": 42}))
+            }
+        },
+    );
+    let app = app!(auth);
+
+    let (data, cookie) = start_login!(app, "");
+    let resp = post_callback!(
+        app,
+        Some(cookie),
+        &[
+            ("code", TOKEN),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+        ]
+    );
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, me) = whoami!(app, session_cookie(&resp).unwrap());
+    assert_eq!(me["user"], json!({"user_id": 42}));
+
+    let (data, cookie) = start_login!(app, "");
+    let resp = post_callback!(
+        app,
+        Some(cookie.clone()),
+        &[
+            ("code", "banned"),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+        ]
+    );
+    let cookie_after = session_cookie(&resp);
+    let (status, body) = error_json(resp).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "authorization_error");
+    assert_eq!(body["reason"], "rejected_by_app");
+    assert!(s(&body["message"]).contains("this account is suspended"));
+    let (status, _) = whoami!(app, cookie_after.unwrap_or(cookie));
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a refused user is not signed in"
+    );
+}
+
+#[actix_web::test]
+async fn error_outcomes_map_to_authorization_reasons() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    for (error, reason) in [
+        ("declined", "declined"),
+        ("access_denied", "declined"),
+        ("unavailable", "unavailable"),
+        ("popup_closed", "popup_closed"),
+        ("popup_blocked", "popup_blocked"),
+        ("timed_out", "timed_out"),
+        ("MusicKit JS could not be loaded", "musickit_error"),
+    ] {
+        let (data, cookie) = start_login!(app, "");
+        // No id_token_hint: the page may fail before it has one.
+        let resp = post_callback!(
+            app,
+            Some(cookie),
+            &[("error", error), ("state", s(&data["state"]))]
+        );
+        let (status, body) = error_json(resp).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{error}");
+        assert_eq!(body["error"], "authorization_error", "{error}");
+        assert_eq!(body["reason"], reason, "{error}");
+    }
+}
+
+#[actix_web::test]
+async fn callback_problems_map_to_token_reasons() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let foreign = DeveloperTokenConfig::apple_music(TEAM_ID, KEY_ID)
+        .build(SigningKey::generate())
+        .unwrap()
+        .token();
+    let long_code = "x".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN + 1);
+
+    type Case = (
+        &'static str,
+        Box<dyn Fn(&str, &str) -> Vec<(String, String)>>,
+    );
+    let p = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let foreign_token = foreign.as_str().to_owned();
+    let long = long_code.clone();
+    let cases: Vec<Case> = vec![
+        (
+            "missing_code",
+            Box::new(move |st, dt| p(&[("state", st), ("id_token_hint", dt)])),
+        ),
+        (
+            "missing_code",
+            Box::new(move |st, dt| p(&[("code", ""), ("state", st), ("id_token_hint", dt)])),
+        ),
+        (
+            "code_too_long",
+            Box::new(move |st, dt| p(&[("code", &long), ("state", st), ("id_token_hint", dt)])),
+        ),
+        (
+            "missing_state",
+            Box::new(move |_, dt| p(&[("code", TOKEN), ("id_token_hint", dt)])),
+        ),
+        (
+            "missing_state",
+            Box::new(move |_, _| p(&[("error", "declined")])),
+        ),
+        (
+            "state_mismatch",
+            Box::new(move |_, dt| {
+                p(&[("code", TOKEN), ("state", "forged"), ("id_token_hint", dt)])
+            }),
+        ),
+        (
+            "missing_id_token_hint",
+            Box::new(move |st, _| p(&[("code", TOKEN), ("state", st)])),
+        ),
+        (
+            "invalid_id_token_hint",
+            Box::new(move |st, _| {
+                p(&[
+                    ("code", TOKEN),
+                    ("state", st),
+                    ("id_token_hint", "not.a.jwt"),
+                ])
+            }),
+        ),
+        (
+            "invalid_id_token_hint",
+            Box::new(move |st, _| {
+                p(&[
+                    ("code", TOKEN),
+                    ("state", st),
+                    ("id_token_hint", &foreign_token),
+                ])
+            }),
+        ),
+        (
+            "malformed_request",
+            Box::new(move |st, dt| {
+                p(&[
+                    ("code", TOKEN),
+                    ("state", st),
+                    ("id_token_hint", dt),
+                    ("restricted", "maybe"),
+                ])
+            }),
+        ),
+        (
+            "malformed_request",
+            Box::new(move |st, dt| {
+                p(&[
+                    ("fragment", "%%%not-base64"),
+                    ("state", st),
+                    ("id_token_hint", dt),
+                ])
+            }),
+        ),
+    ];
+    for (reason, make) in cases {
+        let (data, cookie) = start_login!(app, "");
+        let pairs = make(s(&data["state"]), s(&data["developerToken"]));
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let resp = post_callback!(app, Some(cookie), &refs);
+        let (status, body) = error_json(resp).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{reason}: {body}");
+        assert_eq!(body["error"], "token_error", "{reason}");
+        assert_eq!(body["reason"], reason, "{body}");
+        assert!(!s(&body["message"]).contains(TOKEN));
+    }
+
+    // A parameter given twice, and bytes that are not UTF-8.
+    for raw in ["code=a&code=b&state=x", "code=%FF%FE&state=x"] {
+        let (_, cookie) = start_login!(app, "");
+        let req = test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .cookie(cookie)
+            .set_payload(raw)
+            .to_request();
+        let (status, body) = error_json(test::call_service(&app, req).await).await;
+        assert_eq!(
+            (status, s(&body["reason"])),
+            (StatusCode::BAD_REQUEST, "malformed_request"),
+            "{raw}"
+        );
+    }
+    // An oversized body.
+    let (_, cookie) = start_login!(app, "");
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/callback"))
+        .cookie(cookie)
+        .set_payload(format!("code={}", "a".repeat(20_000)))
+        .to_request();
+    let (status, body) = error_json(test::call_service(&app, req).await).await;
+    assert_eq!(
+        (status, s(&body["reason"])),
+        (StatusCode::BAD_REQUEST, "malformed_request")
+    );
+}
+
+#[actix_web::test]
+async fn state_is_single_use_bound_to_the_session_and_expires() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+
+    // Replay: the same answer twice.
+    let (data, cookie) = start_login!(app, "");
+    let pairs = [
+        ("code", TOKEN),
+        ("state", s(&data["state"])),
+        ("id_token_hint", s(&data["developerToken"])),
+    ];
+    let first = post_callback!(app, Some(cookie.clone()), &pairs);
+    assert_eq!(first.status(), StatusCode::SEE_OTHER);
+    let after = session_cookie(&first).unwrap();
+    let (_, body) = error_json(post_callback!(app, Some(after), &pairs)).await;
+    assert_eq!(body["reason"], "state_mismatch");
+    // Replaying with the pre-login cookie (an old copy) is refused as well: the state was
+    // consumed in that cookie's successor, but the old cookie still holds it. With the cookie
+    // store that old copy cannot be revoked (documented); a server-side store fixes it.
+
+    // Another browser's state: a state that is valid, but in another session.
+    let (data_a, _cookie_a) = start_login!(app, "");
+    let (_data_b, cookie_b) = start_login!(app, "");
+    let (_, body) = error_json(post_callback!(
+        app,
+        Some(cookie_b),
+        &[
+            ("code", TOKEN),
+            ("state", s(&data_a["state"])),
+            ("id_token_hint", s(&data_a["developerToken"])),
+        ]
+    ))
+    .await;
+    assert_eq!(body["reason"], "state_mismatch");
+
+    // No session at all.
+    let (_, body) = error_json(post_callback!(
+        app,
+        None::<Cookie<'static>>,
+        &[
+            ("code", TOKEN),
+            ("state", s(&data_a["state"])),
+            ("id_token_hint", s(&data_a["developerToken"])),
+        ]
+    ))
+    .await;
+    assert_eq!(body["reason"], "state_mismatch");
+
+    // Expired: the default TTL is 10 minutes.
+    let (data, cookie) = start_login!(app, "");
+    clock.advance(Duration::from_secs(600));
+    let resp = post_callback!(
+        app,
+        Some(cookie),
+        &[
+            ("code", TOKEN),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+        ]
+    );
+    let consumed = session_cookie(&resp).expect("the expired state is removed");
+    let (_, body) = error_json(resp).await;
+    assert_eq!(body["reason"], "state_expired");
+    let (_, body) = error_json(post_callback!(
+        app,
+        Some(consumed),
+        &[
+            ("code", TOKEN),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+        ]
+    ))
+    .await;
+    assert_eq!(
+        body["reason"], "state_mismatch",
+        "an expired state is gone once reported"
+    );
+}
+
+#[actix_web::test]
+async fn return_to_only_accepts_same_site_paths() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).success_target("/home")).unwrap()
+    ));
+    for (return_to, expected) in [
+        ("//evil.example", "/home"),
+        ("https://evil.example", "/home"),
+        ("/\\evil.example", "/home"),
+        ("javascript:alert(1)", "/home"),
+        ("/ok?x=1", "/ok?x=1"),
+    ] {
+        let query = form(&[("return_to", return_to)]);
+        let (data, cookie) = start_login!(app, format!("?{query}"));
+        let resp = post_callback!(
+            app,
+            Some(cookie),
+            &[
+                ("code", TOKEN),
+                ("state", s(&data["state"])),
+                ("id_token_hint", s(&data["developerToken"])),
+            ]
+        );
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            resp.headers().get(header::LOCATION).unwrap(),
+            expected,
+            "{return_to}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn the_login_page_is_inert_to_hostile_app_names_and_locked_down() {
+    let clock = ManualClock::starting_now();
+    let hostile = "Tom's \"Mix\" </script><script>alert(1)</script> <!-- & 🎧\u{2028}";
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(
+            config(&clock)
+                .app_name(hostile)
+                .app_icon_url("https://cdn.example/icon.png")
+        )
+        .unwrap()
+    ));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login?prompt=login"))
+            .to_request(),
+    )
+    .await;
+    let headers = resp.headers().clone();
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+
+    let data = page_data(&html, "apple-music-login");
+    assert_eq!(data["appName"], hostile);
+    assert_eq!(data["appIconUrl"], "https://cdn.example/icon.png");
+    assert_eq!(data["forceDialog"], true);
+    assert_eq!(
+        html.matches("<script").count(),
+        2,
+        "only the data block and our script"
+    );
+    assert!(!html.contains("alert(1)</script>"));
+
+    assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+    assert_eq!(
+        headers.get(header::REFERRER_POLICY).unwrap(),
+        "strict-origin-when-cross-origin"
+    );
+    let csp = headers
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(
+        csp.contains("https://js-cdn.music.apple.com"),
+        "MusicKit's origin may load scripts: {csp}"
+    );
+    // A nonce is never reused.
+    let again = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    assert!(!again
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains(nonce));
+}
+
+#[actix_web::test]
+async fn the_login_page_carries_the_cached_developer_token() {
+    let clock = ManualClock::starting_now();
+    let strategy =
+        AppleMusicStrategy::new(config(&clock).login_page(actix_apple_music::LoginPage::Direct))
+            .unwrap();
+    let current = strategy.signer().token();
+    let app = app!(Authenticator::new(strategy));
+    for _ in 0..3 {
+        let (data, _) = start_login!(app, "");
+        assert_eq!(
+            data["developerToken"],
+            current.as_str(),
+            "signed once, not per login"
+        );
+        assert_eq!(data["mode"], "direct");
+        assert_eq!(
+            data["authorizeUrl"],
+            "https://authorize.music.apple.com/woa"
+        );
+        assert_eq!(data["returnUrl"], "/auth/apple-music/return");
+    }
+}
+
+#[actix_web::test]
+async fn failures_answer_html_to_browsers_and_json_to_the_rest() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/callback"))
+        .insert_header((header::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .cookie(cookie)
+        .set_payload(form(&[
+            ("error", "<b>boom</b>"),
+            ("state", s(&data["state"])),
+        ]))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(resp
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .is_some());
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(html.contains("data-reason=\"musickit_error\""));
+    assert!(html.contains("&lt;b&gt;boom&lt;/b&gt;") && !html.contains("<b>boom"));
+    assert!(html.contains("href=\"/auth/apple-music/login\""));
+
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let mut req = test::TestRequest::get().uri(&format!("{PREFIX}/callback?code=x"));
+        if let Some(accept) = accept {
+            req = req.insert_header((header::ACCEPT, accept));
+        }
+        let (status, body) = error_json(test::call_service(&app, req.to_request()).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["reason"], "missing_state", "{accept:?}");
+    }
+}
+
+#[actix_web::test]
+async fn logout_forgets_the_user_and_refuses_foreign_origins() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).logout_target("/bye")).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    let resp = post_callback!(
+        app,
+        Some(cookie),
+        &[
+            ("code", TOKEN),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+        ]
+    );
+    let signed_in = session_cookie(&resp).unwrap();
+
+    let foreign = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/logout"))
+        .insert_header((header::ORIGIN, "https://evil.example"))
+        .cookie(signed_in.clone())
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, foreign).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(whoami!(app, signed_in.clone()).0, StatusCode::OK);
+
+    let own = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/logout"))
+        .insert_header((header::ORIGIN, "http://localhost:8080"))
+        .insert_header((header::HOST, "localhost:8080"))
+        .cookie(signed_in)
+        .to_request();
+    let resp = test::call_service(&app, own).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(resp.headers().get(header::LOCATION).unwrap(), "/bye");
+    let removed = session_cookie(&resp).expect("the cookie is removed");
+    assert_eq!(whoami!(app, removed).0, StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_cannot() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).login_page(actix_apple_music::LoginPage::Redirect))
+            .unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    // The return page carries the pending state and the developer token.
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/return"))
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let ret = page_data(&html, "apple-music-return");
+    assert_eq!(ret["state"], data["state"]);
+    assert_eq!(ret["developerToken"], data["developerToken"]);
+
+    let fragment = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"musicUserToken": TOKEN, "itre": "1", "cid": "abc"}).to_string());
+    let resp = post_callback!(
+        app,
+        Some(cookie),
+        &[
+            ("fragment", &fragment),
+            ("state", s(&ret["state"])),
+            ("id_token_hint", s(&ret["developerToken"])),
+        ]
+    );
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (_, me) = whoami!(app, session_cookie(&resp).unwrap());
+    assert_eq!(me["token"], TOKEN);
+    assert_eq!(me["restricted"], true);
+}
+
+#[actix_web::test]
+async fn the_longest_accepted_token_still_fits_a_cookie() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN);
+    let resp = post_callback!(
+        app,
+        Some(cookie),
+        &[
+            ("code", &longest),
+            ("state", s(&data["state"])),
+            ("id_token_hint", s(&data["developerToken"])),
+        ]
+    );
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set_cookie = resp.headers().get(header::SET_COOKIE).unwrap().len();
+    assert!(
+        set_cookie < 4096,
+        "Set-Cookie is {set_cookie} bytes; browsers drop cookies over 4 KiB"
+    );
+}
+
+#[actix_web::test]
+async fn identity_debug_output_redacts_both_tokens() {
+    let identity = AppleMusicIdentity::new(
+        actix_apple_music::MusicUserToken::new("secret-mut"),
+        "secret.dev.token",
+        datetime!(2026-01-01 0:00 UTC),
+        Duration::from_secs(60),
+        Some(false),
+    );
+    let debug = format!("{identity:?}");
+    assert!(
+        !debug.contains("secret-mut") && !debug.contains("secret.dev.token"),
+        "{debug}"
+    );
+    let params =
+        actix_apple_music::strategy::CallbackParams::parse(b"code=secret-mut&state=s").unwrap();
+    assert!(!format!("{params:?}").contains("secret-mut"));
+}
