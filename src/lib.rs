@@ -62,18 +62,22 @@ mod apple_music;
 mod clock;
 pub mod developer_token;
 mod error;
+pub mod guard;
 pub mod headers;
 mod response;
 mod secret;
 pub mod strategy;
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 pub use apple_music::{
     decode_fragment, env, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, LoginPage,
-    DEFAULT_AUTHORIZE_URL, DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL,
+    DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING, DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL,
     DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{AuthError, AuthorizationError, ConfigError, TokenError};
+pub use guard::{AppleMusicUser, GuardError, RequireAppleMusic};
 pub use secret::{ClientSecret, MusicUserToken};
 pub use strategy::{Authenticator, Rejection};
 

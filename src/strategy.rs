@@ -170,6 +170,7 @@ pub(crate) struct SessionKeys {
     pub(crate) login: String,
     pub(crate) identity: String,
     pub(crate) user: String,
+    pub(crate) reauth: String,
 }
 
 impl SessionKeys {
@@ -178,6 +179,7 @@ impl SessionKeys {
             login: format!("{name}.login"),
             identity: format!("{name}.identity"),
             user: format!("{name}.user"),
+            reauth: format!("{name}.reauth"),
         }
     }
 }
@@ -305,6 +307,22 @@ impl<S: Strategy> Authenticator<S> {
         session.remove(&self.inner.keys.user);
     }
 
+    /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
+    /// next guarded request asks for a fresh sign-in (`prompt=login`).
+    pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
+        self.forget(session);
+        if let Err(e) = session.insert(&self.inner.keys.reauth, at.unix_timestamp()) {
+            log::warn!("could not mark the session for re-authentication: {e}");
+        }
+    }
+
+    /// When the identity of this session ended, if it was marked by
+    /// [`mark_reauthentication`](Self::mark_reauthentication) and no sign-in happened since.
+    pub fn reauthentication_mark(&self, session: &Session) -> Option<OffsetDateTime> {
+        let secs = session.get::<i64>(&self.inner.keys.reauth).ok().flatten()?;
+        OffsetDateTime::from_unix_timestamp(secs).ok()
+    }
+
     /// Signs `identity` in on this session, as a successful callback does: renews the
     /// session id and stores it, with the app's user value if given.
     pub fn sign_in(
@@ -314,6 +332,7 @@ impl<S: Strategy> Authenticator<S> {
         user: Option<&serde_json::Value>,
     ) -> Result<(), SignInError> {
         session.renew();
+        session.remove(&self.inner.keys.reauth);
         session
             .insert(&self.inner.keys.identity, identity)
             .map_err(|e| SignInError(e.to_string()))?;
@@ -520,7 +539,7 @@ async fn callback_post<S: Strategy>(
     body: web::Payload,
     auth: web::Data<Authenticator<S>>,
 ) -> HttpResponse {
-    let params = match read_form(&req, body).await {
+    let params = match read_body(&req, body, false).await {
         Ok(bytes) => CallbackParams::parse(&bytes),
         Err(e) => Err(e),
     };
@@ -542,10 +561,11 @@ async fn run_callback<S: Strategy>(
     }
 }
 
-/// Reads a form body of at most [`MAX_CALLBACK_BYTES`].
-pub(crate) async fn read_form(
+/// Reads a form body (or a JSON one, when `json`) of at most [`MAX_CALLBACK_BYTES`].
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut body: web::Payload,
+    json: bool,
 ) -> Result<web::BytesMut, TokenError> {
     use futures_util::StreamExt;
     let content_type = req
@@ -553,7 +573,7 @@ pub(crate) async fn read_form(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/x-www-form-urlencoded");
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
+    if !json && !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(TokenError::malformed(
             "expected a form (application/x-www-form-urlencoded)",
         ));

@@ -22,6 +22,9 @@ pub const DEFAULT_USER_TOKEN_LIFETIME: Duration = Duration::from_secs(180 * 86_4
 /// lives in the session; with the cookie store it must fit a browser's 4 KiB cookie.
 pub const DEFAULT_MAX_CODE_LEN: usize = 1536;
 
+/// Default warning window before a music user token's end: 14 days.
+pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
+
 /// Which login page the strategy serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -74,6 +77,9 @@ pub struct AppleMusicConfig {
     pub(crate) user_token_lifetime: Duration,
     pub(crate) max_code_len: usize,
     pub(crate) authorize_timeout: Duration,
+    pub(crate) expiry_warning: Duration,
+    pub(crate) manual_token_route: bool,
+    pub(crate) developer_token_route: bool,
     pub(crate) flow: FlowOptions,
 }
 
@@ -135,6 +141,9 @@ impl AppleMusicConfig {
             user_token_lifetime: DEFAULT_USER_TOKEN_LIFETIME,
             max_code_len: DEFAULT_MAX_CODE_LEN,
             authorize_timeout: Duration::from_secs(180),
+            expiry_warning: DEFAULT_EXPIRY_WARNING,
+            manual_token_route: false,
+            developer_token_route: false,
             flow: FlowOptions::default(),
         }
     }
@@ -243,6 +252,27 @@ impl AppleMusicConfig {
     /// `timed_out` (default 3 minutes).
     pub fn authorize_timeout(mut self, timeout: Duration) -> Self {
         self.authorize_timeout = timeout;
+        self
+    }
+    /// How long before the music user token's end
+    /// [`AppleMusicUser::expires_soon`](crate::AppleMusicUser::expires_soon) turns true
+    /// (default 14 days).
+    pub fn expiry_warning(mut self, window: Duration) -> Self {
+        self.expiry_warning = window;
+        self
+    }
+    /// Serves `POST …/token` (off by default): a user pastes a music user token (for
+    /// instance the `media-user-token` cookie of music.apple.com) and is signed in as by a
+    /// callback. It needs the session's login state and a same-origin request.
+    pub fn manual_token_route(mut self, enabled: bool) -> Self {
+        self.manual_token_route = enabled;
+        self
+    }
+    /// Serves `GET …/developer-token` (off by default): `{"token", "expires_at"}` from the
+    /// signer's cache, for apps that run MusicKit JS in their own pages. It needs no sign-in;
+    /// the token's `origin` claim limits where it can be used.
+    pub fn developer_token_route(mut self, enabled: bool) -> Self {
+        self.developer_token_route = enabled;
         self
     }
     /// Where a successful sign-in goes when the login had no `return_to` (default `/`).

@@ -20,6 +20,7 @@
 
 mod config;
 mod identity;
+mod manual;
 mod page;
 
 use std::future::Future;
@@ -31,8 +32,8 @@ use base64::Engine;
 use serde::Serialize;
 
 pub use config::{
-    env, AppleMusicConfig, LoginPage, DEFAULT_AUTHORIZE_URL, DEFAULT_MAX_CODE_LEN,
-    DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
+    env, AppleMusicConfig, LoginPage, DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING,
+    DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
 };
 pub use identity::AppleMusicIdentity;
 
@@ -103,6 +104,8 @@ struct LoginData<'a> {
     authorize_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     music_kit_url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manual_token_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -166,6 +169,30 @@ impl AppleMusicStrategy {
         &self.config
     }
 
+    /// An identity for a music user token that arrived now, checked for length.
+    pub(crate) fn identity_for(
+        &self,
+        code: String,
+        developer_token: &str,
+        restricted: Option<bool>,
+    ) -> Result<AppleMusicIdentity, TokenError> {
+        if code.is_empty() {
+            return Err(TokenError::MissingCode);
+        }
+        if code.len() > self.config.max_code_len {
+            return Err(TokenError::CodeTooLong {
+                max: self.config.max_code_len,
+            });
+        }
+        Ok(AppleMusicIdentity::new(
+            MusicUserToken::new(code),
+            developer_token,
+            self.config.flow.clock.now(),
+            self.config.user_token_lifetime,
+            restricted,
+        ))
+    }
+
     /// Builds the identity from checked callback values.
     fn identity(&self, params: &CallbackParams) -> Result<AppleMusicIdentity, TokenError> {
         let hint = params
@@ -182,21 +209,7 @@ impl AppleMusicStrategy {
                 parse_restricted(params.get("restricted"))?,
             ),
         };
-        if code.is_empty() {
-            return Err(TokenError::MissingCode);
-        }
-        if code.len() > self.config.max_code_len {
-            return Err(TokenError::CodeTooLong {
-                max: self.config.max_code_len,
-            });
-        }
-        Ok(AppleMusicIdentity::new(
-            MusicUserToken::new(code),
-            hint,
-            self.config.flow.clock.now(),
-            self.config.user_token_lifetime,
-            restricted,
-        ))
+        self.identity_for(code, hint, restricted)
     }
 }
 
@@ -274,6 +287,10 @@ impl Strategy for AppleMusicStrategy {
                 .then_some(self.config.authorize_url.as_str()),
             music_kit_url: (mode == LoginPage::MusicKit)
                 .then_some(self.config.musickit_js_url.as_str()),
+            manual_token_url: self
+                .config
+                .manual_token_route
+                .then(|| format!("{}/token", login.prefix)),
         };
         self.login_template
             .respond(&data, &self.script_src, &self.extra_directives)
@@ -289,7 +306,14 @@ impl Strategy for AppleMusicStrategy {
     }
 
     fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
-        scope.route("/return", web::get().to(return_page))
+        let mut scope = scope.route("/return", web::get().to(return_page));
+        if self.config.manual_token_route {
+            scope = scope.route("/token", web::post().to(manual::manual_token));
+        }
+        if self.config.developer_token_route {
+            scope = scope.route("/developer-token", web::get().to(manual::developer_token));
+        }
+        scope
     }
 }
 

@@ -1,0 +1,467 @@
+//! Guarding routes: the extractor, the scope middleware, expiry and re-login, invalidation,
+//! the optional manual-token and developer-token routes, and the test helper.
+
+mod common;
+
+use std::time::Duration;
+
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::{
+    test_util, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser,
+    Authenticator, ManualClock, MusicUserToken, RequireAppleMusic,
+};
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Cookie, Key};
+use actix_web::http::{header, StatusCode};
+use actix_web::{test, web, App, HttpMessage, HttpRequest, HttpResponse};
+use common::{form, page_data, KEY_ID, TEAM_ID};
+use serde_json::{json, Value};
+use time::macros::datetime;
+
+const PREFIX: &str = "/auth/apple-music";
+const HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+async fn library(user: AppleMusicUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "token": user.identity().music_user_token().secret(),
+        "expires_soon": user.expires_soon(),
+        "days_left": user.time_left().as_secs() / 86_400,
+    }))
+}
+
+async fn home(user: Option<AppleMusicUser>) -> HttpResponse {
+    HttpResponse::Ok().body(match user {
+        Some(_) => "signed in",
+        None => "signed out",
+    })
+}
+
+/// Stands in for a handler that called Apple and got 403 on /v1/me/….
+async fn apple_said_403(user: AppleMusicUser) -> HttpResponse {
+    user.invalidate();
+    HttpResponse::BadGateway().finish()
+}
+
+async fn in_scope(req: HttpRequest) -> HttpResponse {
+    let token = req
+        .extensions()
+        .get::<AppleMusicIdentity>()
+        .map(|i| i.music_user_token().secret().to_owned());
+    HttpResponse::Ok().json(json!({"token": token}))
+}
+
+fn config(clock: &ManualClock) -> AppleMusicConfig {
+    AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).clock(clock.clone())
+}
+
+macro_rules! app {
+    ($config:expr) => {
+        app!($config, Key::generate())
+    };
+    ($config:expr, $key:expr) => {{
+        let auth = Authenticator::new(AppleMusicStrategy::new($config).unwrap());
+        test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), $key)
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .cookie_secure(false)
+                        .build(),
+                )
+                .configure(auth.mount(PREFIX))
+                .configure(test_util::routes)
+                .route("/", web::get().to(home))
+                .route("/library", web::get().to(library))
+                .route("/apple-403", web::post().to(apple_said_403))
+                .service(
+                    web::scope("/private")
+                        .wrap(RequireAppleMusic::new())
+                        .route("/data", web::get().to(in_scope)),
+                ),
+        )
+        .await
+    }};
+}
+
+fn cookie_of(resp: &actix_web::dev::ServiceResponse) -> Option<Cookie<'static>> {
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == "id")
+        .map(|c| c.into_owned())
+}
+
+fn location(resp: &actix_web::dev::ServiceResponse) -> String {
+    resp.headers()
+        .get(header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+macro_rules! get {
+    ($app:expr, $uri:expr, $accept:expr, $cookie:expr) => {{
+        let mut req = test::TestRequest::get().uri($uri);
+        if let Some(accept) = $accept {
+            req = req.insert_header((header::ACCEPT, accept));
+        }
+        if let Some(cookie) = $cookie {
+            req = req.cookie(cookie);
+        }
+        test::call_service(&$app, req.to_request()).await
+    }};
+}
+
+async fn json_of(resp: actix_web::dev::ServiceResponse) -> Value {
+    serde_json::from_slice(&test::read_body(resp).await).unwrap()
+}
+
+fn identity(at: time::OffsetDateTime, token: &str) -> AppleMusicIdentity {
+    AppleMusicIdentity::new(
+        MusicUserToken::new(token),
+        "dev",
+        at,
+        Duration::from_secs(180 * 86_400),
+        None,
+    )
+}
+
+#[actix_web::test]
+async fn signed_out_browsers_go_to_login_and_come_back_where_they_were() {
+    let clock = ManualClock::starting_now();
+    let app = app!(config(&clock));
+    let resp = get!(
+        app,
+        "/library?sort=new&page=2",
+        Some(HTML),
+        None::<Cookie<'static>>
+    );
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let login = location(&resp);
+    assert_eq!(
+        login,
+        "/auth/apple-music/login?return_to=%2Flibrary%3Fsort%3Dnew%26page%3D2"
+    );
+
+    // Follow it: login page, callback, back to the page with its query string.
+    let resp = get!(app, &login, Some(HTML), None::<Cookie<'static>>);
+    let cookie = cookie_of(&resp).unwrap();
+    let data = page_data(
+        std::str::from_utf8(&test::read_body(resp).await).unwrap(),
+        "apple-music-login",
+    );
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/callback"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .cookie(cookie)
+        .set_payload(form(&[
+            ("code", "tok"),
+            ("state", data["state"].as_str().unwrap()),
+            ("id_token_hint", data["developerToken"].as_str().unwrap()),
+        ]))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(location(&resp), "/library?sort=new&page=2");
+    let cookie = cookie_of(&resp).unwrap();
+    let resp = get!(app, "/library?sort=new&page=2", Some(HTML), Some(cookie));
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(json_of(resp).await["token"], "tok");
+}
+
+#[actix_web::test]
+async fn signed_out_api_clients_get_401_json() {
+    let clock = ManualClock::starting_now();
+    let app = app!(config(&clock));
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        for uri in ["/library", "/private/data"] {
+            let resp = get!(app, uri, accept, None::<Cookie<'static>>);
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri} {accept:?}");
+            assert!(resp.headers().get(header::WWW_AUTHENTICATE).is_some());
+            assert_eq!(json_of(resp).await, json!({"error": "unauthenticated"}));
+        }
+    }
+    // The scope middleware redirects browsers the same way.
+    let resp = get!(app, "/private/data", Some(HTML), None::<Cookie<'static>>);
+    assert_eq!(
+        location(&resp),
+        "/auth/apple-music/login?return_to=%2Fprivate%2Fdata"
+    );
+    // Public pages see "signed out" without an error.
+    let resp = get!(app, "/", Some(HTML), None::<Cookie<'static>>);
+    assert_eq!(test::read_body(resp).await, "signed out");
+}
+
+#[actix_web::test]
+async fn the_scope_middleware_hands_the_identity_to_handlers() {
+    let clock = ManualClock::starting_now();
+    let app = app!(config(&clock));
+    let cookie = test_util::sign_in(
+        &app,
+        &identity(actix_apple_music::Clock::now(&clock), "scoped"),
+    )
+    .await;
+    let resp = get!(app, "/private/data", None::<&str>, Some(cookie.clone()));
+    assert_eq!(json_of(resp).await, json!({"token": "scoped"}));
+    let resp = get!(app, "/", None::<&str>, Some(cookie));
+    assert_eq!(test::read_body(resp).await, "signed in");
+}
+
+#[actix_web::test]
+async fn an_ended_token_sends_the_user_through_login_with_prompt() {
+    let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
+    let app = app!(config(&clock));
+    let cookie = test_util::sign_in(&app, &identity(datetime!(2026-01-01 0:00 UTC), "old")).await;
+
+    // Day 100: fine, no warning. Day 170: inside the 14-day window.
+    clock.advance(Duration::from_secs(100 * 86_400));
+    let body = json_of(get!(app, "/library", None::<&str>, Some(cookie.clone()))).await;
+    assert_eq!(
+        (body["expires_soon"].clone(), body["days_left"].clone()),
+        (json!(false), json!(80))
+    );
+    clock.advance(Duration::from_secs(70 * 86_400));
+    let body = json_of(get!(app, "/library", None::<&str>, Some(cookie.clone()))).await;
+    assert_eq!(
+        (body["expires_soon"].clone(), body["days_left"].clone()),
+        (json!(true), json!(10))
+    );
+
+    // Day 180: ended. Browsers are sent to login with prompt=login and the return path.
+    clock.advance(Duration::from_secs(10 * 86_400));
+    let resp = get!(app, "/library?x=1", Some(HTML), Some(cookie.clone()));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&resp),
+        "/auth/apple-music/login?prompt=login&return_to=%2Flibrary%3Fx%3D1"
+    );
+    let after = cookie_of(&resp).expect("the ended identity is removed from the session");
+
+    // API clients learn when it ended; the session no longer holds the identity.
+    let resp = get!(app, "/library", None::<&str>, Some(after.clone()));
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        json_of(resp).await,
+        json!({"error": "reauthentication_required", "expired_at": "2026-06-30T00:00:00Z"})
+    );
+    let resp = get!(app, "/", None::<&str>, Some(after.clone()));
+    assert_eq!(test::read_body(resp).await, "signed out");
+
+    // The login it is sent to asks MusicKit for a fresh dialog.
+    let resp = get!(
+        app,
+        "/auth/apple-music/login?prompt=login&return_to=%2Flibrary",
+        Some(HTML),
+        Some(after)
+    );
+    let data = page_data(
+        std::str::from_utf8(&test::read_body(resp).await).unwrap(),
+        "apple-music-login",
+    );
+    assert_eq!(data["forceDialog"], true);
+}
+
+#[actix_web::test]
+async fn invalidating_after_apple_refused_the_token_forces_a_fresh_login() {
+    let clock = ManualClock::starting_now();
+    let app = app!(config(&clock));
+    let cookie = test_util::sign_in(
+        &app,
+        &identity(actix_apple_music::Clock::now(&clock), "revoked"),
+    )
+    .await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/apple-403")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let after = cookie_of(&resp).unwrap();
+    let resp = get!(app, "/library", Some(HTML), Some(after.clone()));
+    assert_eq!(
+        location(&resp),
+        "/auth/apple-music/login?prompt=login&return_to=%2Flibrary"
+    );
+    let resp = get!(app, "/library", None::<&str>, Some(after));
+    assert_eq!(json_of(resp).await["error"], "reauthentication_required");
+}
+
+#[actix_web::test]
+async fn tampered_or_foreign_cookies_count_as_signed_out() {
+    let clock = ManualClock::starting_now();
+    let app = app!(config(&clock));
+    let other_app = app!(config(&clock));
+    let foreign = test_util::sign_in(
+        &other_app,
+        &identity(actix_apple_music::Clock::now(&clock), "x"),
+    )
+    .await;
+    let mut tampered =
+        test_util::sign_in(&app, &identity(actix_apple_music::Clock::now(&clock), "y")).await;
+    let mut value = tampered.value().to_owned();
+    value.replace_range(10..14, "AAAA");
+    tampered.set_value(value);
+    for cookie in [foreign, tampered, Cookie::new("id", "garbage")] {
+        let resp = get!(app, "/library", Some(HTML), Some(cookie.clone()));
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{cookie}");
+        let resp = get!(app, "/library", None::<&str>, Some(cookie));
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(json_of(resp).await, json!({"error": "unauthenticated"}));
+    }
+}
+
+#[actix_web::test]
+async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origin() {
+    let clock = ManualClock::starting_now();
+    let off = app!(config(&clock));
+    let resp = test::call_service(
+        &off,
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/token"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+
+    let app = app!(config(&clock).manual_token_route(true));
+    let resp = get!(
+        app,
+        &format!("{PREFIX}/login?return_to=/library"),
+        Some(HTML),
+        None::<Cookie<'static>>
+    );
+    let cookie = cookie_of(&resp).unwrap();
+    let data = page_data(
+        std::str::from_utf8(&test::read_body(resp).await).unwrap(),
+        "apple-music-login",
+    );
+    assert_eq!(data["manualTokenUrl"], "/auth/apple-music/token");
+    let state = data["state"].as_str().unwrap().to_owned();
+
+    // Without state.
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/token"))
+        .cookie(cookie.clone())
+        .set_json(json!({"music_user_token": "pasted"}))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(resp).await["reason"], "missing_state");
+
+    // From another origin.
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/token"))
+        .insert_header((header::ORIGIN, "https://evil.example"))
+        .cookie(cookie.clone())
+        .set_json(json!({"music_user_token": "pasted", "state": state}))
+        .to_request();
+    assert_eq!(
+        test::call_service(&app, req).await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // As a form, from our own origin: 303 like the callback.
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/token"))
+        .insert_header((header::HOST, "localhost:8080"))
+        .insert_header((header::ORIGIN, "http://localhost:8080"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .cookie(cookie)
+        .set_payload(form(&[("music_user_token", "pasted"), ("state", &state)]))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/library");
+    let signed_in = cookie_of(&resp).unwrap();
+    assert_eq!(
+        json_of(get!(app, "/library", None::<&str>, Some(signed_in))).await["token"],
+        "pasted"
+    );
+
+    // As JSON: 200 with the identity's public fields, never the token.
+    let resp = get!(
+        app,
+        &format!("{PREFIX}/login"),
+        Some(HTML),
+        None::<Cookie<'static>>
+    );
+    let cookie = cookie_of(&resp).unwrap();
+    let data = page_data(
+        std::str::from_utf8(&test::read_body(resp).await).unwrap(),
+        "apple-music-login",
+    );
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/token"))
+        .cookie(cookie)
+        .set_json(json!({"music_user_token": "pasted-json", "state": data["state"]}))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = json_of(resp).await;
+    assert_eq!(body["provider"], "apple-music");
+    assert!(body["expires_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(body["restricted"], Value::Null);
+    assert!(!body.to_string().contains("pasted-json"));
+}
+
+#[actix_web::test]
+async fn the_developer_token_route_serves_the_cached_token_briefly() {
+    let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
+    let app = app!(config(&clock)
+        .developer_token_route(true)
+        .developer_token_lifetime(Duration::from_secs(120)));
+    let resp = get!(
+        app,
+        &format!("{PREFIX}/developer-token"),
+        None::<&str>,
+        None::<Cookie<'static>>
+    );
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get(header::CACHE_CONTROL).unwrap(),
+        "private, max-age=120"
+    );
+    let body = json_of(resp).await;
+    assert_eq!(body["expires_at"], "2026-01-01T00:02:00Z");
+    assert!(body["token"].as_str().unwrap().starts_with("eyJ"));
+
+    clock.advance(Duration::from_secs(100));
+    let resp = get!(
+        app,
+        &format!("{PREFIX}/developer-token"),
+        None::<&str>,
+        None::<Cookie<'static>>
+    );
+    let max_age: i64 = resp
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .trim_start_matches("private, max-age=")
+        .parse()
+        .unwrap();
+    let body = json_of(resp).await;
+    let expires = time::OffsetDateTime::parse(
+        body["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        datetime!(2026-01-01 0:01:40 UTC) + Duration::from_secs(max_age as u64) <= expires,
+        "cache outlives the token"
+    );
+
+    let off = app!(config(&clock));
+    let resp = get!(
+        off,
+        &format!("{PREFIX}/developer-token"),
+        None::<&str>,
+        None::<Cookie<'static>>
+    );
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
