@@ -144,24 +144,26 @@ type FailureHandler = Arc<dyn Fn(&HttpRequest, &AuthError) -> HttpResponse + Sen
 ///     .configure(auth.mount("/auth/apple-music"));
 /// # }
 /// ```
+///
+/// Cloning is cheap (a few `Arc`s): clone it into each worker's `App`.
 pub struct Authenticator<S: Strategy> {
-    inner: Arc<Inner<S>>,
+    strategy: Arc<S>,
+    verify: Option<VerifyHook<S::Identity>>,
+    failure_handler: Option<FailureHandler>,
+    prefix: Arc<str>,
+    keys: Arc<SessionKeys>,
 }
 
 impl<S: Strategy> Clone for Authenticator<S> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
+            strategy: self.strategy.clone(),
+            verify: self.verify.clone(),
+            failure_handler: self.failure_handler.clone(),
+            prefix: self.prefix.clone(),
+            keys: self.keys.clone(),
         }
     }
-}
-
-struct Inner<S: Strategy> {
-    strategy: S,
-    verify: Option<VerifyHook<S::Identity>>,
-    failure_handler: Option<FailureHandler>,
-    prefix: String,
-    keys: SessionKeys,
 }
 
 /// The session keys of one strategy, namespaced by its name.
@@ -187,28 +189,19 @@ impl SessionKeys {
 impl<S: Strategy> Authenticator<S> {
     /// Wraps a strategy with no verify hook (the identity alone is kept).
     pub fn new(strategy: S) -> Self {
-        let keys = SessionKeys::new(strategy.name());
+        let keys = Arc::new(SessionKeys::new(strategy.name()));
         Self {
-            inner: Arc::new(Inner {
-                strategy,
-                verify: None,
-                failure_handler: None,
-                prefix: String::new(),
-                keys,
-            }),
+            strategy: Arc::new(strategy),
+            verify: None,
+            failure_handler: None,
+            prefix: Arc::from(""),
+            keys,
         }
-    }
-
-    fn inner_mut(&mut self) -> &mut Inner<S> {
-        Arc::get_mut(&mut self.inner)
-            .expect("Authenticator is configured before it is mounted or cloned")
     }
 
     /// The verify hook, as PassportJS's verify callback: it receives the request and the new
     /// identity and answers the app's own user value (kept in the session next to the
     /// identity, see [`stored_user`](Self::stored_user)) or a [`Rejection`].
-    ///
-    /// Call before [`mount`](Self::mount) and before cloning.
     pub fn verify<F, Fut, U>(mut self, hook: F) -> Self
     where
         F: Fn(HttpRequest, S::Identity) -> Fut + Send + Sync + 'static,
@@ -216,7 +209,7 @@ impl<S: Strategy> Authenticator<S> {
         U: Serialize + 'static,
     {
         let hook = Arc::new(hook);
-        self.inner_mut().verify = Some(Arc::new(move |req, identity| {
+        self.verify = Some(Arc::new(move |req, identity| {
             let fut = hook(req, identity);
             Box::pin(async move {
                 let user = fut.await?;
@@ -233,23 +226,23 @@ impl<S: Strategy> Authenticator<S> {
     where
         F: Fn(&HttpRequest, &AuthError) -> HttpResponse + Send + Sync + 'static,
     {
-        self.inner_mut().failure_handler = Some(Arc::new(handler));
+        self.failure_handler = Some(Arc::new(handler));
         self
     }
 
     /// The strategy.
     pub fn strategy(&self) -> &S {
-        &self.inner.strategy
+        &self.strategy
     }
 
     /// The mount prefix (empty before [`mount`](Self::mount)).
     pub fn prefix(&self) -> &str {
-        &self.inner.prefix
+        &self.prefix
     }
 
     /// The login path, e.g. `/auth/apple-music/login`.
     pub fn login_path(&self) -> String {
-        format!("{}/login", self.inner.prefix)
+        format!("{}/login", self.prefix)
     }
 
     /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
@@ -262,7 +255,7 @@ impl<S: Strategy> Authenticator<S> {
     /// - whatever routes the strategy adds.
     pub fn mount(mut self, prefix: &str) -> impl FnOnce(&mut ServiceConfig) {
         let prefix = prefix.trim_end_matches('/').to_owned();
-        self.inner_mut().prefix = prefix.clone();
+        self.prefix = Arc::from(prefix.as_str());
         move |cfg: &mut ServiceConfig| {
             let data = web::Data::new(self.clone());
             let scope = web::scope(&prefix)
@@ -271,13 +264,13 @@ impl<S: Strategy> Authenticator<S> {
                 .route("/callback", web::get().to(callback_get::<S>))
                 .route("/callback", web::post().to(callback_post::<S>))
                 .route("/logout", web::post().to(logout::<S>));
-            let scope = self.inner.strategy.extra_routes(scope);
+            let scope = self.strategy.extra_routes(scope);
             cfg.app_data(data).service(scope);
         }
     }
 
     fn options(&self) -> &FlowOptions {
-        self.inner.strategy.flow_options()
+        self.strategy.flow_options()
     }
 
     fn now(&self) -> OffsetDateTime {
@@ -286,11 +279,11 @@ impl<S: Strategy> Authenticator<S> {
 
     /// The identity stored in this request's session, if any (whatever its expiry).
     pub fn stored_identity(&self, session: &Session) -> Option<S::Identity> {
-        match session.get::<S::Identity>(&self.inner.keys.identity) {
+        match session.get::<S::Identity>(&self.keys.identity) {
             Ok(identity) => identity,
             Err(_) => {
                 // Written by another version of the app, or tampered: treat as signed out.
-                session.remove(&self.inner.keys.identity);
+                session.remove(&self.keys.identity);
                 None
             }
         }
@@ -298,20 +291,20 @@ impl<S: Strategy> Authenticator<S> {
 
     /// The app's user value the verify hook answered, if any.
     pub fn stored_user<U: DeserializeOwned>(&self, session: &Session) -> Option<U> {
-        session.get::<U>(&self.inner.keys.user).ok().flatten()
+        session.get::<U>(&self.keys.user).ok().flatten()
     }
 
     /// Forgets the identity (and the app's user value) of this session.
     pub fn forget(&self, session: &Session) {
-        session.remove(&self.inner.keys.identity);
-        session.remove(&self.inner.keys.user);
+        session.remove(&self.keys.identity);
+        session.remove(&self.keys.user);
     }
 
     /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
     /// next guarded request asks for a fresh sign-in (`prompt=login`).
     pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
         self.forget(session);
-        if let Err(e) = session.insert(&self.inner.keys.reauth, at.unix_timestamp()) {
+        if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
             log::warn!("could not mark the session for re-authentication: {e}");
         }
     }
@@ -319,7 +312,7 @@ impl<S: Strategy> Authenticator<S> {
     /// When the identity of this session ended, if it was marked by
     /// [`mark_reauthentication`](Self::mark_reauthentication) and no sign-in happened since.
     pub fn reauthentication_mark(&self, session: &Session) -> Option<OffsetDateTime> {
-        let secs = session.get::<i64>(&self.inner.keys.reauth).ok().flatten()?;
+        let secs = session.get::<i64>(&self.keys.reauth).ok().flatten()?;
         OffsetDateTime::from_unix_timestamp(secs).ok()
     }
 
@@ -332,16 +325,16 @@ impl<S: Strategy> Authenticator<S> {
         user: Option<&serde_json::Value>,
     ) -> Result<(), SignInError> {
         session.renew();
-        session.remove(&self.inner.keys.reauth);
+        session.remove(&self.keys.reauth);
         session
-            .insert(&self.inner.keys.identity, identity)
+            .insert(&self.keys.identity, identity)
             .map_err(|e| SignInError(e.to_string()))?;
         match user {
             Some(user) => session
-                .insert(&self.inner.keys.user, user)
+                .insert(&self.keys.user, user)
                 .map_err(|e| SignInError(e.to_string()))?,
             None => {
-                session.remove(&self.inner.keys.user);
+                session.remove(&self.keys.user);
             }
         }
         Ok(())
@@ -361,7 +354,7 @@ impl<S: Strategy> Authenticator<S> {
             return_to,
         };
         session
-            .insert(&self.inner.keys.login, &pending)
+            .insert(&self.keys.login, &pending)
             .map_err(|e| SignInError(e.to_string()))?;
         Ok(state)
     }
@@ -369,7 +362,7 @@ impl<S: Strategy> Authenticator<S> {
     /// The state of the login in progress in this session, if any.
     pub(crate) fn pending_state(&self, session: &Session) -> Option<String> {
         session
-            .get::<PendingLogin>(&self.inner.keys.login)
+            .get::<PendingLogin>(&self.keys.login)
             .ok()
             .flatten()
             .map(|p| p.state)
@@ -386,14 +379,14 @@ impl<S: Strategy> Authenticator<S> {
             .filter(|s| !s.is_empty())
             .ok_or(TokenError::MissingState)?;
         let pending = session
-            .get::<PendingLogin>(&self.inner.keys.login)
+            .get::<PendingLogin>(&self.keys.login)
             .ok()
             .flatten()
             .ok_or(TokenError::StateMismatch)?;
         if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
             return Err(TokenError::StateMismatch);
         }
-        session.remove(&self.inner.keys.login);
+        session.remove(&self.keys.login);
         let age = self.now().unix_timestamp().saturating_sub(pending.created);
         if age < 0 || age as u64 >= self.options().state_ttl.as_secs() {
             return Err(TokenError::StateExpired);
@@ -412,7 +405,7 @@ impl<S: Strategy> Authenticator<S> {
         if let Some(error) = params.get("error") {
             return Err(AuthorizationError::from_callback_error(error).into());
         }
-        let identity = self.inner.strategy.callback(req, params).await?;
+        let identity = self.strategy.callback(req, params).await?;
         self.complete(req, &session, identity).await?;
         Ok(return_to.unwrap_or_else(|| self.options().success_target.clone()))
     }
@@ -424,7 +417,7 @@ impl<S: Strategy> Authenticator<S> {
         session: &Session,
         identity: S::Identity,
     ) -> Result<(), AuthError> {
-        let user = match &self.inner.verify {
+        let user = match &self.verify {
             Some(hook) => Some(
                 hook(req.clone(), identity.clone())
                     .await
@@ -443,7 +436,7 @@ impl<S: Strategy> Authenticator<S> {
     /// The answer to a failed sign-in for this request.
     pub(crate) fn failure(&self, req: &HttpRequest, error: &AuthError) -> HttpResponse {
         log::info!("sign-in failed: {} ({})", error.kind(), error.reason());
-        if let Some(handler) = &self.inner.failure_handler {
+        if let Some(handler) = &self.failure_handler {
             return handler(req, error);
         }
         if let (Some(target), true) = (&self.options().failure_target, response::wants_html(req)) {
@@ -514,13 +507,13 @@ async fn login<S: Strategy>(req: HttpRequest, auth: web::Data<Authenticator<S>>)
             return HttpResponse::InternalServerError().finish();
         }
     };
-    let callback_path = format!("{}/callback", auth.inner.prefix);
-    auth.inner.strategy.login_page(
+    let callback_path = format!("{}/callback", auth.prefix);
+    auth.strategy.login_page(
         &req,
         &LoginRequest {
             state: &state,
             callback_path: &callback_path,
-            prefix: &auth.inner.prefix,
+            prefix: &auth.prefix,
             force_dialog,
         },
     )

@@ -185,3 +185,38 @@ async fn two_strategies_share_an_app_and_sign_in_renews_the_session() {
     let body: serde_json::Value = test::read_body_json(resp).await;
     assert_eq!(body["reason"], "state_mismatch");
 }
+
+/// `HttpServer::new` builds one `App` per worker from a clone of the authenticator.
+#[actix_web::test]
+async fn clones_mount_in_several_apps_like_workers_do() {
+    let auth = Authenticator::new(PlainStrategy {
+        options: FlowOptions::default(),
+    })
+    .verify(|_req: HttpRequest, name: String| async move { Ok(json!({"name": name})) });
+    let key = Key::generate();
+    for _worker in 0..3 {
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(MemoryStore::default(), key.clone())
+                        .cookie_secure(false)
+                        .build(),
+                )
+                .configure(auth.clone().mount("/auth/plain")),
+        )
+        .await;
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/auth/plain/login")
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        auth.prefix(),
+        "",
+        "mounting a clone leaves the original alone"
+    );
+}
