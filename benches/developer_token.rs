@@ -49,3 +49,11 @@ fn verify_slow_path(bencher: Bencher<'_, '_>) {
     // ECDSA signatures are randomised: this token differs from the one `signer` cached.
     bencher.bench(|| key_pem_signer.verify(black_box(&token)).unwrap());
 }
+
+/// Baseline for `token_warm_cache`: cloning an `Arc<str>` and reading the clock, the least a
+/// cached token can cost.
+#[divan::bench]
+fn baseline_arc_clone_and_clock(bencher: Bencher<'_, '_>) {
+    let token: std::sync::Arc<str> = std::sync::Arc::from("x".repeat(400));
+    bencher.bench(|| (black_box(token.clone()), time::OffsetDateTime::now_utc()));
+}

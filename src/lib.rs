@@ -65,6 +65,7 @@ mod error;
 pub mod guard;
 pub mod headers;
 mod response;
+pub mod sandbox;
 mod secret;
 pub mod strategy;
 #[cfg(feature = "test-util")]

@@ -21,7 +21,7 @@
 mod config;
 mod identity;
 mod manual;
-mod page;
+pub(crate) mod page;
 
 use std::future::Future;
 

@@ -211,6 +211,34 @@
     document.head.appendChild(script);
   }
 
+  // Optional: paste a music user token by hand (e.g. music.apple.com's media-user-token).
+  if (data.manualTokenUrl) {
+    var details = document.createElement('details');
+    var summary = document.createElement('summary');
+    summary.textContent = 'Paste a music user token instead';
+    var form = document.createElement('form');
+    form.method = 'POST';
+    form.action = data.manualTokenUrl;
+    form.id = 'manual-token';
+    var field = document.createElement('textarea');
+    field.name = 'music_user_token';
+    field.rows = 3;
+    field.required = true;
+    var state = document.createElement('input');
+    state.type = 'hidden';
+    state.name = 'state';
+    state.value = data.state;
+    var send = document.createElement('button');
+    send.type = 'submit';
+    send.textContent = 'Sign in with this token';
+    form.appendChild(field);
+    form.appendChild(state);
+    form.appendChild(send);
+    details.appendChild(summary);
+    details.appendChild(form);
+    document.querySelector('main').appendChild(details);
+  }
+
   if (data.forceDialog && data.mode !== 'musickit') { clearCachedTokens(); }
   if (data.mode === 'direct') { runDirect(); }
   else if (data.mode === 'redirect') { runRedirect(); }
