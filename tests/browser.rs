@@ -1,0 +1,398 @@
+//! The sign-in pages in a real browser: headless Debian Chromium driven through ChromeDriver,
+//! against an app served on a loopback port with the crate's sandbox authorizer.
+//!
+//! These need `chromium` and `chromium-driver` (`apt-get install chromium chromium-driver`),
+//! so they are ignored by a plain `cargo test`; `.ci/run` installs both and runs them with
+//! `--include-ignored`. No fixed sleeps: every wait polls a condition with a timeout.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_apple_music::{
+    sandbox, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser, Authenticator, LoginPage,
+};
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::Key;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use fantoccini::{Client, ClientBuilder, Locator};
+use sha2::{Digest, Sha256};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+async fn me(user: AppleMusicUser) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "music_user_token_sha256": sha256_hex(user.identity().music_user_token().secret()),
+        "restricted": user.identity().restricted(),
+    }))
+}
+
+async fn page(req: HttpRequest) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<!doctype html><title>page</title><p id=\"page\">{}</p>",
+            req.path()
+        ))
+}
+
+struct Harness {
+    client: Client,
+    base: String,
+    driver: Child,
+    /// Every music user token the app accepted (recorded by its verify hook).
+    accepted: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn harness(login_page: LoginPage) -> Harness {
+    // The app, on a free loopback port, with the sandbox authorizer.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = sandbox::config(&base)
+        .unwrap()
+        .login_page(login_page)
+        .app_name("Browser Test ✓");
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let recorder = accepted.clone();
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap()).verify(
+        move |_req: HttpRequest, identity: AppleMusicIdentity| {
+            recorder
+                .lock()
+                .unwrap()
+                .push(identity.music_user_token().secret().to_owned());
+            async { Ok(()) }
+        },
+    );
+    let key = Key::generate();
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .configure(auth.clone().mount("/auth/apple-music"))
+            .configure(sandbox::routes)
+            .route("/me", web::get().to(me))
+            .default_service(web::get().to(page))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+
+    // ChromeDriver on another free port.
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is installed (apt-get install chromium-driver)");
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                     "--window-size=1000,800"],
+        }),
+    );
+    let start = Instant::now();
+    let client = loop {
+        let mut builder =
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
+        match builder.capabilities(caps.clone()).connect(&webdriver).await {
+            Ok(client) => break client,
+            Err(e) => {
+                assert!(start.elapsed() < WAIT, "chromedriver did not start: {e}");
+                actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    Harness {
+        client,
+        base,
+        driver,
+        accepted,
+    }
+}
+
+impl Harness {
+    async fn goto(&self, path: &str) {
+        self.client
+            .goto(&format!("{}{path}", self.base))
+            .await
+            .unwrap();
+    }
+
+    async fn text_of(&self, id: &str) -> String {
+        let element = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap();
+        element.text().await.unwrap()
+    }
+
+    async fn path_and_query(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// Waits for the popup, switches to it and waits until it shows the app name.
+    async fn into_popup(&self) -> fantoccini::wd::WindowHandle {
+        let main = self.client.window().await.unwrap();
+        let start = Instant::now();
+        let popup = loop {
+            let windows = self.client.windows().await.unwrap();
+            if let Some(popup) = windows.into_iter().find(|w| *w != main) {
+                break popup;
+            }
+            assert!(
+                start.elapsed() < WAIT,
+                "timed out waiting for the authorization popup"
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        };
+        self.client.switch_to_window(popup).await.unwrap();
+        until(
+            "the popup to show the app name from thirdPartyInfo",
+            || async { self.text_of("app-name").await == "Browser Test ✓" },
+        )
+        .await;
+        main
+    }
+
+    async fn click(&self, id: &str) {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Id(id))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn me(&self) -> serde_json::Value {
+        self.goto("/me").await;
+        let body = self
+            .client
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("/me answered {body}"))
+    }
+
+    /// Opens the login page and waits until its button is enabled.
+    async fn login(&self, query: &str) {
+        self.goto(&format!("/auth/apple-music/login{query}")).await;
+    }
+}
+
+async fn direct_popup_outcome(button: &str) -> (String, String) {
+    let h = harness(LoginPage::Direct).await;
+    h.login("").await;
+    let main = h.into_popup().await;
+    h.click(button).await;
+    h.client.switch_to_window(main).await.unwrap();
+    let error = h.text_of("reason").await;
+    let kind = h
+        .client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .attr("data-error")
+        .await
+        .unwrap()
+        .unwrap();
+    h.client.clone().close().await.unwrap();
+    (kind, error)
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn direct_allow_signs_in_and_returns_where_the_user_was() {
+    let h = harness(LoginPage::Direct).await;
+    // A foreign window's message (here: the page posting to itself) must be ignored.
+    h.login("?return_to=/after%3Fx%3D1").await;
+    h.client
+        .execute(
+            "window.postMessage({jsonrpc: '2.0', id: 1, method: 'authorize', params: ['forged', '0', '']}, '*');",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let main = h.into_popup().await;
+    h.click("restricted").await;
+    h.click("allow").await;
+    h.client.switch_to_window(main).await.unwrap();
+    until("the return to /after?x=1", || async {
+        h.path_and_query().await == "/after?x=1"
+    })
+    .await;
+
+    let accepted = h.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1, "one sign-in");
+    assert!(
+        accepted[0].starts_with("sandbox."),
+        "the sandbox's token, not the forged one"
+    );
+    let me = h.me().await;
+    assert_eq!(me["music_user_token_sha256"], sha256_hex(&accepted[0]));
+    assert_eq!(me["restricted"], true);
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    h.goto("/after?x=1").await;
+    std::fs::write(
+        dir.join("signed-in.png"),
+        h.client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    println!("screenshot: {}", dir.join("signed-in.png").display());
+    h.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn direct_dont_allow_is_an_authorization_error() {
+    assert_eq!(
+        direct_popup_outcome("decline").await,
+        ("authorization_error".into(), "declined".into())
+    );
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn direct_unavailable_is_an_authorization_error() {
+    assert_eq!(
+        direct_popup_outcome("unavailable").await,
+        ("authorization_error".into(), "unavailable".into())
+    );
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn closing_the_popup_is_popup_closed() {
+    let h = harness(LoginPage::Direct).await;
+    h.login("").await;
+    let main = h.into_popup().await;
+    h.client.close_window().await.unwrap();
+    h.client.switch_to_window(main).await.unwrap();
+    assert_eq!(h.text_of("reason").await, "popup_closed");
+    assert!(h.accepted.lock().unwrap().is_empty());
+    h.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn redirect_allow_comes_back_through_the_return_page_signed_in() {
+    let h = harness(LoginPage::Redirect).await;
+    h.login("?return_to=/library").await;
+    until("the sandbox authorizer", || async {
+        h.path_and_query().await.starts_with("/sandbox/authorize")
+    })
+    .await;
+    until("the app name", || async {
+        h.text_of("app-name").await == "Browser Test ✓"
+    })
+    .await;
+    h.click("allow").await;
+    until("the return to /library", || async {
+        h.path_and_query().await == "/library"
+    })
+    .await;
+    let accepted = h.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(
+        h.me().await["music_user_token_sha256"],
+        sha256_hex(&accepted[0])
+    );
+    h.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn redirect_dont_allow_and_a_bad_fragment_are_typed_errors() {
+    let h = harness(LoginPage::Redirect).await;
+    h.login("").await;
+    until("the sandbox authorizer", || async {
+        h.path_and_query().await.starts_with("/sandbox/authorize")
+    })
+    .await;
+    h.click("decline").await;
+    assert_eq!(h.text_of("reason").await, "declined");
+
+    h.login("").await;
+    until("the sandbox authorizer", || async {
+        h.path_and_query().await.starts_with("/sandbox/authorize")
+    })
+    .await;
+    h.goto("/auth/apple-music/return#%%%not-base64").await;
+    assert_eq!(h.text_of("reason").await, "malformed_request");
+    let kind = h
+        .client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .attr("data-error")
+        .await
+        .unwrap();
+    assert_eq!(kind.as_deref(), Some("token_error"));
+    assert!(h.accepted.lock().unwrap().is_empty());
+    h.client.clone().close().await.unwrap();
+}
