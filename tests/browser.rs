@@ -189,7 +189,7 @@ impl Harness {
     }
 
     /// Waits for the popup, switches to it and waits until it shows the app name.
-    async fn into_popup(&self) -> fantoccini::wd::WindowHandle {
+    async fn switch_to_popup(&self) -> fantoccini::wd::WindowHandle {
         let main = self.client.window().await.unwrap();
         let start = Instant::now();
         let popup = loop {
@@ -246,7 +246,7 @@ impl Harness {
 async fn direct_popup_outcome(button: &str) -> (String, String) {
     let h = harness(LoginPage::Direct).await;
     h.login("").await;
-    let main = h.into_popup().await;
+    let main = h.switch_to_popup().await;
     h.click(button).await;
     h.client.switch_to_window(main).await.unwrap();
     let error = h.text_of("reason").await;
@@ -276,7 +276,7 @@ async fn direct_allow_signs_in_and_returns_where_the_user_was() {
         )
         .await
         .unwrap();
-    let main = h.into_popup().await;
+    let main = h.switch_to_popup().await;
     h.click("restricted").await;
     h.click("allow").await;
     h.client.switch_to_window(main).await.unwrap();
@@ -330,7 +330,7 @@ async fn direct_unavailable_is_an_authorization_error() {
 async fn closing_the_popup_is_popup_closed() {
     let h = harness(LoginPage::Direct).await;
     h.login("").await;
-    let main = h.into_popup().await;
+    let main = h.switch_to_popup().await;
     h.client.close_window().await.unwrap();
     h.client.switch_to_window(main).await.unwrap();
     assert_eq!(h.text_of("reason").await, "popup_closed");
