@@ -83,6 +83,12 @@ where
     }
 }
 
+async fn musickit_standin() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .body(include_str!("musickit_standin.js"))
+}
+
 async fn harness(login_page: LoginPage) -> Harness {
     // The app, on a free loopback port, with the sandbox authorizer.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -90,6 +96,7 @@ async fn harness(login_page: LoginPage) -> Harness {
     let config = sandbox::config(&base)
         .unwrap()
         .login_page(login_page)
+        .musickit_js_url(format!("{base}/musickit.js"))
         .app_name("Browser Test ✓");
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let recorder = accepted.clone();
@@ -114,6 +121,7 @@ async fn harness(login_page: LoginPage) -> Harness {
             .configure(auth.clone().mount("/auth/apple-music"))
             .configure(sandbox::routes)
             .route("/me", web::get().to(me))
+            .route("/musickit.js", web::get().to(musickit_standin))
             .default_service(web::get().to(page))
     })
     .workers(1)
@@ -393,6 +401,100 @@ async fn redirect_dont_allow_and_a_bad_fragment_are_typed_errors() {
         .await
         .unwrap();
     assert_eq!(kind.as_deref(), Some("token_error"));
+    assert!(h.accepted.lock().unwrap().is_empty());
+    h.client.clone().close().await.unwrap();
+}
+
+impl Harness {
+    async fn local(&self, key: &str) -> Option<String> {
+        let value = self
+            .client
+            .execute(
+                "return localStorage.getItem(arguments[0]);",
+                vec![serde_json::json!(key)],
+            )
+            .await
+            .unwrap();
+        value.as_str().map(str::to_owned)
+    }
+
+    async fn set_local(&self, key: &str, value: &str) {
+        self.client
+            .execute(
+                "localStorage.setItem(arguments[0], arguments[1]);",
+                vec![serde_json::json!(key), serde_json::json!(value)],
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn wait_enabled(&self, id: &str) {
+        until("the button to be enabled", || async {
+            let button = self.client.find(Locator::Id(id)).await.unwrap();
+            button.prop("disabled").await.unwrap().as_deref() == Some("false")
+        })
+        .await;
+    }
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn musickit_page_signs_in_reuses_the_cached_token_and_prompt_login_asks_again() {
+    let h = harness(LoginPage::MusicKit).await;
+    // Success: MusicKit configured with our developer token, authorize() from the click.
+    h.login("?return_to=/one").await;
+    h.wait_enabled("continue").await;
+    h.click("continue").await;
+    until("the return to /one", || async {
+        h.path_and_query().await == "/one"
+    })
+    .await;
+    let first = h.accepted.lock().unwrap()[0].clone();
+    assert_eq!(
+        h.local("music.standin.u").await.as_deref(),
+        Some(first.as_str())
+    );
+    assert_eq!(h.local("standin.asked").await.as_deref(), Some("1"));
+
+    // A second login hands back MusicKit's cached token without asking (and without a click).
+    h.login("?return_to=/two").await;
+    until("the return to /two", || async {
+        h.path_and_query().await == "/two"
+    })
+    .await;
+    assert_eq!(h.accepted.lock().unwrap()[1], first);
+    assert_eq!(h.local("standin.asked").await.as_deref(), Some("1"));
+
+    // prompt=login clears the cached token, so the user is asked again.
+    h.login("?prompt=login&return_to=/three").await;
+    h.wait_enabled("continue").await;
+    assert_eq!(
+        h.local("music.standin.u").await,
+        None,
+        "the cached token is cleared"
+    );
+    h.click("continue").await;
+    until("the return to /three", || async {
+        h.path_and_query().await == "/three"
+    })
+    .await;
+    let third = h.accepted.lock().unwrap()[2].clone();
+    assert_ne!(third, first);
+    assert_eq!(h.local("standin.asked").await.as_deref(), Some("2"));
+    assert_eq!(h.me().await["music_user_token_sha256"], sha256_hex(&third));
+    h.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn musickit_rejection_is_an_authorization_error() {
+    let h = harness(LoginPage::MusicKit).await;
+    h.login("").await;
+    h.wait_enabled("continue").await;
+    h.set_local("standin.decision", "deny").await;
+    h.click("continue").await;
+    assert_eq!(h.text_of("reason").await, "musickit_error");
+    assert!(h.text_of("message").await.contains("AUTHORIZATION_ERROR"));
     assert!(h.accepted.lock().unwrap().is_empty());
     h.client.clone().close().await.unwrap();
 }
