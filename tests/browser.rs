@@ -90,6 +90,13 @@ async fn musickit_standin() -> HttpResponse {
 }
 
 async fn harness(login_page: LoginPage) -> Harness {
+    harness_with(login_page, |config| config).await
+}
+
+async fn harness_with(
+    login_page: LoginPage,
+    tweak: impl FnOnce(actix_apple_music::AppleMusicConfig) -> actix_apple_music::AppleMusicConfig,
+) -> Harness {
     // The app, on a free loopback port, with the sandbox authorizer.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -98,6 +105,7 @@ async fn harness(login_page: LoginPage) -> Harness {
         .login_page(login_page)
         .musickit_js_url(format!("{base}/musickit.js"))
         .app_name("Browser Test ✓");
+    let config = tweak(config);
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let recorder = accepted.clone();
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap()).verify(
@@ -496,5 +504,55 @@ async fn musickit_rejection_is_an_authorization_error() {
     assert_eq!(h.text_of("reason").await, "musickit_error");
     assert!(h.text_of("message").await.contains("AUTHORIZATION_ERROR"));
     assert!(h.accepted.lock().unwrap().is_empty());
+    h.client.clone().close().await.unwrap();
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn an_ended_token_goes_through_login_with_prompt_and_back() {
+    let h = harness_with(LoginPage::Direct, |c| {
+        c.user_token_lifetime(Duration::from_secs(3))
+    })
+    .await;
+    h.login("?return_to=/me").await;
+    let main = h.switch_to_popup().await;
+    h.click("allow").await;
+    h.client.switch_to_window(main.clone()).await.unwrap();
+    until("the return to /me", || async {
+        h.path_and_query().await == "/me"
+    })
+    .await;
+    let first = h.accepted.lock().unwrap()[0].clone();
+
+    // Keep opening the guarded page until the 3-second token has ended.
+    until("the guard to send the browser back to login", || async {
+        h.goto("/me").await;
+        h.path_and_query()
+            .await
+            .starts_with("/auth/apple-music/login")
+    })
+    .await;
+    assert_eq!(
+        h.path_and_query().await,
+        "/auth/apple-music/login?prompt=login&return_to=%2Fme"
+    );
+    let main = h.switch_to_popup().await;
+    h.click("allow").await;
+    h.client.switch_to_window(main).await.unwrap();
+    until("the return to /me", || async {
+        h.path_and_query().await == "/me"
+    })
+    .await;
+    let second = h.accepted.lock().unwrap()[1].clone();
+    assert_ne!(second, first);
+    let body = h
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains(&sha256_hex(&second)), "{body}");
     h.client.clone().close().await.unwrap();
 }
