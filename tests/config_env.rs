@@ -39,6 +39,28 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
     }
     let err = build().unwrap_err().to_string();
     assert!(err.contains("APPLE_MUSIC_TEAM_ID"), "{err}");
+    assert!(matches!(
+        actix_apple_music::sandbox::credentials_from_env(),
+        Ok(actix_apple_music::sandbox::Credentials::Sandbox)
+    ));
+    // One real credential set: never a silent fall-back to the sandbox.
+    std::env::set_var("APPLE_MUSIC_PRIVATE_KEY_PATH", "/nonexistent/AuthKey.p8");
+    let err = actix_apple_music::sandbox::credentials_from_env()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("APPLE_MUSIC_TEAM_ID"), "{err}");
+    std::env::set_var("APPLE_MUSIC_TEAM_ID", "TEAMID1234");
+    std::env::set_var("APPLE_MUSIC_KEY_ID", "KEYID56789");
+    let err = actix_apple_music::sandbox::credentials_from_env()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("/nonexistent/AuthKey.p8"),
+        "an unreadable key file stops start-up: {err}"
+    );
+    for var in VARS {
+        std::env::remove_var(var);
+    }
 
     std::env::set_var("APPLE_MUSIC_TEAM_ID", "TEAMID1234");
     std::env::set_var("APPLE_MUSIC_KEY_ID", "KEYID56789");
