@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::clock::{Clock, SharedClock};
+use crate::clock::Clock;
 use crate::developer_token::{SigningKey, DEFAULT_APPLE_MUSIC_LIFETIME};
 use crate::error::ConfigError;
 use crate::strategy::FlowOptions;
@@ -307,10 +307,6 @@ impl AppleMusicConfig {
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.flow.clock = Arc::new(clock);
         self
-    }
-
-    pub(crate) fn shared_clock(&self) -> SharedClock {
-        self.flow.clock.clone()
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {

@@ -124,7 +124,7 @@ impl AppleMusicStrategy {
         let signer = DeveloperTokenConfig::apple_music(&config.team_id, &config.key_id)
             .lifetime(config.developer_token_lifetime)
             .origins(config.origins.clone())
-            .clock(ClockHandle(config.shared_clock()))
+            .shared_clock(config.flow.clock.clone())
             .build(config.key.clone())?;
         let (script_src, extra_directives) = match config.login_page {
             LoginPage::MusicKit => {
@@ -210,13 +210,6 @@ impl AppleMusicStrategy {
             ),
         };
         self.identity_for(code, hint, restricted)
-    }
-}
-
-struct ClockHandle(crate::clock::SharedClock);
-impl crate::Clock for ClockHandle {
-    fn now(&self) -> time::OffsetDateTime {
-        self.0.now()
     }
 }
 

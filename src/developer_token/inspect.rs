@@ -3,7 +3,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Validation};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use std::sync::LazyLock;
 use time::OffsetDateTime;
 
 use super::signer::{VerifyError, MAX_TOKEN_LEN};
@@ -13,7 +15,6 @@ use super::SigningKey;
 /// (the `developer-token inspect` command) and for deciding why a token is refused.
 #[derive(Debug, Clone)]
 pub struct UnverifiedToken {
-    raw_len: usize,
     header: Map<String, Value>,
     claims: Map<String, Value>,
 }
@@ -33,7 +34,6 @@ impl UnverifiedToken {
             return Err(VerifyError::Malformed);
         };
         Ok(Self {
-            raw_len: token.len(),
             header: decode_object(header)?,
             claims: decode_object(claims)?,
         })
@@ -74,16 +74,6 @@ impl UnverifiedToken {
         self.time_claim("exp")
     }
 
-    /// Length of the compact token in bytes.
-    pub fn len(&self) -> usize {
-        self.raw_len
-    }
-
-    /// Always false: a parsed token is never empty. (Here for the `len`/`is_empty` pair.)
-    pub fn is_empty(&self) -> bool {
-        self.raw_len == 0
-    }
-
     fn time_claim(&self, name: &str) -> Option<OffsetDateTime> {
         let secs = self.claims.get(name)?.as_i64()?;
         OffsetDateTime::from_unix_timestamp(secs).ok()
@@ -93,28 +83,43 @@ impl UnverifiedToken {
     /// checked. Use [`DeveloperTokenSigner::verify`](super::DeveloperTokenSigner::verify) to
     /// accept a token.
     pub fn verify_signature(token: &str, key: &SigningKey) -> Result<(), VerifyError> {
-        let parsed = Self::parse(token)?;
-        if parsed.algorithm() != Some("ES256") {
-            return Err(VerifyError::UnsupportedAlgorithm {
-                alg: parsed
-                    .algorithm()
-                    .unwrap_or("(none)")
-                    .chars()
-                    .take(16)
-                    .collect(),
-            });
-        }
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.validate_exp = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        jsonwebtoken::decode::<Value>(token.trim(), &key.decoding, &validation)
-            .map(|_| ())
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::InvalidSignature,
-                _ => VerifyError::Malformed,
-            })
+        Self::parse(token)?.require_es256()?;
+        decode_es256::<Value>(token.trim(), key).map(|_| ())
     }
+
+    /// Refuses any `alg` but ES256 (`none`, `HS256`, …), naming it (cut to 16 characters).
+    pub(crate) fn require_es256(&self) -> Result<(), VerifyError> {
+        match self.algorithm() {
+            Some("ES256") => Ok(()),
+            other => Err(VerifyError::UnsupportedAlgorithm {
+                alg: other.unwrap_or("(none)").chars().take(16).collect(),
+            }),
+        }
+    }
+}
+
+/// Signature-only validation: claims are checked by the caller against its own clock.
+static SIGNATURE_ONLY: LazyLock<Validation> = LazyLock::new(|| {
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    validation.leeway = 0;
+    validation
+});
+
+/// Checks the ES256 signature of `token` with `key` and decodes its claims as `T`.
+pub(crate) fn decode_es256<T: DeserializeOwned>(
+    token: &str,
+    key: &SigningKey,
+) -> Result<T, VerifyError> {
+    jsonwebtoken::decode::<T>(token, &key.decoding, &SIGNATURE_ONLY)
+        .map(|data| data.claims)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => VerifyError::InvalidSignature,
+            _ => VerifyError::Malformed,
+        })
 }
 
 fn decode_object(part: &str) -> Result<Map<String, Value>, VerifyError> {

@@ -5,12 +5,12 @@ use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-use super::inspect::UnverifiedToken;
+use super::inspect::{decode_es256, UnverifiedToken};
 use super::key::SigningKey;
 use crate::clock::{system_clock, Clock, SharedClock};
 use crate::error::ConfigError;
@@ -138,6 +138,12 @@ impl DeveloperTokenConfig {
         self
     }
 
+    /// Shares a clock with the rest of the crate (the strategy's config).
+    pub(crate) fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Checks the settings, signs the first token and answers the signer.
     pub fn build(self, key: SigningKey) -> Result<DeveloperTokenSigner, ConfigError> {
         self.validate()?;
@@ -145,12 +151,6 @@ impl DeveloperTokenConfig {
             .refresh_margin
             .unwrap_or(self.lifetime / 10)
             .min(self.lifetime / 2);
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.validate_exp = false; // checked against the injected clock instead
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
-        validation.leeway = 0;
         let header = Header {
             kid: Some(self.key_id.clone()),
             ..Header::new(Algorithm::ES256)
@@ -158,7 +158,6 @@ impl DeveloperTokenConfig {
         let inner = SignerInner {
             key,
             header,
-            validation,
             margin,
             config: self,
             tokens: ArcSwap::from_pointee(TokenPair::default()),
@@ -277,7 +276,6 @@ struct SignerInner {
     key: SigningKey,
     config: DeveloperTokenConfig,
     header: Header,
-    validation: Validation,
     margin: Duration,
     tokens: ArcSwap<TokenPair>,
     rotating: Mutex<()>,
@@ -482,33 +480,11 @@ impl DeveloperTokenSigner {
         now: OffsetDateTime,
     ) -> Result<DeveloperTokenClaims, VerifyError> {
         let unverified = UnverifiedToken::parse(token)?;
-        if unverified.algorithm() != Some("ES256") {
-            return Err(VerifyError::UnsupportedAlgorithm {
-                alg: unverified
-                    .algorithm()
-                    .unwrap_or("(none)")
-                    .chars()
-                    .take(16)
-                    .collect(),
-            });
-        }
+        unverified.require_es256()?;
         if unverified.key_id() != Some(self.inner.config.key_id.as_str()) {
             return Err(VerifyError::KeyIdMismatch);
         }
-        let data =
-            jsonwebtoken::decode::<Claims>(token, &self.inner.key.decoding, &self.inner.validation)
-                .map_err(|e| match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::InvalidSignature => {
-                        VerifyError::InvalidSignature
-                    }
-                    jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => {
-                        VerifyError::UnsupportedAlgorithm {
-                            alg: "unexpected".into(),
-                        }
-                    }
-                    _ => VerifyError::Malformed,
-                })?;
-        let claims = data.claims;
+        let claims: Claims = decode_es256(token.trim(), &self.inner.key)?;
         if claims.iss != self.inner.config.issuer {
             return Err(VerifyError::IssuerMismatch);
         }
