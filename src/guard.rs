@@ -130,30 +130,28 @@ fn check(
         .cloned()
         .ok_or(GuardError::NotMounted)?;
     let session = req.get_session();
-    let html = response::wants_html(req);
     let now = auth.strategy().config().flow.clock.now();
-    match auth.stored_identity(&session) {
-        Some(identity) if !identity.is_expired_at(now) => Ok((identity, session, auth)),
+    let ended_at = match auth.stored_identity(&session) {
+        Some(identity) if !identity.is_expired_at(now) => return Ok((identity, session, auth)),
         Some(identity) => {
             auth.mark_reauthentication(&session, identity.expires_at());
-            Err(GuardError::ReauthenticationRequired {
-                expired_at: identity.expires_at(),
-                login_url: login_url(&auth, req, true),
-                html,
-            })
+            Some(identity.expires_at())
         }
-        None => match auth.reauthentication_mark(&session) {
-            Some(expired_at) => Err(GuardError::ReauthenticationRequired {
-                expired_at,
-                login_url: login_url(&auth, req, true),
-                html,
-            }),
-            None => Err(GuardError::Unauthenticated {
-                login_url: login_url(&auth, req, false),
-                html,
-            }),
+        None => auth.reauthentication_mark(&session),
+    };
+    // Only refusals need to know who is asking and where to send them.
+    let html = response::wants_html(req);
+    Err(match ended_at {
+        Some(expired_at) => GuardError::ReauthenticationRequired {
+            expired_at,
+            login_url: login_url(&auth, req, true),
+            html,
         },
-    }
+        None => GuardError::Unauthenticated {
+            login_url: login_url(&auth, req, false),
+            html,
+        },
+    })
 }
 
 /// The signed-in Apple Music user, for handlers: `async fn me(user: AppleMusicUser) -> …`.

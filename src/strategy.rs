@@ -150,8 +150,27 @@ pub struct Authenticator<S: Strategy> {
     strategy: Arc<S>,
     verify: Option<VerifyHook<S::Identity>>,
     failure_handler: Option<FailureHandler>,
-    prefix: Arc<str>,
+    paths: Arc<MountPaths>,
     keys: Arc<SessionKeys>,
+}
+
+/// The mount prefix and the paths under it, computed once at mount.
+#[derive(Debug, Default)]
+struct MountPaths {
+    prefix: String,
+    login: String,
+    callback: String,
+}
+
+impl MountPaths {
+    fn new(prefix: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        Self {
+            prefix: prefix.to_owned(),
+            login: format!("{prefix}/login"),
+            callback: format!("{prefix}/callback"),
+        }
+    }
 }
 
 impl<S: Strategy> Clone for Authenticator<S> {
@@ -160,7 +179,7 @@ impl<S: Strategy> Clone for Authenticator<S> {
             strategy: self.strategy.clone(),
             verify: self.verify.clone(),
             failure_handler: self.failure_handler.clone(),
-            prefix: self.prefix.clone(),
+            paths: self.paths.clone(),
             keys: self.keys.clone(),
         }
     }
@@ -194,7 +213,7 @@ impl<S: Strategy> Authenticator<S> {
             strategy: Arc::new(strategy),
             verify: None,
             failure_handler: None,
-            prefix: Arc::from(""),
+            paths: Arc::new(MountPaths::default()),
             keys,
         }
     }
@@ -237,12 +256,17 @@ impl<S: Strategy> Authenticator<S> {
 
     /// The mount prefix (empty before [`mount`](Self::mount)).
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.paths.prefix
     }
 
     /// The login path, e.g. `/auth/apple-music/login`.
-    pub fn login_path(&self) -> String {
-        format!("{}/login", self.prefix)
+    pub fn login_path(&self) -> &str {
+        &self.paths.login
+    }
+
+    /// The callback path, e.g. `/auth/apple-music/callback`.
+    pub fn callback_path(&self) -> &str {
+        &self.paths.callback
     }
 
     /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
@@ -254,8 +278,8 @@ impl<S: Strategy> Authenticator<S> {
     /// - `POST {prefix}/logout`: forgets the identity, `303` to the logout target;
     /// - whatever routes the strategy adds.
     pub fn mount(mut self, prefix: &str) -> impl FnOnce(&mut ServiceConfig) {
-        let prefix = prefix.trim_end_matches('/').to_owned();
-        self.prefix = Arc::from(prefix.as_str());
+        self.paths = Arc::new(MountPaths::new(prefix));
+        let prefix = self.paths.prefix.clone();
         move |cfg: &mut ServiceConfig| {
             let data = web::Data::new(self.clone());
             let scope = web::scope(&prefix)
@@ -447,7 +471,7 @@ impl<S: Strategy> Authenticator<S> {
                 error.reason()
             ));
         }
-        response::auth_error(req, error, &self.login_path())
+        response::auth_error(req, error, self.login_path())
     }
 
     /// Whether the request's `Origin`, when present, is the app's own.
@@ -507,13 +531,12 @@ async fn login<S: Strategy>(req: HttpRequest, auth: web::Data<Authenticator<S>>)
             return HttpResponse::InternalServerError().finish();
         }
     };
-    let callback_path = format!("{}/callback", auth.prefix);
     auth.strategy.login_page(
         &req,
         &LoginRequest {
             state: &state,
-            callback_path: &callback_path,
-            prefix: &auth.prefix,
+            callback_path: auth.callback_path(),
+            prefix: auth.prefix(),
             force_dialog,
         },
     )

@@ -113,7 +113,7 @@ struct LoginData<'a> {
 struct ReturnData<'a> {
     state: Option<String>,
     developer_token: &'a str,
-    callback_url: String,
+    callback_url: &'a str,
 }
 
 impl AppleMusicStrategy {
@@ -319,7 +319,7 @@ async fn return_page(
     let data = ReturnData {
         state: auth.pending_state(&req.get_session()),
         developer_token: token.as_str(),
-        callback_url: format!("{}/callback", auth.prefix()),
+        callback_url: auth.callback_path(),
     };
     strategy.return_template.respond(&data, "", "")
 }
