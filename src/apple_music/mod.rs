@@ -141,11 +141,17 @@ impl AppleMusicStrategy {
         Ok(Self {
             login_template: PageTemplate::new(
                 include_str!("pages/login.html"),
-                include_str!("pages/login.js"),
+                concat!(
+                    include_str!("pages/post_form.js"),
+                    include_str!("pages/login.js")
+                ),
             ),
             return_template: PageTemplate::new(
                 include_str!("pages/return.html"),
-                include_str!("pages/return.js"),
+                concat!(
+                    include_str!("pages/post_form.js"),
+                    include_str!("pages/return.js")
+                ),
             ),
             script_src,
             extra_directives,

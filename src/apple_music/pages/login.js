@@ -26,19 +26,7 @@
     setStatus('Signing you in…');
     fields.state = data.state;
     fields.id_token_hint = data.developerToken;
-    var form = document.createElement('form');
-    form.method = 'POST';
-    form.action = data.callbackUrl;
-    Object.keys(fields).forEach(function (name) {
-      if (fields[name] === null || fields[name] === undefined) { return; }
-      var input = document.createElement('input');
-      input.type = 'hidden';
-      input.name = name;
-      input.value = String(fields[name]);
-      form.appendChild(input);
-    });
-    document.body.appendChild(form);
-    form.submit();
+    postForm(data.callbackUrl, fields);
   }
 
   function fail(reason) { submit({ error: reason }); }

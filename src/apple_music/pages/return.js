@@ -30,17 +30,5 @@
       fields.fragment = fragment; // the server decides, and answers malformed_request
     }
   }
-  var form = document.createElement('form');
-  form.method = 'POST';
-  form.action = data.callbackUrl;
-  Object.keys(fields).forEach(function (name) {
-    if (fields[name] === null || fields[name] === undefined) { return; }
-    var input = document.createElement('input');
-    input.type = 'hidden';
-    input.name = name;
-    input.value = String(fields[name]);
-    form.appendChild(input);
-  });
-  document.body.appendChild(form);
-  form.submit();
+  postForm(data.callbackUrl, fields);
 }());
