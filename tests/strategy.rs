@@ -134,6 +134,15 @@ async fn error_json(resp: actix_web::dev::ServiceResponse) -> (StatusCode, Value
     )
 }
 
+/// The callback fields of a successful authorization of the login whose page data is `data`.
+fn answer<'a>(data: &'a Value, code: &'a str) -> [(&'a str, &'a str); 3] {
+    [
+        ("code", code),
+        ("state", s(&data["state"])),
+        ("id_token_hint", s(&data["developerToken"])),
+    ]
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap()
 }
@@ -187,11 +196,7 @@ async fn a_get_callback_works_like_passport_apple_music() {
         AppleMusicStrategy::new(config(&clock)).unwrap()
     ));
     let (data, cookie) = start_login!(app, "");
-    let query = form(&[
-        ("code", TOKEN),
-        ("state", s(&data["state"])),
-        ("id_token_hint", s(&data["developerToken"])),
-    ]);
+    let query = form(&answer(&data, TOKEN));
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
@@ -227,29 +232,13 @@ async fn the_verify_hook_links_a_user_or_refuses() {
     let app = app!(auth);
 
     let (data, cookie) = start_login!(app, "");
-    let resp = post_callback!(
-        app,
-        Some(cookie),
-        &[
-            ("code", TOKEN),
-            ("state", s(&data["state"])),
-            ("id_token_hint", s(&data["developerToken"])),
-        ]
-    );
+    let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, me) = whoami!(app, session_cookie(&resp).unwrap());
     assert_eq!(me["user"], json!({"user_id": 42}));
 
     let (data, cookie) = start_login!(app, "");
-    let resp = post_callback!(
-        app,
-        Some(cookie.clone()),
-        &[
-            ("code", "banned"),
-            ("state", s(&data["state"])),
-            ("id_token_hint", s(&data["developerToken"])),
-        ]
-    );
+    let resp = post_callback!(app, Some(cookie.clone()), &answer(&data, "banned"));
     let cookie_after = session_cookie(&resp);
     let (status, body) = error_json(resp).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -489,28 +478,11 @@ async fn state_is_single_use_bound_to_the_session_and_expires() {
     // Expired: the default TTL is 10 minutes.
     let (data, cookie) = start_login!(app, "");
     clock.advance(Duration::from_secs(600));
-    let resp = post_callback!(
-        app,
-        Some(cookie),
-        &[
-            ("code", TOKEN),
-            ("state", s(&data["state"])),
-            ("id_token_hint", s(&data["developerToken"])),
-        ]
-    );
+    let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
     let consumed = session_cookie(&resp).expect("the expired state is removed");
     let (_, body) = error_json(resp).await;
     assert_eq!(body["reason"], "state_expired");
-    let (_, body) = error_json(post_callback!(
-        app,
-        Some(consumed),
-        &[
-            ("code", TOKEN),
-            ("state", s(&data["state"])),
-            ("id_token_hint", s(&data["developerToken"])),
-        ]
-    ))
-    .await;
+    let (_, body) = error_json(post_callback!(app, Some(consumed), &answer(&data, TOKEN))).await;
     assert_eq!(
         body["reason"], "state_mismatch",
         "an expired state is gone once reported"
@@ -532,15 +504,7 @@ async fn return_to_only_accepts_same_site_paths() {
     ] {
         let query = form(&[("return_to", return_to)]);
         let (data, cookie) = start_login!(app, format!("?{query}"));
-        let resp = post_callback!(
-            app,
-            Some(cookie),
-            &[
-                ("code", TOKEN),
-                ("state", s(&data["state"])),
-                ("id_token_hint", s(&data["developerToken"])),
-            ]
-        );
+        let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
         assert_eq!(
             resp.headers().get(header::LOCATION).unwrap(),
@@ -700,15 +664,7 @@ async fn logout_forgets_the_user_and_refuses_foreign_origins() {
         AppleMusicStrategy::new(config(&clock).logout_target("/bye")).unwrap()
     ));
     let (data, cookie) = start_login!(app, "");
-    let resp = post_callback!(
-        app,
-        Some(cookie),
-        &[
-            ("code", TOKEN),
-            ("state", s(&data["state"])),
-            ("id_token_hint", s(&data["developerToken"])),
-        ]
-    );
+    let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
     let signed_in = session_cookie(&resp).unwrap();
 
     let foreign = test::TestRequest::post()
@@ -783,15 +739,7 @@ async fn the_longest_accepted_token_still_fits_a_cookie() {
     ));
     let (data, cookie) = start_login!(app, "");
     let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN);
-    let resp = post_callback!(
-        app,
-        Some(cookie),
-        &[
-            ("code", &longest),
-            ("state", s(&data["state"])),
-            ("id_token_hint", s(&data["developerToken"])),
-        ]
-    );
+    let resp = post_callback!(app, Some(cookie), &answer(&data, &longest));
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set_cookie = resp.headers().get(header::SET_COOKIE).unwrap().len();
     assert!(
@@ -817,4 +765,45 @@ async fn identity_debug_output_redacts_both_tokens() {
     let params =
         actix_apple_music::strategy::CallbackParams::parse(b"code=secret-mut&state=s").unwrap();
     assert!(!format!("{params:?}").contains("secret-mut"));
+}
+
+#[actix_web::test]
+async fn failures_go_where_the_app_wants() {
+    let clock = ManualClock::starting_now();
+    // A failure target: browsers are redirected there with the family and reason; API
+    // clients still get JSON.
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).failure_target("/oops?from=login")).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/callback"))
+        .insert_header((header::ACCEPT, "text/html"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .cookie(cookie.clone())
+        .set_payload(form(&[("error", "declined"), ("state", s(&data["state"]))]))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resp.headers().get(header::LOCATION).unwrap(),
+        "/oops?from=login&error=authorization_error&reason=declined"
+    );
+    let (status, body) = error_json(post_callback!(app, Some(cookie), &[("code", TOKEN)])).await;
+    assert_eq!(
+        (status, s(&body["reason"])),
+        (StatusCode::BAD_REQUEST, "missing_state")
+    );
+
+    // A failure handler replaces the answer entirely.
+    let app = app!(
+        Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).failure_handler(
+            |_req: &HttpRequest, error: &actix_apple_music::AuthError| {
+                HttpResponse::ImATeapot().body(format!("{}:{}", error.kind(), error.reason()))
+            }
+        )
+    );
+    let resp = post_callback!(app, None::<Cookie<'static>>, &[("code", TOKEN)]);
+    assert_eq!(resp.status(), StatusCode::IM_A_TEAPOT);
+    assert_eq!(test::read_body(resp).await, "token_error:missing_state");
 }
