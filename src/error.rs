@@ -70,6 +70,10 @@ pub enum AuthError {
     /// The callback request is wrong or forged. Answered `400`.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Apple could not vouch for the token, through no fault of the user's or the token's.
+    /// Answered `500` or `503`.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
 }
 
 impl AuthError {
@@ -78,6 +82,7 @@ impl AuthError {
         match self {
             AuthError::Authorization(_) => "authorization_error",
             AuthError::Token(_) => "token_error",
+            AuthError::Upstream(_) => "upstream_error",
         }
     }
 
@@ -86,6 +91,7 @@ impl AuthError {
         match self {
             AuthError::Authorization(e) => e.reason(),
             AuthError::Token(e) => e.reason(),
+            AuthError::Upstream(e) => e.reason(),
         }
     }
 
@@ -94,6 +100,15 @@ impl AuthError {
         match self {
             AuthError::Authorization(_) => actix_web::http::StatusCode::UNAUTHORIZED,
             AuthError::Token(_) => actix_web::http::StatusCode::BAD_REQUEST,
+            AuthError::Upstream(e) => e.status(),
+        }
+    }
+
+    /// How long the client should wait before trying again, when Apple said so.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            AuthError::Upstream(UpstreamError::RateLimited { retry_after }) => *retry_after,
+            _ => None,
         }
     }
 }
@@ -127,6 +142,10 @@ pub enum AuthorizationError {
         /// What the page reported.
         message: String,
     },
+    /// Apple Music answered that the account has no Apple Music subscription (`400` with
+    /// error code `40015` on `/v1/me/storefront`; `no_subscription`).
+    #[error("this Apple ID has no Apple Music subscription")]
+    NoSubscription,
     /// The app's verify hook refused the sign-in (`rejected_by_app`).
     #[error("sign-in refused: {reason}")]
     RejectedByApp {
@@ -145,6 +164,7 @@ impl AuthorizationError {
             AuthorizationError::PopupBlocked => "popup_blocked",
             AuthorizationError::TimedOut => "timed_out",
             AuthorizationError::MusicKit { .. } => "musickit_error",
+            AuthorizationError::NoSubscription => "no_subscription",
             AuthorizationError::RejectedByApp { .. } => "rejected_by_app",
         }
     }
@@ -195,6 +215,10 @@ pub enum TokenError {
     /// (`invalid_id_token_hint`).
     #[error("the sign-in answer carried a developer token this app did not issue ({0})")]
     InvalidIdTokenHint(#[source] crate::developer_token::VerifyError),
+    /// Apple Music refused the music user token (`403` on `/v1/me/storefront`): expired,
+    /// revoked, or not a token at all (`rejected_by_apple`).
+    #[error("Apple Music did not accept this sign-in; please sign in again")]
+    RejectedByApple,
     /// A parameter given twice, not UTF-8, an oversized body, an undecodable fragment
     /// (`malformed_request`).
     #[error("malformed sign-in request: {detail}")]
@@ -216,12 +240,59 @@ impl TokenError {
             TokenError::MissingIdTokenHint => "missing_id_token_hint",
             TokenError::InvalidIdTokenHint(_) => "invalid_id_token_hint",
             TokenError::MalformedRequest { .. } => "malformed_request",
+            TokenError::RejectedByApple => "rejected_by_apple",
         }
     }
 
     pub(crate) fn malformed(detail: impl Into<String>) -> Self {
         TokenError::MalformedRequest {
             detail: detail.into(),
+        }
+    }
+}
+
+/// Apple Music API could not vouch for a token, and neither the user nor the token is to
+/// blame. The JSON body says `"error": "upstream_error"` with one of these reasons.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamError {
+    /// Apple answered `401`: it refused **the developer token**. A configuration fault
+    /// (team ID, key ID, `.p8` key, MusicKit not enabled for the key), answered `500`
+    /// (`developer_token_rejected`).
+    #[error("Apple Music refused this app's developer token: check the team ID, the key ID, the .p8 key and that the key has MusicKit enabled")]
+    DeveloperTokenRejected,
+    /// Apple answered `429`. Answered `503` with `Retry-After` (`rate_limited`).
+    #[error("Apple Music is rate limiting this app; please try again shortly")]
+    RateLimited {
+        /// Apple's `Retry-After`, when it sent one.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// Apple could not be asked: a timeout, a connection failure, a `5xx`, a redirect or a
+    /// body that is not the expected JSON. Answered `503` (`apple_unavailable`).
+    #[error("Apple Music could not be reached to check the sign-in ({detail}); please try again shortly")]
+    AppleUnavailable {
+        /// What went wrong (never a token).
+        detail: String,
+    },
+}
+
+impl UpstreamError {
+    /// The snake_case reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::DeveloperTokenRejected => "developer_token_rejected",
+            UpstreamError::RateLimited { .. } => "rate_limited",
+            UpstreamError::AppleUnavailable { .. } => "apple_unavailable",
+        }
+    }
+
+    /// `500` for a refused developer token (the app's configuration), `503` otherwise.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        match self {
+            UpstreamError::DeveloperTokenRejected => {
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+            }
+            _ => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

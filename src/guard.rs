@@ -221,6 +221,42 @@ impl<U: DeserializeOwned> AppleMusicUser<U> {
     }
 }
 
+impl<U> AppleMusicUser<U> {
+    /// Sends an Apple Music API request as this user (developer token and music user
+    /// token), through the strategy's [`AppleMusicApi`](crate::api::AppleMusicApi). When
+    /// Apple answers `403` to a `/v1/me/…` request the token is dead: the identity is
+    /// [invalidated](Self::invalidate) before the error is answered, so the next guarded
+    /// request goes through re-login.
+    ///
+    /// ```no_run
+    /// use actix_apple_music::api::{ApiError, ApiRequest};
+    /// use actix_apple_music::AppleMusicUser;
+    ///
+    /// async fn songs(user: AppleMusicUser) -> Result<actix_web::HttpResponse, ApiError> {
+    ///     let answer = user.api(ApiRequest::get("/v1/me/library/songs?limit=10")).await?;
+    ///     Ok(actix_web::HttpResponse::Ok().json(answer.json::<serde_json::Value>()?))
+    /// }
+    /// ```
+    pub async fn api(
+        &self,
+        request: crate::api::ApiRequest,
+    ) -> Result<crate::api::ApiResponse, crate::api::ApiError> {
+        let personal = request.is_personal();
+        let result = self
+            .auth
+            .strategy()
+            .api()
+            .send(request, Some(self.identity.music_user_token()))
+            .await;
+        if personal && matches!(result, Err(crate::api::ApiError::UserTokenRejected)) {
+            log::info!("Apple Music refused a user's token: the identity is invalidated");
+            let now = self.auth.strategy().config().flow.clock.now();
+            self.auth.mark_reauthentication(&self.session, now);
+        }
+        result
+    }
+}
+
 impl<U: DeserializeOwned + 'static> FromRequest for AppleMusicUser<U> {
     type Error = GuardError;
     type Future = Ready<Result<Self, GuardError>>;

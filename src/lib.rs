@@ -58,6 +58,7 @@
 //!   on a GET callback. Log with [`SAFE_LOG_FORMAT`] and [`safe_log_path`] instead, which
 //!   print the method and path only. The crate's own log lines never hold a token.
 
+pub mod api;
 mod apple_music;
 mod clock;
 pub mod developer_token;
@@ -67,6 +68,7 @@ pub mod headers;
 mod response;
 pub mod sandbox;
 mod secret;
+pub mod session_store;
 pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -77,7 +79,8 @@ pub use apple_music::{
     DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{AuthError, AuthorizationError, ConfigError, TokenError};
+pub use api::{AppleMusicApi, DeveloperTokenCheck, Storefront, UnavailablePolicy, Verification};
+pub use error::{AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError};
 pub use guard::{AppleMusicUser, GuardError, RequireAppleMusic};
 pub use secret::{ClientSecret, MusicUserToken};
 pub use strategy::{Authenticator, Rejection};

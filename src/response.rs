@@ -97,9 +97,7 @@ pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
 /// The JSON body of an [`AuthError`]:
 /// `{"error": "authorization_error" | "token_error", "reason": …, "message": …}`.
 pub(crate) fn auth_error_json(error: &AuthError) -> HttpResponse {
-    HttpResponse::build(error.status())
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .json(serde_json::json!({
+    error_builder(error).json(serde_json::json!({
             "error": error.kind(),
             "reason": error.reason(),
             "message": error.to_string(),
@@ -114,6 +112,7 @@ pub(crate) fn auth_error_html(error: &AuthError, login_url: &str) -> HttpRespons
     let title = match error {
         AuthError::Authorization(_) => "Apple Music sign-in did not complete",
         AuthError::Token(_) => "This sign-in link is not valid",
+        _ => "Apple Music could not check the sign-in",
     };
     let body = ERROR_PAGE
         .replace("{{NONCE}}", &nonce)
@@ -122,9 +121,21 @@ pub(crate) fn auth_error_html(error: &AuthError, login_url: &str) -> HttpRespons
         .replace("{{REASON}}", error.reason())
         .replace("{{LOGIN_URL}}", &escape_html(login_url))
         .replace("{{MESSAGE}}", &escape_html(&error.to_string()));
-    let mut builder = HttpResponse::build(error.status());
+    let mut builder = error_builder(error);
     secure_page(&mut builder, &nonce, "", "");
     builder.body(body)
+}
+
+/// The status, `no-store` and, when Apple asked for a pause, `Retry-After` of an error answer.
+fn error_builder(error: &AuthError) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(error.status());
+    builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if let Some(wait) = error.retry_after() {
+        builder.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
+    } else if error.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        builder.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+    }
+    builder
 }
 
 /// The answer to an [`AuthError`] for this request: HTML for browsers, JSON otherwise.

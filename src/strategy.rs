@@ -51,6 +51,15 @@ pub trait Strategy: Send + Sync + Sized + 'static {
         params: &CallbackParams,
     ) -> impl Future<Output = Result<Self::Identity, AuthError>>;
 
+    /// When `identity`'s credential ends, if the strategy knows. A session that holds the
+    /// identity is kept until then plus the flow's session margin (see
+    /// [`session_store`](crate::session_store)); `None` (the default) leaves the session's
+    /// lifetime to the store's configuration.
+    fn identity_expires_at(&self, identity: &Self::Identity) -> Option<OffsetDateTime> {
+        let _ = identity;
+        None
+    }
+
     /// Adds strategy-specific routes to the mounted scope (e.g. a return page).
     fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
         scope
@@ -72,16 +81,22 @@ pub struct LoginRequest<'a> {
 }
 
 /// Options of the flow around a strategy. Defaults: success and logout go to `/`, failures
-/// are answered in place (HTML or JSON), login state lives 10 minutes, the system clock.
+/// are answered in place (HTML or JSON), login state lives 10 minutes, sessions outlive their
+/// identity by [`DEFAULT_SESSION_MARGIN`], the system clock.
 #[derive(Clone)]
 pub struct FlowOptions {
     pub(crate) success_target: String,
     pub(crate) failure_target: Option<String>,
     pub(crate) logout_target: String,
     pub(crate) state_ttl: Duration,
+    pub(crate) session_margin: Duration,
     pub(crate) public_origin: Option<String>,
     pub(crate) clock: SharedClock,
 }
+
+/// Default time a session outlives what it holds (see [`FlowOptions`]): 7 days, so a user who
+/// comes back within a week of the music user token's end still gets the re-login prompt.
+pub const DEFAULT_SESSION_MARGIN: Duration = Duration::from_secs(7 * 86_400);
 
 impl std::fmt::Debug for FlowOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -90,6 +105,7 @@ impl std::fmt::Debug for FlowOptions {
             .field("failure_target", &self.failure_target)
             .field("logout_target", &self.logout_target)
             .field("state_ttl", &self.state_ttl)
+            .field("session_margin", &self.session_margin)
             .field("public_origin", &self.public_origin)
             .finish_non_exhaustive()
     }
@@ -102,6 +118,7 @@ impl Default for FlowOptions {
             failure_target: None,
             logout_target: "/".into(),
             state_ttl: Duration::from_secs(600),
+            session_margin: DEFAULT_SESSION_MARGIN,
             public_origin: None,
             clock: system_clock(),
         }
@@ -192,7 +209,12 @@ pub(crate) struct SessionKeys {
     pub(crate) identity: String,
     pub(crate) user: String,
     pub(crate) reauth: String,
+    pub(crate) until: String,
 }
+
+/// Suffix of the session entry (`"<strategy name>.until"`, Unix seconds) that says how long
+/// the session is worth keeping; read by [`session_store`](crate::session_store).
+pub const SESSION_UNTIL_SUFFIX: &str = ".until";
 
 impl SessionKeys {
     fn new(name: &str) -> Self {
@@ -201,6 +223,7 @@ impl SessionKeys {
             identity: format!("{name}.identity"),
             user: format!("{name}.user"),
             reauth: format!("{name}.reauth"),
+            until: format!("{name}{SESSION_UNTIL_SUFFIX}"),
         }
     }
 }
@@ -322,6 +345,42 @@ impl<S: Strategy> Authenticator<S> {
     pub fn forget(&self, session: &Session) {
         session.remove(&self.keys.identity);
         session.remove(&self.keys.user);
+        self.refresh_until(session);
+    }
+
+    /// Records how long this session is worth keeping: the latest of the pending login's
+    /// end, the identity's end plus the session margin, and a re-login mark plus the margin.
+    /// An identity whose end is unknown removes the record (the store's own TTL applies).
+    fn refresh_until(&self, session: &Session) {
+        let options = self.options();
+        let margin = options.session_margin.as_secs() as i64;
+        let mut until: Option<i64> = None;
+        let mut later = |t: i64| until = Some(until.map_or(t, |u| u.max(t)));
+        if let Some(pending) = session.get::<PendingLogin>(&self.keys.login).ok().flatten() {
+            later(pending.created.saturating_add(options.state_ttl.as_secs() as i64));
+        }
+        if let Some(identity) = self.stored_identity(session) {
+            match self.strategy.identity_expires_at(&identity) {
+                Some(end) => later(end.unix_timestamp().saturating_add(margin)),
+                None => {
+                    session.remove(&self.keys.until);
+                    return;
+                }
+            }
+        }
+        if let Some(mark) = self.reauthentication_mark(session) {
+            later(mark.unix_timestamp().saturating_add(margin));
+        }
+        match until {
+            Some(until) => {
+                if let Err(e) = session.insert(&self.keys.until, until) {
+                    log::warn!("could not record the session's lifetime: {e}");
+                }
+            }
+            None => {
+                session.remove(&self.keys.until);
+            }
+        }
     }
 
     /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
@@ -331,6 +390,7 @@ impl<S: Strategy> Authenticator<S> {
         if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
             log::warn!("could not mark the session for re-authentication: {e}");
         }
+        self.refresh_until(session);
     }
 
     /// When the identity of this session ended, if it was marked by
@@ -361,6 +421,7 @@ impl<S: Strategy> Authenticator<S> {
                 session.remove(&self.keys.user);
             }
         }
+        self.refresh_until(session);
         Ok(())
     }
 
@@ -380,6 +441,7 @@ impl<S: Strategy> Authenticator<S> {
         session
             .insert(&self.keys.login, &pending)
             .map_err(|e| SignInError(e.to_string()))?;
+        self.refresh_until(session);
         Ok(state)
     }
 
@@ -411,6 +473,7 @@ impl<S: Strategy> Authenticator<S> {
             return Err(TokenError::StateMismatch);
         }
         session.remove(&self.keys.login);
+        self.refresh_until(session);
         let age = self.now().unix_timestamp().saturating_sub(pending.created);
         if age < 0 || age as u64 >= self.options().state_ttl.as_secs() {
             return Err(TokenError::StateExpired);

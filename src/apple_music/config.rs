@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::api::{ApiOptions, UnavailablePolicy};
 use crate::clock::Clock;
 use crate::developer_token::{SigningKey, DEFAULT_APPLE_MUSIC_LIFETIME};
 use crate::error::ConfigError;
@@ -80,6 +81,9 @@ pub struct AppleMusicConfig {
     pub(crate) expiry_warning: Duration,
     pub(crate) manual_token_route: bool,
     pub(crate) developer_token_route: bool,
+    pub(crate) verify_tokens: bool,
+    pub(crate) api: ApiOptions,
+    pub(crate) unavailable_policy: UnavailablePolicy,
     pub(crate) flow: FlowOptions,
 }
 
@@ -92,6 +96,9 @@ impl fmt::Debug for AppleMusicConfig {
             .field("app_name", &self.app_name)
             .field("login_page", &self.login_page)
             .field("user_token_lifetime", &self.user_token_lifetime)
+            .field("verify_tokens", &self.verify_tokens)
+            .field("api", &self.api)
+            .field("unavailable_policy", &self.unavailable_policy)
             .field("flow", &self.flow)
             .finish_non_exhaustive()
     }
@@ -121,11 +128,16 @@ pub mod env {
     pub const ORIGINS: &str = "APPLE_MUSIC_ORIGINS";
     /// Login state lifetime in seconds.
     pub const STATE_TTL_SECS: &str = "APPLE_MUSIC_STATE_TTL_SECS";
+    /// `true` (default) or `false`: prove each new music user token with Apple.
+    pub const VERIFY_TOKENS: &str = "APPLE_MUSIC_VERIFY_TOKENS";
+    /// Apple Music API base URL (default `https://api.music.apple.com`).
+    pub const API_BASE_URL: &str = "APPLE_MUSIC_API_BASE_URL";
 }
 
 impl AppleMusicConfig {
     /// A config with the defaults: the `musickit` page, Apple's URLs, 180-day developer and
-    /// music user tokens, 10-minute login state, success and logout to `/`.
+    /// music user tokens, 10-minute login state, success and logout to `/`, new tokens
+    /// proven with Apple (fail-closed).
     pub fn new(team_id: impl Into<String>, key_id: impl Into<String>, key: SigningKey) -> Self {
         Self {
             team_id: team_id.into(),
@@ -144,6 +156,9 @@ impl AppleMusicConfig {
             expiry_warning: DEFAULT_EXPIRY_WARNING,
             manual_token_route: false,
             developer_token_route: false,
+            verify_tokens: true,
+            api: ApiOptions::default(),
+            unavailable_policy: UnavailablePolicy::default(),
             flow: FlowOptions::default(),
         }
     }
@@ -196,6 +211,22 @@ impl AppleMusicConfig {
                 .filter(|o| !o.is_empty())
                 .map(String::from)
                 .collect();
+        }
+        if let Some(value) = optional(env::VERIFY_TOKENS) {
+            self.verify_tokens = match value.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        env::VERIFY_TOKENS,
+                        &value,
+                        "true or false",
+                    ))
+                }
+            };
+        }
+        if let Some(url) = optional(env::API_BASE_URL) {
+            self.api = self.api.clone().base_url(url.trim());
         }
         if let Some(secs) = seconds(env::STATE_TTL_SECS)? {
             self.flow.state_ttl = secs;
@@ -273,6 +304,42 @@ impl AppleMusicConfig {
     /// the token's `origin` claim limits where it can be used.
     pub fn developer_token_route(mut self, enabled: bool) -> Self {
         self.developer_token_route = enabled;
+        self
+    }
+    /// Whether each new music user token (callback or manual entry) is proven with Apple's
+    /// `GET /v1/me/storefront` before the user is signed in (default `true`; see
+    /// [`api`](crate::api)). Off, identities carry no storefront.
+    pub fn verify_tokens(mut self, enabled: bool) -> Self {
+        self.verify_tokens = enabled;
+        self
+    }
+    /// Apple Music API base URL (default `https://api.music.apple.com`; a stand-in in tests,
+    /// the sandbox in the demo).
+    pub fn api_base_url(mut self, url: impl Into<String>) -> Self {
+        self.api = self.api.base_url(url);
+        self
+    }
+    /// Timeout of one Apple Music API request, body included (default 10 s).
+    pub fn api_timeout(mut self, timeout: Duration) -> Self {
+        self.api = self.api.timeout(timeout);
+        self
+    }
+    /// Largest Apple Music API response body read (default 4 MiB).
+    pub fn api_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.api = self.api.max_response_bytes(bytes);
+        self
+    }
+    /// What a sign-in does when Apple cannot be asked (default
+    /// [`UnavailablePolicy::FailClosed`]: `503`).
+    pub fn when_apple_unavailable(mut self, policy: UnavailablePolicy) -> Self {
+        self.unavailable_policy = policy;
+        self
+    }
+    /// How long a server-side session outlives what it holds: the music user token's end, or
+    /// a re-login mark (default 7 days; see
+    /// [`session_store`](crate::session_store)).
+    pub fn session_margin(mut self, margin: Duration) -> Self {
+        self.flow.session_margin = margin;
         self
     }
     /// Where a successful sign-in goes when the login had no `return_to` (default `/`).

@@ -7,6 +7,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::api::{Storefront, Verification};
 use crate::secret::MusicUserToken;
 
 /// A signed-in Apple Music user, as kept in the session.
@@ -25,6 +26,10 @@ pub struct AppleMusicIdentity {
     expires_at: OffsetDateTime,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     restricted: Option<bool>,
+    #[serde(rename = "sf", default, skip_serializing_if = "Option::is_none")]
+    storefront: Option<Storefront>,
+    #[serde(rename = "v", default)]
+    verification: Verification,
 }
 
 impl AppleMusicIdentity {
@@ -43,7 +48,33 @@ impl AppleMusicIdentity {
             authenticated_at,
             expires_at: authenticated_at + lifetime,
             restricted,
+            storefront: None,
+            verification: Verification::Off,
         }
+    }
+
+    /// This identity as proven by Apple, with the user's storefront.
+    pub fn verified(mut self, storefront: Storefront) -> Self {
+        self.storefront = Some(storefront);
+        self.verification = Verification::Verified;
+        self
+    }
+
+    /// This identity marked as not proven: Apple could not be asked and the app accepts that.
+    pub fn unverified(mut self) -> Self {
+        self.storefront = None;
+        self.verification = Verification::Unverified;
+        self
+    }
+
+    /// The user's storefront, when the sign-in was verified with Apple.
+    pub fn storefront(&self) -> Option<&Storefront> {
+        self.storefront.as_ref()
+    }
+
+    /// Whether Apple vouched for the music user token at sign-in.
+    pub fn verification(&self) -> Verification {
+        self.verification
     }
 
     /// The music user token (a secret: send it only to Apple).
@@ -95,6 +126,8 @@ impl fmt::Debug for AppleMusicIdentity {
             .field("authenticated_at", &self.authenticated_at)
             .field("expires_at", &self.expires_at)
             .field("restricted", &self.restricted)
+            .field("storefront", &self.storefront)
+            .field("verification", &self.verification)
             .finish()
     }
 }

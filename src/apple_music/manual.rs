@@ -55,6 +55,7 @@ pub(super) async fn manual_token(
         let developer_token = strategy.signer().token();
         let code = input.music_user_token.unwrap_or_default().trim().to_owned();
         let identity = strategy.identity_for(code, developer_token.as_str(), None)?;
+        let identity = strategy.verify_with_apple(identity).await?;
         auth.complete(&req, &session, identity.clone()).await?;
         Ok::<_, AuthError>((identity, return_to))
     }

@@ -37,6 +37,7 @@ pub use config::{
 };
 pub use identity::AppleMusicIdentity;
 
+use crate::api::AppleMusicApi;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::{AuthError, ConfigError, TokenError};
 use crate::secret::MusicUserToken;
@@ -73,6 +74,7 @@ pub const STRATEGY_NAME: &str = "apple-music";
 pub struct AppleMusicStrategy {
     config: AppleMusicConfig,
     signer: DeveloperTokenSigner,
+    api: AppleMusicApi,
     login_template: PageTemplate,
     return_template: PageTemplate,
     script_src: String,
@@ -84,6 +86,7 @@ impl std::fmt::Debug for AppleMusicStrategy {
         f.debug_struct("AppleMusicStrategy")
             .field("config", &self.config)
             .field("signer", &self.signer)
+            .field("api", &self.api)
             .finish_non_exhaustive()
     }
 }
@@ -126,6 +129,11 @@ impl AppleMusicStrategy {
             .origins(config.origins.clone())
             .shared_clock(config.flow.clock.clone())
             .build(config.key.clone())?;
+        let mut api_options = config.api.clone();
+        if let Some(origin) = config.origins.first() {
+            api_options = api_options.origin(origin.clone());
+        }
+        let api = AppleMusicApi::with_options(signer.clone(), api_options)?;
         let (script_src, extra_directives) = match config.login_page {
             LoginPage::MusicKit => {
                 let origin = url::Url::parse(&config.musickit_js_url)
@@ -156,6 +164,7 @@ impl AppleMusicStrategy {
             script_src,
             extra_directives,
             signer,
+            api,
             config,
         })
     }
@@ -173,6 +182,33 @@ impl AppleMusicStrategy {
     /// The config.
     pub fn config(&self) -> &AppleMusicConfig {
         &self.config
+    }
+
+    /// The Apple Music API client this strategy verifies tokens with (its base URL, timeout
+    /// and body limit come from the config).
+    pub fn api(&self) -> &AppleMusicApi {
+        &self.api
+    }
+
+    /// Proves a new identity's music user token with Apple (`GET /v1/me/storefront`) when
+    /// verification is on; answers the identity with its storefront, or the typed failure.
+    pub(crate) async fn verify_with_apple(
+        &self,
+        identity: AppleMusicIdentity,
+    ) -> Result<AppleMusicIdentity, AuthError> {
+        if !self.config.verify_tokens {
+            return Ok(identity);
+        }
+        match self.api.storefront(identity.music_user_token()).await {
+            Ok(storefront) => Ok(identity.verified(storefront)),
+            Err(error) => {
+                log::info!("Apple Music did not verify a new sign-in: {error}");
+                match error.into_sign_in_error(self.config.unavailable_policy) {
+                    Some(failure) => Err(failure),
+                    None => Ok(identity.unverified()),
+                }
+            }
+        }
     }
 
     /// An identity for a music user token that arrived now, checked for length.
@@ -300,8 +336,12 @@ impl Strategy for AppleMusicStrategy {
         _req: &HttpRequest,
         params: &CallbackParams,
     ) -> impl Future<Output = Result<AppleMusicIdentity, AuthError>> {
-        let result = self.identity(params).map_err(AuthError::from);
-        std::future::ready(result)
+        let checked = self.identity(params).map_err(AuthError::from);
+        async move { self.verify_with_apple(checked?).await }
+    }
+
+    fn identity_expires_at(&self, identity: &AppleMusicIdentity) -> Option<time::OffsetDateTime> {
+        Some(identity.expires_at())
     }
 
     fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {

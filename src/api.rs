@@ -1,0 +1,721 @@
+//! Asking Apple Music API: proving a music user token at sign-in, checking the developer
+//! token, and a thin request helper for apps.
+//!
+//! A music user token cannot be checked offline, and both tokens can stop working silently.
+//! [`AppleMusicApi`] asks Apple instead:
+//!
+//! - [`storefront`](AppleMusicApi::storefront) (`GET /v1/me/storefront`) is the cheapest call
+//!   that proves a music user token; the strategy calls it at every sign-in (unless
+//!   [`verify_tokens(false)`](crate::AppleMusicConfig::verify_tokens)) and keeps the answer in
+//!   the identity;
+//! - [`check_developer_token`](AppleMusicApi::check_developer_token) (`GET /v1/test`) proves the
+//!   developer token;
+//! - [`send`](AppleMusicApi::send) and [`AppleMusicUser::api`](crate::AppleMusicUser::api)
+//!   send an app's own requests with the right headers and turn Apple's failure statuses into
+//!   an [`ApiError`].
+//!
+//! | Apple answers | [`ApiError`] | at sign-in |
+//! | --- | --- | --- |
+//! | `403` | `UserTokenRejected` | `TokenError::RejectedByApple` (`400`) |
+//! | `400` with code `40015` | `NoSubscription` | `AuthorizationError::NoSubscription` (`401`) |
+//! | `401` | `DeveloperTokenRejected` | `UpstreamError::DeveloperTokenRejected` (`500`) |
+//! | `429` | `RateLimited` | `UpstreamError::RateLimited` (`503` + `Retry-After`) |
+//! | timeout, connection failure, `5xx`, `3xx`, oversized or malformed body | `Unavailable` | `UpstreamError::AppleUnavailable` (`503`), or an unverified identity with [`UnavailablePolicy::AcceptUnverified`] |
+//!
+//! Requests go only to the configured base URL (default `https://api.music.apple.com`), time
+//! out (10 s by default), follow no redirect and read at most 4 MiB of body by default. No
+//! token ever appears in an error or a log line.
+//!
+//! The HTTP client is actix's own `awc`: it runs on the actix runtime the app already has,
+//! shares actix-http's code (a small addition to the build) and keeps one connection pool per
+//! worker thread.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, ResponseError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::developer_token::DeveloperTokenSigner;
+use crate::error::{AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError};
+use crate::secret::MusicUserToken;
+
+/// Apple Music API.
+pub const DEFAULT_API_BASE_URL: &str = "https://api.music.apple.com";
+/// Default timeout of one request, body included: 10 seconds.
+pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default largest response body read: 4 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a sign-in does when Apple cannot be asked (timeout, connection failure, `5xx`, a
+/// body that is not the expected JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UnavailablePolicy {
+    /// Refuse the sign-in with `503` (`upstream_error`, `apple_unavailable`). The default.
+    #[default]
+    FailClosed,
+    /// Sign the user in, with the identity marked [`Verification::Unverified`] and no
+    /// storefront. Rate limiting (`429`) and a refused developer token still fail.
+    AcceptUnverified,
+}
+
+/// Whether Apple vouched for an identity's music user token at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Verification {
+    /// `GET /v1/me/storefront` succeeded.
+    Verified,
+    /// Apple could not be asked and the app accepts that
+    /// ([`UnavailablePolicy::AcceptUnverified`]).
+    Unverified,
+    /// Verification is switched off.
+    #[default]
+    Off,
+}
+
+/// The user's Apple Music storefront (country), as `GET /v1/me/storefront` answers it: the
+/// crate's counterpart of passport's `userProfile`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Storefront {
+    /// Apple's storefront ID, e.g. `"us"`.
+    pub id: String,
+    /// Its name, e.g. `"United States"`.
+    pub name: String,
+    /// Its default language tag, e.g. `"en-US"`, when Apple sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_language_tag: Option<String>,
+}
+
+impl Storefront {
+    /// A storefront (for tests and stand-ins).
+    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            default_language_tag: None,
+        }
+    }
+}
+
+/// The answer of [`AppleMusicApi::check_developer_token`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeveloperTokenCheck {
+    /// Apple accepted the developer token (`GET /v1/test` answered `200`).
+    Accepted,
+    /// Apple refused it (`401` or `403`).
+    Rejected {
+        /// The status Apple answered.
+        status: u16,
+    },
+    /// Apple could not be asked, or answered something else.
+    Inconclusive {
+        /// What happened (never a token).
+        cause: String,
+    },
+}
+
+impl fmt::Display for DeveloperTokenCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeveloperTokenCheck::Accepted => f.write_str("Apple Music accepted the developer token"),
+            DeveloperTokenCheck::Rejected { status } => write!(
+                f,
+                "Apple Music refused the developer token (HTTP {status}): check the team ID, \
+                 the key ID, the .p8 key and that the key has MusicKit enabled"
+            ),
+            DeveloperTokenCheck::Inconclusive { cause } => {
+                write!(f, "could not check the developer token with Apple Music: {cause}")
+            }
+        }
+    }
+}
+
+/// A failed Apple Music API request. Its messages never hold a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// `403`: Apple refused the music user token (expired, revoked, or not a token).
+    #[error("Apple Music refused the music user token (403)")]
+    UserTokenRejected,
+    /// `400` with error code `40015`: the account has no Apple Music subscription.
+    #[error("the Apple ID has no Apple Music subscription (400, code 40015)")]
+    NoSubscription,
+    /// `401`: Apple refused the developer token (a configuration fault).
+    #[error("Apple Music refused the developer token (401): check the team ID, the key ID, the .p8 key and that the key has MusicKit enabled")]
+    DeveloperTokenRejected,
+    /// `429`: too many requests with this developer token.
+    #[error("Apple Music is rate limiting this app (429)")]
+    RateLimited {
+        /// Apple's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Apple could not be asked, or answered something unusable.
+    #[error("Apple Music is unavailable: {cause}")]
+    Unavailable {
+        /// What happened.
+        cause: String,
+    },
+    /// The path is not an Apple Music API path of the configured base (`/v1/…`).
+    #[error("not an Apple Music API path: {path:?} (expected /v1/…)")]
+    InvalidPath {
+        /// The path given (cut to 200 characters).
+        path: String,
+    },
+}
+
+impl ApiError {
+    fn unavailable(cause: impl Into<String>) -> Self {
+        ApiError::Unavailable {
+            cause: cause.into(),
+        }
+    }
+
+    /// The sign-in failure this answer means, or `None` when the policy lets the sign-in
+    /// through unverified.
+    pub(crate) fn into_sign_in_error(self, policy: UnavailablePolicy) -> Option<AuthError> {
+        Some(match self {
+            ApiError::UserTokenRejected => TokenError::RejectedByApple.into(),
+            ApiError::NoSubscription => AuthorizationError::NoSubscription.into(),
+            ApiError::DeveloperTokenRejected => UpstreamError::DeveloperTokenRejected.into(),
+            ApiError::RateLimited { retry_after } => {
+                UpstreamError::RateLimited { retry_after }.into()
+            }
+            ApiError::Unavailable { .. } if policy == UnavailablePolicy::AcceptUnverified => {
+                return None
+            }
+            ApiError::Unavailable { cause } => {
+                UpstreamError::AppleUnavailable { detail: cause }.into()
+            }
+            ApiError::InvalidPath { .. } => UpstreamError::AppleUnavailable {
+                detail: "the API base URL is wrong".into(),
+            }
+            .into(),
+        })
+    }
+}
+
+/// Handlers may answer `Result<_, ApiError>`: `401 reauthentication_required` for a refused
+/// user token, `403 no_subscription`, `500` for a refused developer token or a bad path,
+/// `503` (with `Retry-After`) when Apple is rate limiting or unavailable.
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::UserTokenRejected => StatusCode::UNAUTHORIZED,
+            ApiError::NoSubscription => StatusCode::FORBIDDEN,
+            ApiError::DeveloperTokenRejected | ApiError::InvalidPath { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, reason) = match self {
+            ApiError::UserTokenRejected => ("reauthentication_required", "rejected_by_apple"),
+            ApiError::NoSubscription => ("authorization_error", "no_subscription"),
+            ApiError::DeveloperTokenRejected => ("upstream_error", "developer_token_rejected"),
+            ApiError::RateLimited { .. } => ("upstream_error", "rate_limited"),
+            ApiError::Unavailable { .. } => ("upstream_error", "apple_unavailable"),
+            ApiError::InvalidPath { .. } => ("internal_error", "invalid_api_path"),
+        };
+        let mut builder = HttpResponse::build(self.status_code());
+        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            ApiError::RateLimited { retry_after } => {
+                let secs = retry_after.map_or(30, |d| d.as_secs().max(1));
+                builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            ApiError::Unavailable { .. } => {
+                builder.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            }
+            _ => {}
+        }
+        builder.json(serde_json::json!({
+            "error": error,
+            "reason": reason,
+            "message": self.to_string(),
+        }))
+    }
+}
+
+/// A request for [`AppleMusicApi::send`]: method, path (with query) and an optional JSON
+/// body. The path is relative to the API base and must start with `/v1/`.
+///
+/// ```
+/// use actix_apple_music::api::ApiRequest;
+/// let songs = ApiRequest::get("/v1/me/library/songs?limit=25");
+/// let playlist = ApiRequest::post("/v1/me/library/playlists")
+///     .json(&serde_json::json!({"attributes": {"name": "Road trip"}}));
+/// # drop((songs, playlist));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    method: Method,
+    path: String,
+    body: Option<Bytes>,
+}
+
+impl ApiRequest {
+    /// A request with any method.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            body: None,
+        }
+    }
+
+    /// A `GET`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// A `POST`.
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    /// Sends `body` as JSON.
+    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
+        self.body = serde_json::to_vec(body).ok().map(Bytes::from);
+        self
+    }
+
+    /// The path (and query).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Whether this is a personalised (`/v1/me/…`) request.
+    pub fn is_personal(&self) -> bool {
+        self.path.starts_with("/v1/me/") || self.path == "/v1/me"
+    }
+}
+
+/// Apple's answer to an [`ApiRequest`] whose status was not one of the failures
+/// [`ApiError`] stands for (`2xx`, or a `4xx` such as `404` that the app handles).
+#[derive(Clone)]
+pub struct ApiResponse {
+    status: StatusCode,
+    body: Bytes,
+}
+
+impl fmt::Debug for ApiResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl ApiResponse {
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The body.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// The body as JSON; a body of another shape is [`ApiError::Unavailable`].
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|_| ApiError::unavailable("the body is not the expected JSON"))
+    }
+}
+
+/// A client for Apple Music API bound to one developer-token signer. Cheap to clone.
+///
+/// The strategy builds one from its config
+/// ([`AppleMusicStrategy::api`](crate::AppleMusicStrategy::api)); for catalog calls without a
+/// signed-in user, build one from a signer:
+///
+/// ```no_run
+/// # async fn run(signer: actix_apple_music::developer_token::DeveloperTokenSigner) -> Result<(), Box<dyn std::error::Error>> {
+/// use actix_apple_music::api::{AppleMusicApi, ApiRequest};
+/// let api = AppleMusicApi::new(signer);
+/// let answer = api.send(ApiRequest::get("/v1/catalog/us/songs/203709340"), None).await?;
+/// let song: serde_json::Value = answer.json()?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct AppleMusicApi {
+    inner: Arc<ApiInner>,
+}
+
+struct ApiInner {
+    signer: DeveloperTokenSigner,
+    base: Url,
+    timeout: Duration,
+    max_body: usize,
+    origin: Option<HeaderValue>,
+    warned_developer_token: AtomicBool,
+}
+
+impl fmt::Debug for AppleMusicApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppleMusicApi")
+            .field("base", &self.inner.base.as_str())
+            .field("timeout", &self.inner.timeout)
+            .field("max_body", &self.inner.max_body)
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    // awc's client is single-threaded: one per worker thread, holding its connection pool.
+    static CLIENT: RefCell<Option<awc::Client>> = const { RefCell::new(None) };
+}
+
+fn client() -> awc::Client {
+    CLIENT.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| {
+                crate::developer_token::install_tls_provider();
+                awc::Client::builder()
+                    .disable_redirects()
+                    .no_default_headers()
+                    .add_default_header((header::USER_AGENT, concat!("actix-apple-music/", env!("CARGO_PKG_VERSION"))))
+                    .finish()
+            })
+            .clone()
+    })
+}
+
+impl AppleMusicApi {
+    /// A client with the defaults: Apple's base URL, a 10 s timeout, 4 MiB bodies.
+    pub fn new(signer: DeveloperTokenSigner) -> Self {
+        Self::with_options(signer, ApiOptions::default())
+            .expect("the default base URL is valid")
+    }
+
+    /// A client with options, checked here.
+    pub fn with_options(
+        signer: DeveloperTokenSigner,
+        options: ApiOptions,
+    ) -> Result<Self, ConfigError> {
+        let base = Url::parse(&options.base_url)
+            .ok()
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.username().is_empty()
+            })
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    crate::apple_music::env::API_BASE_URL,
+                    &options.base_url,
+                    "an absolute http(s) URL such as https://api.music.apple.com",
+                )
+            })?;
+        if options.timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "API timeout",
+                "0",
+                "a timeout above zero",
+            ));
+        }
+        let origin = options
+            .origin
+            .as_deref()
+            .and_then(|o| HeaderValue::from_str(o).ok());
+        Ok(Self {
+            inner: Arc::new(ApiInner {
+                signer,
+                base,
+                timeout: options.timeout,
+                max_body: options.max_body,
+                origin,
+                warned_developer_token: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// The developer-token signer.
+    pub fn signer(&self) -> &DeveloperTokenSigner {
+        &self.inner.signer
+    }
+
+    /// `GET /v1/me/storefront` with `music_user_token`: proves the token and answers the
+    /// user's storefront.
+    pub async fn storefront(
+        &self,
+        music_user_token: &MusicUserToken,
+    ) -> Result<Storefront, ApiError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Item {
+            id: String,
+            attributes: Attributes,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Attributes {
+            name: String,
+            #[serde(default)]
+            default_language_tag: Option<String>,
+        }
+        let answer = self
+            .send(ApiRequest::get("/v1/me/storefront"), Some(music_user_token))
+            .await?;
+        if answer.status() != StatusCode::OK {
+            return Err(ApiError::unavailable(format!(
+                "/v1/me/storefront answered {}",
+                answer.status().as_u16()
+            )));
+        }
+        let parsed: Answer = answer.json()?;
+        let item = parsed
+            .data
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::unavailable("the storefront answer holds no storefront"))?;
+        Ok(Storefront {
+            id: item.id,
+            name: item.attributes.name,
+            default_language_tag: item.attributes.default_language_tag,
+        })
+    }
+
+    /// `GET /v1/test`: whether Apple accepts the developer token.
+    pub async fn check_developer_token(&self) -> DeveloperTokenCheck {
+        match self.send(ApiRequest::get("/v1/test"), None).await {
+            Ok(answer) if answer.status() == StatusCode::OK => DeveloperTokenCheck::Accepted,
+            Ok(answer) if answer.status() == StatusCode::FORBIDDEN => {
+                DeveloperTokenCheck::Rejected { status: 403 }
+            }
+            Ok(answer) => DeveloperTokenCheck::Inconclusive {
+                cause: format!("/v1/test answered {}", answer.status().as_u16()),
+            },
+            Err(ApiError::DeveloperTokenRejected) => DeveloperTokenCheck::Rejected { status: 401 },
+            Err(ApiError::UserTokenRejected) => DeveloperTokenCheck::Rejected { status: 403 },
+            Err(e) => DeveloperTokenCheck::Inconclusive {
+                cause: e.to_string(),
+            },
+        }
+    }
+
+    /// Sends `request` with `Authorization: Bearer <developer token>` and, when given,
+    /// `Music-User-Token`. Apple's failure statuses (`401`, `403`, `429`, `400`/`40015`,
+    /// `3xx`, `5xx`) become an [`ApiError`]; other answers are returned as they are.
+    ///
+    /// Signed-in handlers use [`AppleMusicUser::api`](crate::AppleMusicUser::api), which also
+    /// invalidates the identity when Apple refuses its token.
+    pub async fn send(
+        &self,
+        request: ApiRequest,
+        music_user_token: Option<&MusicUserToken>,
+    ) -> Result<ApiResponse, ApiError> {
+        let url = self.url(&request.path)?;
+        let inner = &self.inner;
+        let developer_token = inner.signer.token();
+        let mut outgoing = client()
+            .request(request.method.clone(), url.as_str())
+            .timeout(inner.timeout)
+            .insert_header(crate::headers::apple_music_authorization(&developer_token))
+            .insert_header((header::ACCEPT, HeaderValue::from_static("application/json")));
+        if let Some(token) = music_user_token {
+            outgoing = outgoing.insert_header(crate::headers::music_user_token(token));
+        }
+        if let Some(origin) = &inner.origin {
+            outgoing = outgoing.insert_header((header::ORIGIN, origin.clone()));
+        }
+        let exchange = async {
+            let mut response = match request.body {
+                Some(body) => {
+                    outgoing
+                        .content_type("application/json")
+                        .send_body(body)
+                        .await
+                }
+                None => outgoing.send().await,
+            }
+            .map_err(|e| ApiError::unavailable(describe_send_error(&e)))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let body = response
+                .body()
+                .limit(inner.max_body)
+                .await
+                .map_err(|e| match e {
+                    awc::error::PayloadError::Overflow => ApiError::unavailable(format!(
+                        "the answer is larger than {} bytes",
+                        inner.max_body
+                    )),
+                    _ => ApiError::unavailable("the answer's body could not be read"),
+                })?;
+            Ok::<_, ApiError>((status, retry_after, body))
+        };
+        let (status, retry_after, body) = actix_web::rt::time::timeout(inner.timeout, exchange)
+            .await
+            .map_err(|_| {
+                ApiError::unavailable(format!(
+                    "no answer within {} ms",
+                    inner.timeout.as_millis()
+                ))
+            })??;
+        self.classify(&request.path, status, retry_after, body)
+    }
+
+    fn classify(
+        &self,
+        path: &str,
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: Bytes,
+    ) -> Result<ApiResponse, ApiError> {
+        let path = path.split('?').next().unwrap_or_default();
+        match status.as_u16() {
+            401 => {
+                if !self.inner.warned_developer_token.swap(true, Ordering::Relaxed) {
+                    log::error!(
+                        "Apple Music API refused this app's developer token (401 on {path}): \
+                         check APPLE_MUSIC_TEAM_ID, APPLE_MUSIC_KEY_ID, the .p8 key and that \
+                         the key has MusicKit enabled"
+                    );
+                }
+                Err(ApiError::DeveloperTokenRejected)
+            }
+            403 => Err(ApiError::UserTokenRejected),
+            429 => Err(ApiError::RateLimited { retry_after }),
+            400 if has_error_code(&body, "40015") => Err(ApiError::NoSubscription),
+            300..=399 => Err(ApiError::unavailable(format!(
+                "{path} answered a redirect ({}), which is not followed",
+                status.as_u16()
+            ))),
+            500..=599 => Err(ApiError::unavailable(format!(
+                "{path} answered {}",
+                status.as_u16()
+            ))),
+            _ => Ok(ApiResponse { status, body }),
+        }
+    }
+
+    /// The absolute URL of an API path, which must stay under the base.
+    fn url(&self, path: &str) -> Result<Url, ApiError> {
+        let invalid = || ApiError::InvalidPath {
+            path: path.chars().take(200).collect(),
+        };
+        if !path.starts_with("/v1/") || path.contains("..") || path.contains('#') {
+            return Err(invalid());
+        }
+        let base_path = self.inner.base.path().trim_end_matches('/');
+        let mut url = self.inner.base.clone();
+        let (p, q) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        url.set_path(&format!("{base_path}{p}"));
+        url.set_query(q);
+        if url.origin() != self.inner.base.origin() {
+            return Err(invalid());
+        }
+        Ok(url)
+    }
+}
+
+/// Options of an [`AppleMusicApi`]. Defaults: [`DEFAULT_API_BASE_URL`],
+/// [`DEFAULT_API_TIMEOUT`], [`DEFAULT_MAX_RESPONSE_BYTES`], no `Origin` header.
+#[derive(Debug, Clone)]
+pub struct ApiOptions {
+    base_url: String,
+    timeout: Duration,
+    max_body: usize,
+    origin: Option<String>,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        Self {
+            base_url: DEFAULT_API_BASE_URL.into(),
+            timeout: DEFAULT_API_TIMEOUT,
+            max_body: DEFAULT_MAX_RESPONSE_BYTES,
+            origin: None,
+        }
+    }
+}
+
+impl ApiOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Where requests go (a stand-in in tests).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+    /// Timeout of one request, from connecting to the end of the body.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// Largest body read; a larger one is [`ApiError::Unavailable`].
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_body = bytes;
+        self
+    }
+    /// An `Origin` header to send, for developer tokens with an `origin` claim.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+}
+
+fn has_error_code(body: &[u8], code: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorItem {
+        #[serde(default)]
+        code: Option<String>,
+    }
+    serde_json::from_slice::<Errors>(body)
+        .map(|e| e.errors.iter().any(|item| item.code.as_deref() == Some(code)))
+        .unwrap_or(false)
+}
+
+fn describe_send_error(error: &awc::error::SendRequestError) -> String {
+    use awc::error::SendRequestError as E;
+    match error {
+        E::Timeout => "no answer in time".into(),
+        E::Connect(e) => format!("could not connect ({e})"),
+        E::Url(_) => "the URL is not valid".into(),
+        _ => "the request failed".into(),
+    }
+}
