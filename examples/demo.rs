@@ -9,16 +9,21 @@
 //! without an Apple account. With `APPLE_MUSIC_TEAM_ID`, `APPLE_MUSIC_KEY_ID` and
 //! `APPLE_MUSIC_PRIVATE_KEY_PATH` (or `APPLE_MUSIC_PRIVATE_KEY`) set it uses Apple's real
 //! MusicKit. Other variables: `BIND` (default `127.0.0.1:8080`), `SESSION_KEY` (base64 of at
-//! least 64 bytes, shared by instances), `APPLE_MUSIC_LOGIN_PAGE` and the rest of
-//! `AppleMusicConfig::from_env`'s list.
+//! least 64 bytes, shared by instances), `SESSION_REDIS_URL` (Redis sessions; needs
+//! `--features redis`), `APPLE_MUSIC_LOGIN_PAGE` and the rest of `AppleMusicConfig::from_env`'s
+//! list.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
-use actix_session::config::CookieContentSecurity;
-use actix_session::storage::CookieSessionStore;
+use actix_apple_music::session_store::{IdentityStore, StoreFailures};
+use actix_apple_music::DeveloperTokenCheck;
+use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::storage::{
+    CookieSessionStore, LoadError, SaveError, SessionKey, SessionStore, UpdateError,
+};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::middleware::Logger;
@@ -104,8 +109,79 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
         "authenticated_at": rfc3339(identity.authenticated_at()),
         "expires_at": rfc3339(identity.expires_at()),
         "restricted": identity.restricted(),
+        "storefront": identity.storefront().map(|s| serde_json::json!({"id": s.id, "name": s.name})),
+        "verification": identity.verification(),
         "music_user_token_sha256": hex,
     }))
+}
+
+/// The session store the demo runs on: cookies, or Redis with `SESSION_REDIS_URL`.
+#[derive(Clone)]
+enum DemoStore {
+    Cookie,
+    #[cfg(feature = "redis")]
+    Redis(actix_session::storage::RedisSessionStore),
+}
+
+type State = std::collections::HashMap<String, String>;
+type Ttl = actix_web::cookie::time::Duration;
+
+impl SessionStore for DemoStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        match self {
+            DemoStore::Cookie => CookieSessionStore::default().load(key).await,
+            #[cfg(feature = "redis")]
+            DemoStore::Redis(store) => store.load(key).await,
+        }
+    }
+    async fn save(&self, state: State, ttl: &Ttl) -> Result<SessionKey, SaveError> {
+        match self {
+            DemoStore::Cookie => CookieSessionStore::default().save(state, ttl).await,
+            #[cfg(feature = "redis")]
+            DemoStore::Redis(store) => store.save(state, ttl).await,
+        }
+    }
+    async fn update(&self, key: SessionKey, state: State, ttl: &Ttl) -> Result<SessionKey, UpdateError> {
+        match self {
+            DemoStore::Cookie => CookieSessionStore::default().update(key, state, ttl).await,
+            #[cfg(feature = "redis")]
+            DemoStore::Redis(store) => store.update(key, state, ttl).await,
+        }
+    }
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Ttl) -> Result<(), anyhow::Error> {
+        match self {
+            DemoStore::Cookie => CookieSessionStore::default().update_ttl(key, ttl).await,
+            #[cfg(feature = "redis")]
+            DemoStore::Redis(store) => store.update_ttl(key, ttl).await,
+        }
+    }
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        match self {
+            DemoStore::Cookie => CookieSessionStore::default().delete(key).await,
+            #[cfg(feature = "redis")]
+            DemoStore::Redis(store) => store.delete(key).await,
+        }
+    }
+}
+
+async fn session_store() -> Result<DemoStore, String> {
+    let Some(url) = std::env::var("SESSION_REDIS_URL").ok().filter(|u| !u.trim().is_empty()) else {
+        println!("Sessions: in private cookies (set SESSION_REDIS_URL for Redis).");
+        return Ok(DemoStore::Cookie);
+    };
+    #[cfg(feature = "redis")]
+    {
+        let store = actix_apple_music::session_store::redis(url.trim())
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("Sessions: in Redis (SESSION_REDIS_URL).");
+        Ok(DemoStore::Redis(store.inner().clone()))
+    }
+    #[cfg(not(feature = "redis"))]
+    {
+        let _ = url;
+        Err("SESSION_REDIS_URL is set, but this demo was built without Redis support: run it with `cargo run --example demo --features redis`".into())
+    }
 }
 
 fn session_key() -> Result<Key, String> {
@@ -141,9 +217,7 @@ fn main() -> ExitCode {
 
 #[actix_web::main]
 async fn run() -> Result<(), String> {
-    if std::env::var_os("SESSION_REDIS_URL").is_some() {
-        return Err("SESSION_REDIS_URL is set, but Redis sessions are not built into this demo yet (see the scale-out issue)".into());
-    }
+    let store = session_store().await?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let addr: SocketAddr = bind
         .to_socket_addrs()
@@ -185,6 +259,14 @@ async fn run() -> Result<(), String> {
         _ => config,
     };
     let strategy = AppleMusicStrategy::new(config).map_err(|e| e.to_string())?;
+    if !sandbox_mode {
+        let check = strategy.api().check_developer_token().await;
+        match check {
+            DeveloperTokenCheck::Accepted => println!("Apple Music: {check}."),
+            _ => eprintln!("Apple Music: {check}."),
+        }
+    }
+    let session_ttl = Ttl::seconds(strategy.config().session_lifetime().as_secs() as i64);
     let mode: &'static str = if sandbox_mode {
         "Sandbox mode: no Apple account needed, tokens are fake."
     } else {
@@ -200,12 +282,14 @@ async fn run() -> Result<(), String> {
     println!("Open {base_url}/ in your browser.");
 
     HttpServer::new(move || {
-        let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+        let session = SessionMiddleware::builder(IdentityStore::new(store.clone()), key.clone())
             .cookie_content_security(CookieContentSecurity::Private)
             .cookie_secure(secure)
+            .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
             .build();
         let mut app = App::new()
             .wrap(session)
+            .wrap(StoreFailures::new())
             .wrap(
                 Logger::new(SAFE_LOG_FORMAT)
                     .custom_request_replace("path", actix_apple_music::safe_log_path),

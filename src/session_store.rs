@@ -175,6 +175,46 @@ impl<S: SessionStore> IdentityStore<S> {
     }
 }
 
+/// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`) and wraps
+/// actix-session's `RedisSessionStore` in an [`IdentityStore`]. The error names the URL
+/// without its password.
+#[cfg(feature = "redis")]
+pub async fn redis(
+    url: &str,
+) -> Result<IdentityStore<actix_session::storage::RedisSessionStore>, crate::ConfigError> {
+    let shown = redact_url(url);
+    actix_session::storage::RedisSessionStore::new(url)
+        .await
+        .map(IdentityStore::new)
+        .map_err(|e| crate::ConfigError::Invalid {
+            name: "SESSION_REDIS_URL".into(),
+            value: shown,
+            expected: format!(
+                "a reachable Redis server, redis://[:password@]host:port[/db] ({})",
+                first_line(&e.to_string())
+            ),
+        })
+}
+
+#[cfg(feature = "redis")]
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().chars().take(200).collect()
+}
+
+/// `url` with any password replaced by `***`.
+#[cfg(feature = "redis")]
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".into(),
+    }
+}
+
 /// The TTL a session should get: until the latest `*.until` entry, at least one second; the
 /// middleware's `configured` TTL when the session holds none.
 pub fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {

@@ -85,7 +85,8 @@ async fn two_strategies_share_an_app_and_sign_in_renews_the_session() {
             TEAM_ID,
             KEY_ID,
             SigningKey::generate(),
-        ))
+        )
+        .verify_tokens(false))
         .unwrap(),
     );
     let app = test::init_service(

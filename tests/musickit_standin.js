@@ -18,7 +18,7 @@
       }
       var bytes = new Uint8Array(24);
       crypto.getRandomValues(bytes);
-      var token = 'standin.' + Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+      var token = 'sandbox.standin.' + Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
       localStorage.setItem(CACHE, token);
       return Promise.resolve(token);
     },

@@ -25,6 +25,7 @@ const TOKEN: &str = "user-token-Ab12.Cd34/Ef56+Gh78==";
 
 fn config(clock: &ManualClock) -> AppleMusicConfig {
     AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+        .verify_tokens(false)
         .app_name("Test App")
         .clock(clock.clone())
 }

@@ -342,6 +342,12 @@ impl AppleMusicConfig {
         self.flow.session_margin = margin;
         self
     }
+    /// How long a signed-in session is worth keeping: the music user token's lifetime plus
+    /// the session margin (187 days by default). A good `session_ttl` for actix-session's
+    /// `PersistentSession` cookie.
+    pub fn session_lifetime(&self) -> Duration {
+        self.user_token_lifetime + self.flow.session_margin
+    }
     /// Where a successful sign-in goes when the login had no `return_to` (default `/`).
     pub fn success_target(mut self, path: impl Into<String>) -> Self {
         self.flow.success_target = path.into();
