@@ -17,9 +17,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
 use actix_apple_music::sandbox::{self, Credentials};
-use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
 use actix_apple_music::session_store::{IdentityStore, StoreFailures};
 use actix_apple_music::DeveloperTokenCheck;
+use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::{
     CookieSessionStore, LoadError, SaveError, SessionKey, SessionStore, UpdateError,
@@ -141,7 +141,12 @@ impl SessionStore for DemoStore {
             DemoStore::Redis(store) => store.save(state, ttl).await,
         }
     }
-    async fn update(&self, key: SessionKey, state: State, ttl: &Ttl) -> Result<SessionKey, UpdateError> {
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        ttl: &Ttl,
+    ) -> Result<SessionKey, UpdateError> {
         match self {
             DemoStore::Cookie => CookieSessionStore::default().update(key, state, ttl).await,
             #[cfg(feature = "redis")]
@@ -165,7 +170,10 @@ impl SessionStore for DemoStore {
 }
 
 async fn session_store() -> Result<DemoStore, String> {
-    let Some(url) = std::env::var("SESSION_REDIS_URL").ok().filter(|u| !u.trim().is_empty()) else {
+    let Some(url) = std::env::var("SESSION_REDIS_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
         println!("Sessions: in private cookies (set SESSION_REDIS_URL for Redis).");
         return Ok(DemoStore::Cookie);
     };

@@ -129,14 +129,19 @@ pub enum DeveloperTokenCheck {
 impl fmt::Display for DeveloperTokenCheck {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DeveloperTokenCheck::Accepted => f.write_str("Apple Music accepted the developer token"),
+            DeveloperTokenCheck::Accepted => {
+                f.write_str("Apple Music accepted the developer token")
+            }
             DeveloperTokenCheck::Rejected { status } => write!(
                 f,
                 "Apple Music refused the developer token (HTTP {status}): check the team ID, \
                  the key ID, the .p8 key and that the key has MusicKit enabled"
             ),
             DeveloperTokenCheck::Inconclusive { cause } => {
-                write!(f, "could not check the developer token with Apple Music: {cause}")
+                write!(
+                    f,
+                    "could not check the developer token with Apple Music: {cause}"
+                )
             }
         }
     }
@@ -392,7 +397,10 @@ fn client() -> awc::Client {
                 awc::Client::builder()
                     .disable_redirects()
                     .no_default_headers()
-                    .add_default_header((header::USER_AGENT, concat!("actix-apple-music/", env!("CARGO_PKG_VERSION"))))
+                    .add_default_header((
+                        header::USER_AGENT,
+                        concat!("actix-apple-music/", env!("CARGO_PKG_VERSION")),
+                    ))
                     .finish()
             })
             .clone()
@@ -402,8 +410,7 @@ fn client() -> awc::Client {
 impl AppleMusicApi {
     /// A client with the defaults: Apple's base URL, a 10 s timeout, 4 MiB bodies.
     pub fn new(signer: DeveloperTokenSigner) -> Self {
-        Self::with_options(signer, ApiOptions::default())
-            .expect("the default base URL is valid")
+        Self::with_options(signer, ApiOptions::default()).expect("the default base URL is valid")
     }
 
     /// A client with options, checked here.
@@ -492,11 +499,10 @@ impl AppleMusicApi {
             )));
         }
         let parsed: Answer = answer.json()?;
-        let item = parsed
-            .data
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::unavailable("the storefront answer holds no storefront"))?;
+        let item =
+            parsed.data.into_iter().next().ok_or_else(|| {
+                ApiError::unavailable("the storefront answer holds no storefront")
+            })?;
         Ok(Storefront {
             id: item.id,
             name: item.attributes.name,
@@ -581,10 +587,7 @@ impl AppleMusicApi {
         let (status, retry_after, body) = actix_web::rt::time::timeout(inner.timeout, exchange)
             .await
             .map_err(|_| {
-                ApiError::unavailable(format!(
-                    "no answer within {} ms",
-                    inner.timeout.as_millis()
-                ))
+                ApiError::unavailable(format!("no answer within {} ms", inner.timeout.as_millis()))
             })??;
         self.classify(&request.path, status, retry_after, body)
     }
@@ -599,7 +602,11 @@ impl AppleMusicApi {
         let path = path.split('?').next().unwrap_or_default();
         match status.as_u16() {
             401 => {
-                if !self.inner.warned_developer_token.swap(true, Ordering::Relaxed) {
+                if !self
+                    .inner
+                    .warned_developer_token
+                    .swap(true, Ordering::Relaxed)
+                {
                     log::error!(
                         "Apple Music API refused this app's developer token (401 on {path}): \
                          check APPLE_MUSIC_TEAM_ID, APPLE_MUSIC_KEY_ID, the .p8 key and that \
@@ -706,7 +713,11 @@ fn has_error_code(body: &[u8], code: &str) -> bool {
         code: Option<String>,
     }
     serde_json::from_slice::<Errors>(body)
-        .map(|e| e.errors.iter().any(|item| item.code.as_deref() == Some(code)))
+        .map(|e| {
+            e.errors
+                .iter()
+                .any(|item| item.code.as_deref() == Some(code))
+        })
         .unwrap_or(false)
 }
 

@@ -73,13 +73,13 @@ pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use api::{AppleMusicApi, DeveloperTokenCheck, Storefront, UnavailablePolicy, Verification};
 pub use apple_music::{
     decode_fragment, env, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, LoginPage,
     DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING, DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL,
     DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use api::{AppleMusicApi, DeveloperTokenCheck, Storefront, UnavailablePolicy, Verification};
 pub use error::{AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError};
 pub use guard::{AppleMusicUser, GuardError, RequireAppleMusic};
 pub use secret::{ClientSecret, MusicUserToken};

@@ -98,10 +98,10 @@ pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
 /// `{"error": "authorization_error" | "token_error", "reason": …, "message": …}`.
 pub(crate) fn auth_error_json(error: &AuthError) -> HttpResponse {
     error_builder(error).json(serde_json::json!({
-            "error": error.kind(),
-            "reason": error.reason(),
-            "message": error.to_string(),
-        }))
+        "error": error.kind(),
+        "reason": error.reason(),
+        "message": error.to_string(),
+    }))
 }
 
 const ERROR_PAGE: &str = include_str!("pages/error.html");

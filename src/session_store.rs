@@ -198,7 +198,12 @@ pub async fn redis(
 
 #[cfg(feature = "redis")]
 fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().chars().take(200).collect()
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect()
 }
 
 /// `url` with any password replaced by `***`.
@@ -265,7 +270,11 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
         result
     }
 
-    async fn update_ttl(&self, _session_key: &SessionKey, _ttl: &Duration) -> Result<(), anyhow::Error> {
+    async fn update_ttl(
+        &self,
+        _session_key: &SessionKey,
+        _ttl: &Duration,
+    ) -> Result<(), anyhow::Error> {
         Ok(())
     }
 
@@ -355,9 +364,15 @@ mod tests {
         state.insert("app.cart".into(), "[]".into());
         assert_eq!(session_ttl(&state, &configured, now), configured);
         state.insert("apple-music.until".into(), "1000600".into());
-        assert_eq!(session_ttl(&state, &configured, now), Duration::seconds(600));
+        assert_eq!(
+            session_ttl(&state, &configured, now),
+            Duration::seconds(600)
+        );
         state.insert("other.until".into(), "1003600".into());
-        assert_eq!(session_ttl(&state, &configured, now), Duration::seconds(3600));
+        assert_eq!(
+            session_ttl(&state, &configured, now),
+            Duration::seconds(3600)
+        );
         state.insert("apple-music.until".into(), "900000".into());
         state.remove("other.until");
         assert_eq!(session_ttl(&state, &configured, now), Duration::seconds(1));

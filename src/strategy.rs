@@ -357,7 +357,11 @@ impl<S: Strategy> Authenticator<S> {
         let mut until: Option<i64> = None;
         let mut later = |t: i64| until = Some(until.map_or(t, |u| u.max(t)));
         if let Some(pending) = session.get::<PendingLogin>(&self.keys.login).ok().flatten() {
-            later(pending.created.saturating_add(options.state_ttl.as_secs() as i64));
+            later(
+                pending
+                    .created
+                    .saturating_add(options.state_ttl.as_secs() as i64),
+            );
         }
         if let Some(identity) = self.stored_identity(session) {
             match self.strategy.identity_expires_at(&identity) {

@@ -81,12 +81,9 @@ async fn two_strategies_share_an_app_and_sign_in_renews_the_session() {
         options: FlowOptions::default(),
     });
     let apple = Authenticator::new(
-        AppleMusicStrategy::new(AppleMusicConfig::new(
-            TEAM_ID,
-            KEY_ID,
-            SigningKey::generate(),
+        AppleMusicStrategy::new(
+            AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).verify_tokens(false),
         )
-        .verify_tokens(false))
         .unwrap(),
     );
     let app = test::init_service(

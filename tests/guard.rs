@@ -54,7 +54,8 @@ async fn in_scope(req: HttpRequest) -> HttpResponse {
 
 fn config(clock: &ManualClock) -> AppleMusicConfig {
     AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
-        .verify_tokens(false).clock(clock.clone())
+        .verify_tokens(false)
+        .clock(clock.clone())
 }
 
 macro_rules! app {

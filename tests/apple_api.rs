@@ -1,0 +1,597 @@
+//! Asking Apple: sign-in verification with `GET /v1/me/storefront`, the developer-token
+//! self-check and the API helper, against a real HTTP server on a loopback port 0 that stands
+//! in for Apple Music API (no mocked client).
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use actix_apple_music::api::{ApiError, ApiRequest};
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::{
+    AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator, DeveloperTokenCheck,
+    UnavailablePolicy, Verification,
+};
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Cookie, Key};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::{header, StatusCode};
+use actix_web::{test, web, App, HttpRequest, HttpResponse, HttpServer};
+use common::{form, page_data, KEY_ID, TEAM_ID};
+use serde_json::{json, Value};
+
+const PREFIX: &str = "/auth/apple-music";
+const HTML: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8";
+
+/// What the stand-in answers.
+#[derive(Clone, Copy, Debug)]
+enum Behaviour {
+    Ok,
+    Status(u16),
+    NoSubscription,
+    RateLimited,
+    Hang,
+    Huge,
+    Malformed,
+    RedirectElsewhere,
+}
+
+/// A request the stand-in received.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    authorization: Option<String>,
+    music_user_token: Option<String>,
+}
+
+struct FakeApple {
+    base: String,
+    behaviour: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+#[derive(Clone)]
+struct FakeState {
+    behaviour: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    elsewhere: String,
+}
+
+async fn fake_apple(req: HttpRequest, state: web::Data<FakeState>) -> HttpResponse {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    state.seen.lock().unwrap().push(Seen {
+        path: req.path().to_owned(),
+        authorization: header("authorization"),
+        music_user_token: header("music-user-token"),
+    });
+    let behaviour = *state.behaviour.lock().unwrap();
+    match behaviour {
+        Behaviour::Ok if req.path() == "/v1/me/storefront" => HttpResponse::Ok().json(json!({
+            "data": [{"id": "gb", "type": "storefronts", "attributes": {
+                "name": "United Kingdom", "defaultLanguageTag": "en-GB"}}]
+        })),
+        Behaviour::Ok => HttpResponse::Ok().json(json!({"data": []})),
+        Behaviour::Status(code) => {
+            HttpResponse::build(StatusCode::from_u16(code).unwrap()).json(json!({"errors": []}))
+        }
+        Behaviour::NoSubscription => HttpResponse::BadRequest().json(json!({
+            "errors": [{"status": "400", "code": "40015", "title": "No subscription"}]
+        })),
+        Behaviour::RateLimited => HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, "7"))
+            .finish(),
+        Behaviour::Hang => {
+            actix_web::rt::time::sleep(Duration::from_secs(30)).await;
+            HttpResponse::Ok().finish()
+        }
+        Behaviour::Huge => HttpResponse::Ok()
+            .content_type("application/json")
+            .body(vec![b' '; 10 * 1024 * 1024]),
+        Behaviour::Malformed => HttpResponse::Ok()
+            .content_type("application/json")
+            .body("{\"data\": [ not json"),
+        Behaviour::RedirectElsewhere => HttpResponse::Found()
+            .insert_header((
+                header::LOCATION,
+                format!("{}{}", state.elsewhere, req.path()),
+            ))
+            .finish(),
+    }
+}
+
+/// Starts a stand-in on a free loopback port; `elsewhere` is where redirects point.
+fn start_fake(behaviour: Behaviour, elsewhere: &str) -> FakeApple {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = FakeState {
+        behaviour: Arc::new(Mutex::new(behaviour)),
+        seen: Arc::new(Mutex::new(Vec::new())),
+        elsewhere: elsewhere.to_owned(),
+    };
+    let fake = FakeApple {
+        base,
+        behaviour: state.behaviour.clone(),
+        seen: state.seen.clone(),
+    };
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .default_service(web::to(fake_apple))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    fake
+}
+
+impl FakeApple {
+    fn set(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().unwrap() = behaviour;
+    }
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Every log line of this test binary, to check that no token reaches a log.
+fn log_lines() -> &'static Mutex<Vec<String>> {
+    static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    LINES.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        log_lines()
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", record.target(), record.args()));
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_boxed_logger(Box::new(Capture)).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+    });
+}
+
+fn assert_no_secret_logged(secrets: &[&str]) {
+    for line in log_lines().lock().unwrap().iter() {
+        for secret in secrets {
+            assert!(!line.contains(secret), "a log line holds a token: {line}");
+        }
+    }
+}
+
+fn config(base: &str) -> AppleMusicConfig {
+    AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+        .api_base_url(base)
+        .api_timeout(Duration::from_millis(500))
+}
+
+async fn me(user: AppleMusicUser) -> HttpResponse {
+    let identity = user.identity();
+    HttpResponse::Ok().json(json!({
+        "storefront": identity.storefront().map(|s| json!({"id": s.id, "name": s.name})),
+        "verification": identity.verification(),
+    }))
+}
+
+async fn library(user: AppleMusicUser) -> Result<HttpResponse, ApiError> {
+    let answer = user.api(ApiRequest::get("/v1/me/library/songs")).await?;
+    Ok(HttpResponse::Ok().json(answer.json::<Value>()?))
+}
+
+macro_rules! app {
+    ($config:expr) => {{
+        let auth = Authenticator::new(AppleMusicStrategy::new($config).unwrap());
+        test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
+                        .cookie_content_security(CookieContentSecurity::Private)
+                        .cookie_secure(false)
+                        .build(),
+                )
+                .configure(auth.mount(PREFIX))
+                .route("/me", web::get().to(me))
+                .route("/library", web::get().to(library)),
+        )
+        .await
+    }};
+}
+
+fn session_cookie(resp: &ServiceResponse) -> Option<Cookie<'static>> {
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == "id")
+        .map(|c| c.into_owned())
+}
+
+/// Login page, then a callback carrying `code`: answers the callback's response, the
+/// developer token the page handed out, and the session cookie to use next.
+async fn sign_in<S>(app: &S, code: &str) -> (ServiceResponse, String, Cookie<'static>)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let login = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    let cookie = session_cookie(&login).expect("the login sets a session");
+    let html = String::from_utf8(test::read_body(login).await.to_vec()).unwrap();
+    let data = page_data(&html, "apple-music-login");
+    let developer_token = data["developerToken"].as_str().unwrap().to_owned();
+    let callback = test::call_service(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((header::ACCEPT, "application/json"))
+            .cookie(cookie.clone())
+            .set_payload(form(&[
+                ("code", code),
+                ("state", data["state"].as_str().unwrap()),
+                ("id_token_hint", &developer_token),
+            ]))
+            .to_request(),
+    )
+    .await;
+    let cookie = session_cookie(&callback).unwrap_or(cookie);
+    (callback, developer_token, cookie)
+}
+
+async fn json_of(resp: ServiceResponse) -> Value {
+    serde_json::from_slice(&test::read_body(resp).await).unwrap()
+}
+
+/// Signs in while the stand-in answers `behaviour`; answers the callback's status, headers
+/// and JSON body, after checking that the answer names no token.
+async fn failed_sign_in(behaviour: Behaviour) -> (StatusCode, header::HeaderMap, Value) {
+    capture_logs();
+    let fake = start_fake(behaviour, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let code = format!("user-token-{behaviour:?}-Zq81");
+    let (resp, developer_token, cookie) = sign_in(&app, &code).await;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = json_of(resp).await;
+    let text = body.to_string();
+    assert!(!text.contains(&code) && !text.contains(&developer_token));
+    assert_no_secret_logged(&[&code, &developer_token]);
+    // Not signed in afterwards.
+    let me = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        me.status(),
+        StatusCode::UNAUTHORIZED,
+        "{behaviour:?} signed the user in"
+    );
+    (status, headers, body)
+}
+
+#[actix_web::test]
+async fn a_verified_sign_in_carries_the_storefront_and_sent_both_tokens() {
+    capture_logs();
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let code = "user-token-Verified-7Hq2";
+    let (resp, developer_token, cookie) = sign_in(&app, code).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/v1/me/storefront");
+    assert_eq!(
+        seen[0].authorization.as_deref(),
+        Some(format!("Bearer {developer_token}").as_str())
+    );
+    assert_eq!(seen[0].music_user_token.as_deref(), Some(code));
+
+    let me = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(me.status(), StatusCode::OK);
+    assert_eq!(
+        json_of(me).await,
+        json!({"storefront": {"id": "gb", "name": "United Kingdom"}, "verification": "verified"})
+    );
+    assert_no_secret_logged(&[code, &developer_token]);
+}
+
+#[actix_web::test]
+async fn apple_refusing_the_user_token_is_a_token_error() {
+    let (status, _, body) = failed_sign_in(Behaviour::Status(403)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "token_error");
+    assert_eq!(body["reason"], "rejected_by_apple");
+}
+
+#[actix_web::test]
+async fn no_subscription_is_an_authorization_error() {
+    let (status, _, body) = failed_sign_in(Behaviour::NoSubscription).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "authorization_error");
+    assert_eq!(body["reason"], "no_subscription");
+}
+
+#[actix_web::test]
+async fn a_refused_developer_token_is_a_500_that_says_what_to_check() {
+    let (status, _, body) = failed_sign_in(Behaviour::Status(401)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "upstream_error");
+    assert_eq!(body["reason"], "developer_token_rejected");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("team ID") && message.contains("key ID") && message.contains(".p8"));
+    assert!(log_lines()
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("refused this app's developer token")));
+}
+
+#[actix_web::test]
+async fn rate_limiting_is_a_503_with_retry_after() {
+    let (status, headers, body) = failed_sign_in(Behaviour::RateLimited).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "7");
+    assert_eq!(body["error"], "upstream_error");
+    assert_eq!(body["reason"], "rate_limited");
+}
+
+#[actix_web::test]
+async fn a_server_that_never_answers_times_out_fail_closed() {
+    let started = std::time::Instant::now();
+    let (status, headers, body) = failed_sign_in(Behaviour::Hang).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "the timeout did not apply"
+    );
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(body["reason"], "apple_unavailable");
+}
+
+#[actix_web::test]
+async fn a_ten_megabyte_body_is_not_read() {
+    let (status, _, body) = failed_sign_in(Behaviour::Huge).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reason"], "apple_unavailable");
+    assert!(body["message"].as_str().unwrap().contains("larger than"));
+}
+
+#[actix_web::test]
+async fn malformed_json_and_5xx_are_apple_unavailable() {
+    for behaviour in [Behaviour::Malformed, Behaviour::Status(502)] {
+        let (status, _, body) = failed_sign_in(behaviour).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{behaviour:?}");
+        assert_eq!(body["error"], "upstream_error");
+        assert_eq!(body["reason"], "apple_unavailable");
+    }
+}
+
+#[actix_web::test]
+async fn a_redirect_to_another_host_is_not_followed() {
+    capture_logs();
+    let elsewhere = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let fake = start_fake(Behaviour::RedirectElsewhere, &elsewhere.base);
+    let app = app!(config(&fake.base));
+    let (resp, _, _) = sign_in(&app, "user-token-Redirect-1").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json_of(resp).await["reason"], "apple_unavailable");
+    assert_eq!(fake.seen().len(), 1);
+    assert!(elsewhere.seen().is_empty(), "the redirect was followed");
+}
+
+#[actix_web::test]
+async fn accept_unverified_signs_in_when_apple_is_down_but_not_when_it_refuses() {
+    capture_logs();
+    let fake = start_fake(Behaviour::Status(503), "http://127.0.0.1:9");
+    let app = app!(config(&fake.base).when_apple_unavailable(UnavailablePolicy::AcceptUnverified));
+    let (resp, _, cookie) = sign_in(&app, "user-token-Unverified-1").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let me = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        json_of(me).await,
+        json!({"storefront": null, "verification": "unverified"})
+    );
+
+    fake.set(Behaviour::Status(403));
+    let (resp, _, _) = sign_in(&app, "user-token-Unverified-2").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[actix_web::test]
+async fn verification_off_asks_nobody() {
+    let fake = start_fake(Behaviour::Status(403), "http://127.0.0.1:9");
+    let app = app!(config(&fake.base).verify_tokens(false));
+    let (resp, _, cookie) = sign_in(&app, "user-token-Off-1").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(fake.seen().is_empty());
+    let me = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        json_of(me).await,
+        json!({"storefront": null, "verification": "off"})
+    );
+}
+
+#[actix_web::test]
+async fn the_self_check_answers_accepted_rejected_or_inconclusive() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let strategy = AppleMusicStrategy::new(config(&fake.base)).unwrap();
+    let api = strategy.api();
+    assert_eq!(
+        api.check_developer_token().await,
+        DeveloperTokenCheck::Accepted
+    );
+    let seen = fake.seen();
+    assert_eq!(seen[0].path, "/v1/test");
+    assert!(seen[0]
+        .authorization
+        .as_deref()
+        .unwrap()
+        .starts_with("Bearer ey"));
+    assert_eq!(seen[0].music_user_token, None);
+
+    fake.set(Behaviour::Status(401));
+    assert_eq!(
+        api.check_developer_token().await,
+        DeveloperTokenCheck::Rejected { status: 401 }
+    );
+    fake.set(Behaviour::Status(500));
+    assert!(matches!(
+        api.check_developer_token().await,
+        DeveloperTokenCheck::Inconclusive { .. }
+    ));
+    fake.set(Behaviour::Hang);
+    let check = api.check_developer_token().await;
+    assert!(matches!(check, DeveloperTokenCheck::Inconclusive { .. }));
+    assert!(check.to_string().contains("could not check"));
+    // Nothing listens on port 9 of loopback: a connection failure is inconclusive too.
+    let nowhere = AppleMusicStrategy::new(config("http://127.0.0.1:9")).unwrap();
+    assert!(matches!(
+        nowhere.api().check_developer_token().await,
+        DeveloperTokenCheck::Inconclusive { .. }
+    ));
+}
+
+#[actix_web::test]
+async fn a_403_from_the_api_helper_invalidates_and_the_next_guarded_request_relogs_with_prompt() {
+    capture_logs();
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let code = "user-token-Helper-4Kd9";
+    let (resp, developer_token, cookie) = sign_in(&app, code).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+
+    // The helper sends both tokens and hands the answer back.
+    let ok = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/library")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    let last = fake.seen().pop().unwrap();
+    assert_eq!(last.path, "/v1/me/library/songs");
+    assert_eq!(last.music_user_token.as_deref(), Some(code));
+
+    // Apple now refuses the token: the helper's error, and the identity is gone.
+    fake.set(Behaviour::Status(403));
+    let refused = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/library")
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let cookie = session_cookie(&refused).expect("the session changed");
+    let body = json_of(refused).await;
+    assert_eq!(body["error"], "reauthentication_required");
+
+    let next = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .insert_header((header::ACCEPT, HTML))
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(next.status(), StatusCode::SEE_OTHER);
+    let location = next
+        .headers()
+        .get(header::LOCATION)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        location.starts_with(&format!("{PREFIX}/login?prompt=login&return_to=%2Fme")),
+        "{location}"
+    );
+    assert_no_secret_logged(&[code, &developer_token]);
+}
+
+#[actix_web::test]
+async fn errors_and_identities_do_not_show_tokens_in_debug_output() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let strategy = AppleMusicStrategy::new(config(&fake.base)).unwrap();
+    let token = actix_apple_music::MusicUserToken::new("user-token-Debug-55");
+    let storefront = strategy.api().storefront(&token).await.unwrap();
+    let identity = actix_apple_music::AppleMusicIdentity::new(
+        token.clone(),
+        strategy.signer().token().as_str(),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(3600),
+        None,
+    )
+    .verified(storefront);
+    assert_eq!(identity.verification(), Verification::Verified);
+    let shown = format!("{identity:?} {:?} {:?}", strategy.api(), strategy);
+    assert!(!shown.contains("user-token-Debug-55"));
+    assert!(!shown.contains(strategy.signer().token().as_str()));
+    fake.set(Behaviour::Status(403));
+    let error = strategy.api().storefront(&token).await.unwrap_err();
+    assert_eq!(error, ApiError::UserTokenRejected);
+    assert!(!format!("{error:?} {error}").contains("user-token-Debug-55"));
+    // A path outside the API is refused before anything is sent.
+    let before = fake.seen().len();
+    let bad = strategy
+        .api()
+        .send(ApiRequest::get("https://elsewhere.example/v1/x"), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, ApiError::InvalidPath { .. }));
+    assert_eq!(fake.seen().len(), before);
+}
