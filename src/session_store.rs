@@ -95,6 +95,8 @@ impl StoreOperation {
 pub struct StoreUnavailable {
     /// What failed.
     pub operation: StoreOperation,
+    /// Whether the request asked for HTML (set by [`StoreFailures`]).
+    html: bool,
 }
 
 impl StoreUnavailable {
@@ -130,7 +132,7 @@ impl ResponseError for StoreUnavailable {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.response(false)
+        self.response(self.html)
     }
 }
 
@@ -145,8 +147,10 @@ fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
         operation.as_str()
     );
     let _ = FAILURE.try_with(|slot| {
-        slot.borrow_mut()
-            .get_or_insert(StoreUnavailable { operation });
+        slot.borrow_mut().get_or_insert(StoreUnavailable {
+            operation,
+            html: false,
+        });
     });
 }
 
@@ -155,6 +159,34 @@ fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
 #[derive(Clone)]
 pub struct IdentityStore<S> {
     inner: S,
+    timeout: std::time::Duration,
+}
+
+/// Default longest wait for one store operation: 2 seconds.
+pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs one store operation with a deadline; a failure or a timeout is recorded for
+/// [`StoreFailures`] and logged (the cause only: never a key or a value).
+async fn guarded<T, E>(
+    operation: StoreOperation,
+    timeout: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, E>>,
+    timed_out: impl FnOnce(anyhow::Error) -> E,
+    describe: impl FnOnce(&E) -> Option<String>,
+) -> Result<T, E> {
+    let result = match actix_web::rt::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(anyhow::anyhow!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    };
+    if let Err(e) = &result {
+        if let Some(cause) = describe(e) {
+            record(operation, &cause);
+        }
+    }
+    result
 }
 
 impl<S> fmt::Debug for IdentityStore<S> {
@@ -164,9 +196,19 @@ impl<S> fmt::Debug for IdentityStore<S> {
 }
 
 impl<S: SessionStore> IdentityStore<S> {
-    /// Wraps a store.
+    /// Wraps a store; each operation waits at most [`DEFAULT_STORE_TIMEOUT`].
     pub fn new(inner: S) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            timeout: DEFAULT_STORE_TIMEOUT,
+        }
+    }
+
+    /// The longest wait for one store operation before the request is answered `503`.
+    /// (A Redis client may otherwise keep a request waiting while it reconnects.)
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The wrapped store.
@@ -176,24 +218,50 @@ impl<S: SessionStore> IdentityStore<S> {
 }
 
 /// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`) and wraps
-/// actix-session's `RedisSessionStore` in an [`IdentityStore`]. The error names the URL
-/// without its password.
+/// actix-session's `RedisSessionStore`, on a connection pool, in an [`IdentityStore`].
+/// Checks that Redis answers before it returns; the error names the URL without its
+/// password.
+///
+/// The pool (deadpool-redis) opens connections on demand: while Redis is down requests fail
+/// at once (`503` through [`StoreFailures`]), and the first request after it is back is
+/// served. (actix-session's single-connection `RedisSessionStore::new` may instead keep
+/// requests waiting for a minute while it reconnects.)
 #[cfg(feature = "redis")]
 pub async fn redis(
     url: &str,
 ) -> Result<IdentityStore<actix_session::storage::RedisSessionStore>, crate::ConfigError> {
     let shown = redact_url(url);
-    actix_session::storage::RedisSessionStore::new(url)
+    let fail = |cause: &dyn fmt::Display| crate::ConfigError::Invalid {
+        name: "SESSION_REDIS_URL".into(),
+        value: shown.clone(),
+        expected: format!(
+            "a reachable Redis server, redis://[:password@]host:port[/db] ({})",
+            first_line(&cause.to_string())
+        ),
+    };
+    let mut config = deadpool_redis::Config::from_url(url);
+    let limit = Some(DEFAULT_STORE_TIMEOUT);
+    config.pool = Some(deadpool_redis::PoolConfig {
+        timeouts: deadpool_redis::Timeouts {
+            wait: limit,
+            create: limit,
+            recycle: limit,
+        },
+        ..deadpool_redis::PoolConfig::default()
+    });
+    let pool = config
+        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+        .map_err(|e| fail(&e))?;
+    let mut conn = pool.get().await.map_err(|e| fail(&e))?;
+    deadpool_redis::redis::cmd("PING")
+        .query_async::<String>(&mut conn)
+        .await
+        .map_err(|e| fail(&e))?;
+    drop(conn);
+    actix_session::storage::RedisSessionStore::new_pooled(pool)
         .await
         .map(IdentityStore::new)
-        .map_err(|e| crate::ConfigError::Invalid {
-            name: "SESSION_REDIS_URL".into(),
-            value: shown,
-            expected: format!(
-                "a reachable Redis server, redis://[:password@]host:port[/db] ({})",
-                first_line(&e.to_string())
-            ),
-        })
+        .map_err(|e| fail(&e))
 }
 
 #[cfg(feature = "redis")]
@@ -236,11 +304,18 @@ pub fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateT
 
 impl<S: SessionStore> SessionStore for IdentityStore<S> {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        let result = self.inner.load(session_key).await;
-        if let Err(LoadError::Other(e)) = &result {
-            record(StoreOperation::Load, e);
-        }
-        result
+        guarded(
+            StoreOperation::Load,
+            self.timeout,
+            self.inner.load(session_key),
+            LoadError::Other,
+            |e| match e {
+                LoadError::Other(cause) => Some(cause.to_string()),
+                // Unreadable state: actix-session starts an empty session, no outage.
+                LoadError::Deserialization(_) => None,
+            },
+        )
+        .await
     }
 
     async fn save(
@@ -249,11 +324,14 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
         ttl: &Duration,
     ) -> Result<SessionKey, SaveError> {
         let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
-        let result = self.inner.save(session_state, &ttl).await;
-        if let Err(e) = &result {
-            record(StoreOperation::Save, e);
-        }
-        result
+        guarded(
+            StoreOperation::Save,
+            self.timeout,
+            self.inner.save(session_state, &ttl),
+            SaveError::Other,
+            |e| Some(e.to_string()),
+        )
+        .await
     }
 
     async fn update(
@@ -263,11 +341,14 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
-        let result = self.inner.update(session_key, session_state, &ttl).await;
-        if let Err(e) = &result {
-            record(StoreOperation::Update, e);
-        }
-        result
+        guarded(
+            StoreOperation::Update,
+            self.timeout,
+            self.inner.update(session_key, session_state, &ttl),
+            UpdateError::Other,
+            |e| Some(e.to_string()),
+        )
+        .await
     }
 
     async fn update_ttl(
@@ -279,11 +360,14 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
     }
 
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
-        let result = self.inner.delete(session_key).await;
-        if let Err(e) = &result {
-            record(StoreOperation::Delete, e);
-        }
-        result
+        guarded(
+            StoreOperation::Delete,
+            self.timeout,
+            self.inner.delete(session_key),
+            |e| e,
+            |e| Some(e.to_string()),
+        )
+        .await
     }
 }
 
@@ -335,18 +419,20 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        let http_req = req.request().clone();
+        // Read now: the request itself goes down the chain (and must not be cloned, or
+        // routing cannot fill in its match info).
+        let html = crate::response::wants_html(req.request());
         Box::pin(FAILURE.scope(RefCell::new(None), async move {
             let result = service.call(req).await;
             let failure = FAILURE.with(|slot| slot.borrow_mut().take());
             match (failure, result) {
                 (None, Ok(res)) => Ok(res.map_into_left_body()),
                 (None, Err(e)) => Err(e),
-                (Some(failure), _) => {
-                    let html = crate::response::wants_html(&http_req);
-                    let res = failure.response(html);
-                    Ok(ServiceResponse::new(http_req, res).map_into_right_body())
-                }
+                (Some(failure), Ok(res)) => Ok(res
+                    .into_response(failure.response(html))
+                    .map_into_right_body()),
+                // The session middleware gave up on the request: answer through the error.
+                (Some(failure), Err(_)) => Err(StoreUnavailable { html, ..failure }.into()),
             }
         }))
     }

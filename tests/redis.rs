@@ -1,0 +1,405 @@
+//! Several instances behind a load balancer: two app instances on two loopback ports share one
+//! real `redis-server` (started here on a free port, in its own temporary directory) and one
+//! session key. Needs `redis-server` and `redis-cli` and the `redis` feature; `.ci/run`
+//! installs them and runs `cargo test --features redis --test redis -- --include-ignored`.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::session_store::{self, StoreFailures};
+use actix_apple_music::{
+    AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator, ManualClock,
+};
+use actix_session::config::CookieContentSecurity;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::Key;
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use common::{form, page_data, KEY_ID, TEAM_ID};
+use serde_json::Value;
+
+const PREFIX: &str = "/auth/apple-music";
+const HTML: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8";
+
+/// A `redis-server` on a free loopback port with its own directory; killed on drop.
+struct Redis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Redis {
+            port,
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["PING"]) != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli is installed");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self
+            .cli(&["KEYS", "*"])
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn ttl(&self, key: &str) -> i64 {
+        self.cli(&["TTL", key]).parse().unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn me(user: AppleMusicUser) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "expires_at": user.identity().expires_at().unix_timestamp(),
+    }))
+}
+
+/// Starts one app instance on a free port; answers its base URL.
+async fn instance(redis_url: &str, pem: &str, key: &Key, clock: Option<ManualClock>) -> String {
+    let mut config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
+        .verify_tokens(false)
+        .user_token_lifetime(Duration::from_secs(3600))
+        .session_margin(Duration::from_secs(60));
+    if let Some(clock) = clock {
+        config = config.clock(clock);
+    }
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let store = session_store::redis(redis_url).await.unwrap();
+    let key = key.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(store.clone(), key.clone())
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .wrap(StoreFailures::new())
+            .configure(auth.clone().mount(PREFIX))
+            .route("/me", web::get().to(me))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    base
+}
+
+/// A browser-like client: keeps the session cookie, follows nothing.
+struct Client {
+    http: awc::Client,
+    cookie: Option<String>,
+}
+
+struct Answer {
+    status: StatusCode,
+    content_type: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.body))
+    }
+}
+
+impl Client {
+    fn new() -> Self {
+        Self {
+            http: awc::Client::builder()
+                .disable_redirects()
+                .timeout(Duration::from_secs(60))
+                .finish(),
+            cookie: None,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        accept: &str,
+        body: Option<String>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), url)
+            .insert_header((header::ACCEPT, accept));
+        if let Some(cookie) = &self.cookie {
+            req = req.insert_header((header::COOKIE, cookie.clone()));
+        }
+        let mut resp = match body {
+            Some(body) => req
+                .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+                .send_body(body)
+                .await
+                .unwrap(),
+            None => req.send().await.unwrap(),
+        };
+        for value in resp.headers().get_all(header::SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap().to_owned();
+            if pair.starts_with("id=") {
+                self.cookie = (pair != "id=").then_some(pair);
+            }
+        }
+        let header_text = |name| {
+            resp.headers()
+                .get(name)
+                .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
+        };
+        let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
+        let body = resp.body().limit(1 << 20).await.unwrap();
+        Answer {
+            status: resp.status(),
+            content_type,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, url: &str, accept: &str) -> Answer {
+        self.send("GET", url, accept, None).await
+    }
+
+    /// The login page's data block (state and developer token).
+    async fn login(&mut self, base: &str) -> Value {
+        let page = self.get(&format!("{base}{PREFIX}/login"), HTML).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page_data(&page.body, "apple-music-login")
+    }
+
+    async fn callback(&mut self, base: &str, data: &Value, code: &str) -> Answer {
+        let body = form(&[
+            ("code", code),
+            ("state", data["state"].as_str().unwrap()),
+            ("id_token_hint", data["developerToken"].as_str().unwrap()),
+        ]);
+        self.send(
+            "POST",
+            &format!("{base}{PREFIX}/callback"),
+            "application/json",
+            Some(body),
+        )
+        .await
+    }
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn two_instances_share_one_sign_in_through_redis() {
+    let redis = Redis::start();
+    let pem = common::fresh_pkcs8_pem();
+    let key = Key::generate();
+    let a = instance(&redis.url(), &pem, &key, None).await;
+    let b = instance(&redis.url(), &pem, &key, None).await;
+    let mut browser = Client::new();
+
+    // The login starts on A: one session in Redis, kept as long as the login state.
+    let data = browser.login(&a).await;
+    let before = redis.keys();
+    assert_eq!(before.len(), 1, "{before:?}");
+    let ttl = redis.ttl(&before[0]);
+    assert!((1..=600).contains(&ttl), "login-only session TTL {ttl}");
+    let pre_login_cookie = browser.cookie.clone();
+
+    // It finishes on B: a new session key, the old one gone from Redis.
+    let done = browser.callback(&b, &data, "mut-shared-1").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_ne!(
+        browser.cookie, pre_login_cookie,
+        "the session key changes at sign-in"
+    );
+    let after = redis.keys();
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before, "the pre-login session is deleted");
+    // TTL follows the identity: 1 h token + 60 s margin.
+    let ttl = redis.ttl(&after[0]);
+    assert!((3600..=3660).contains(&ttl), "signed-in session TTL {ttl}");
+
+    // Both instances see the identity.
+    for base in [&b, &a] {
+        let me = browser.get(&format!("{base}/me"), "application/json").await;
+        assert_eq!(me.status, StatusCode::OK, "{base}: {}", me.body);
+    }
+
+    // Replaying the used login (old cookie, same state) fails: the state is single-use.
+    let mut replay = Client::new();
+    replay.cookie = pre_login_cookie;
+    let again = replay.callback(&a, &data, "mut-replayed").await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.json()["reason"], "state_mismatch");
+
+    // Logout on B logs out on A too, and removes the session from Redis.
+    let out = browser
+        .send(
+            "POST",
+            &format!("{b}{PREFIX}/logout"),
+            HTML,
+            Some(String::new()),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(redis.keys().is_empty(), "{:?}", redis.keys());
+    let me = browser.get(&format!("{a}/me"), "application/json").await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me.json()["error"], "unauthenticated");
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn an_expired_login_state_is_reported_and_removed() {
+    let redis = Redis::start();
+    let pem = common::fresh_pkcs8_pem();
+    let key = Key::generate();
+    let clock = ManualClock::new(time::OffsetDateTime::now_utc());
+    let a = instance(&redis.url(), &pem, &key, Some(clock.clone())).await;
+    let mut browser = Client::new();
+    let data = browser.login(&a).await;
+    clock.advance(Duration::from_secs(11 * 60));
+    let late = browser.callback(&a, &data, "mut-late").await;
+    assert_eq!(late.status, StatusCode::BAD_REQUEST);
+    assert_eq!(late.json()["reason"], "state_expired");
+    // The state is gone from the stored session: the same answer again is a mismatch.
+    let again = browser.callback(&a, &data, "mut-late").await;
+    assert_eq!(again.json()["reason"], "state_mismatch");
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn a_redis_outage_answers_503_and_the_app_recovers_without_a_restart() {
+    let mut redis = Redis::start();
+    let pem = common::fresh_pkcs8_pem();
+    let key = Key::generate();
+    let a = instance(&redis.url(), &pem, &key, None).await;
+    let b = instance(&redis.url(), &pem, &key, None).await;
+    let mut browser = Client::new();
+    let data = browser.login(&a).await;
+    assert_eq!(
+        browser.callback(&b, &data, "mut-outage-1").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let pending = {
+        let mut other = Client::new();
+        let data = other.login(&b).await;
+        (other, data)
+    };
+
+    redis.stop();
+
+    // Guarded route: typed 503, JSON or HTML by Accept.
+    let json = browser.get(&format!("{a}/me"), "application/json").await;
+    assert_eq!(
+        json.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        json.body
+    );
+    let body = json.json();
+    assert_eq!(body["error"], "session_store_unavailable");
+    assert_eq!(body["operation"], "load");
+    assert!(!json.body.contains("mut-outage-1"));
+    let html = browser.get(&format!("{b}/me"), HTML).await;
+    assert_eq!(html.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        html.content_type.starts_with("text/html"),
+        "{}",
+        html.content_type
+    );
+    assert!(html.body.contains("session_store_unavailable"));
+
+    // Login page (a new session cannot be saved) and callback (cannot be loaded).
+    let mut fresh = Client::new();
+    let login = fresh.get(&format!("{a}{PREFIX}/login"), HTML).await;
+    assert_eq!(login.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(login.body.contains("save"));
+    let (mut other, other_data) = pending;
+    let callback = other.callback(&a, &other_data, "mut-outage-2").await;
+    assert_eq!(callback.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(callback.json()["error"], "session_store_unavailable");
+
+    // Redis is back (empty: it kept nothing on disk). The same apps serve again, and the
+    // same client signs in again.
+    redis.spawn();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        let me = browser.get(&format!("{a}/me"), "application/json").await;
+        if me.status != StatusCode::SERVICE_UNAVAILABLE || Instant::now() > deadline {
+            break me.status;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the app did not recover");
+    let data = browser.login(&b).await;
+    let done = browser.callback(&a, &data, "mut-outage-3").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    for base in [&a, &b] {
+        let me = browser.get(&format!("{base}/me"), "application/json").await;
+        assert_eq!(me.status, StatusCode::OK);
+    }
+}
