@@ -4,6 +4,8 @@
 //! - `GET /app/open`: the same handler behind the session middleware, no guard;
 //! - `GET /app/guarded`: the same handler taking `AppleMusicUser`;
 //! - `POST /app/sign-in`: signs a fixed test identity in (answers the cookie).
+//! - with `--features redis` and `SESSION_REDIS_URL` set, the same three under `/redis/…`
+//!   on actix-session's Redis store (through `IdentityStore` and `StoreFailures`).
 //!
 //! Listens on `BIND` (default `127.0.0.1:0`) and prints `listening on http://…`.
 
@@ -51,19 +53,49 @@ async fn main() -> std::io::Result<()> {
     let config = AppleMusicConfig::new("TEAMID1234", "KEYID56789", SigningKey::generate());
     let auth = Authenticator::new(AppleMusicStrategy::new(config).expect("valid config"));
     let key = Key::generate();
+    #[cfg(feature = "redis")]
+    let redis = match std::env::var("SESSION_REDIS_URL") {
+        Ok(url) => Some(
+            actix_apple_music::session_store::redis(&url)
+                .await
+                .map_err(std::io::Error::other)?,
+        ),
+        Err(_) => None,
+    };
     let server = HttpServer::new(move || {
         let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
             .cookie_content_security(CookieContentSecurity::Private)
             .cookie_secure(false)
             .build();
-        App::new().route("/bare", web::get().to(bare)).service(
-            web::scope("/app")
-                .wrap(session)
-                .configure(auth.clone().mount("/auth/apple-music"))
-                .route("/open", web::get().to(bare))
-                .route("/guarded", web::get().to(guarded))
-                .route("/sign-in", web::post().to(sign_in)),
-        )
+        let app = App::new()
+            .configure(auth.clone().mount("/auth/apple-music"))
+            .route("/bare", web::get().to(bare))
+            .service(
+                web::scope("/app")
+                    .wrap(session)
+                    .route("/open", web::get().to(bare))
+                    .route("/guarded", web::get().to(guarded))
+                    .route("/sign-in", web::post().to(sign_in)),
+            );
+        #[cfg(feature = "redis")]
+        let app = app.configure(|cfg| {
+            if let Some(store) = &redis {
+                let session = SessionMiddleware::builder(store.clone(), key.clone())
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .cookie_name("rid".into())
+                    .cookie_secure(false)
+                    .build();
+                cfg.service(
+                    web::scope("/redis")
+                        .wrap(session)
+                        .wrap(actix_apple_music::session_store::StoreFailures::new())
+                        .route("/open", web::get().to(bare))
+                        .route("/guarded", web::get().to(guarded))
+                        .route("/sign-in", web::post().to(sign_in)),
+                );
+            }
+        });
+        app
     })
     .bind(bind)?;
     for addr in server.addrs() {
