@@ -47,6 +47,22 @@
 //! That serves `GET /auth/apple-music/login`, `GET|POST /auth/apple-music/callback`,
 //! `GET /auth/apple-music/return` and `POST /auth/apple-music/logout`.
 //!
+//! # Verifying with Apple
+//!
+//! Each new music user token is proven with Apple Music API (`GET /v1/me/storefront`) before
+//! the user is signed in, and the identity keeps the user's [`Storefront`]. Apple's refusals
+//! become typed errors; when Apple cannot be asked the sign-in fails closed (`503`) unless the
+//! app chooses [`UnavailablePolicy::AcceptUnverified`]. See [`api`] for the outcomes, the
+//! developer-token self-check and the request helper
+//! [`AppleMusicUser::api`].
+//!
+//! # Choosing a session store
+//!
+//! One instance: actix-session's cookie store (the identity, about 1 KiB, lives in a private
+//! cookie). Several instances behind a load balancer: actix-session's Redis store (feature
+//! `redis`) through [`session_store`], which makes each session's TTL follow its identity and
+//! answers `503` while Redis is down. Every instance needs the same session key.
+//!
 //! # Security notes
 //!
 //! - The login state is single-use, expires (10 minutes by default) and is compared in

@@ -373,6 +373,11 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
 
 /// Answers `503` ([`StoreUnavailable`]) when an [`IdentityStore`] failed during the request.
 /// Wrap it *around* `SessionMiddleware` (in actix, the last `.wrap` is the outermost).
+///
+/// When the session middleware gave up before a response existed (a failed load or save),
+/// the `503` travels as the request's error, as actix-session's own `500` does, and actix's
+/// server renders it; in tests, call the app with `actix_web::test::try_call_service` and
+/// render the error with `error_response()`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreFailures;
 

@@ -36,6 +36,7 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "music_user_token_sha256": sha256_hex(user.identity().music_user_token().secret()),
         "restricted": user.identity().restricted(),
+        "storefront": user.identity().storefront().map(|s| s.id.clone()),
     }))
 }
 
@@ -309,6 +310,8 @@ async fn direct_allow_signs_in_and_returns_where_the_user_was() {
     );
     let me = h.me().await;
     assert_eq!(me["music_user_token_sha256"], sha256_hex(&accepted[0]));
+    // Verified against the sandbox's stand-in for Apple Music API.
+    assert_eq!(me["storefront"], "us");
     assert_eq!(me["restricted"], true);
 
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -10,12 +11,42 @@ use rand_core::RngCore;
 
 type State = HashMap<String, String>;
 
+/// How the store behaves: answers, fails at once, or never answers.
+pub const UP: u8 = 0;
+pub const DOWN: u8 = 1;
+pub const HANGING: u8 = 2;
+
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     sessions: Arc<Mutex<HashMap<String, State>>>,
+    ttls: Arc<Mutex<HashMap<String, i64>>>,
+    mode: Arc<AtomicU8>,
 }
 
 impl MemoryStore {
+    /// Switches the store to UP, DOWN or HANGING.
+    pub fn set_mode(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    /// The TTL (seconds) the last save or update of `key` asked for.
+    pub fn ttl(&self, key: &str) -> Option<i64> {
+        self.ttls.lock().unwrap().get(key).copied()
+    }
+
+    async fn check(&self) -> Result<(), anyhow::Error> {
+        match self.mode.load(Ordering::SeqCst) {
+            DOWN => Err(anyhow::anyhow!(
+                "connection refused (the test store is down)"
+            )),
+            HANGING => {
+                actix_web::rt::time::sleep(std::time::Duration::from_secs(3600)).await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn keys(&self) -> Vec<String> {
         self.sessions.lock().unwrap().keys().cloned().collect()
     }
@@ -34,11 +65,17 @@ impl MemoryStore {
 
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        self.check().await.map_err(LoadError::Other)?;
         Ok(self.sessions.lock().unwrap().get(key.as_ref()).cloned())
     }
 
-    async fn save(&self, state: State, _ttl: &Duration) -> Result<SessionKey, SaveError> {
+    async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        self.check().await.map_err(SaveError::Other)?;
         let key = Self::fresh_key();
+        self.ttls
+            .lock()
+            .unwrap()
+            .insert(key.as_ref().to_owned(), ttl.whole_seconds());
         self.sessions
             .lock()
             .unwrap()
@@ -50,8 +87,13 @@ impl SessionStore for MemoryStore {
         &self,
         key: SessionKey,
         state: State,
-        _ttl: &Duration,
+        ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
+        self.check().await.map_err(UpdateError::Other)?;
+        self.ttls
+            .lock()
+            .unwrap()
+            .insert(key.as_ref().to_owned(), ttl.whole_seconds());
         self.sessions
             .lock()
             .unwrap()
@@ -64,6 +106,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        self.check().await?;
         self.sessions.lock().unwrap().remove(key.as_ref());
         Ok(())
     }

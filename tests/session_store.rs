@@ -1,0 +1,224 @@
+//! `IdentityStore` and `StoreFailures` over an in-memory store that can be taken down: TTLs
+//! that follow the identity, `503`s while the store fails or hangs, and recovery. (The same
+//! behaviour against a real Redis is in `tests/redis.rs`.)
+
+mod common;
+
+use std::time::Duration;
+
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::session_store::{IdentityStore, StoreFailures};
+use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Cookie, Key};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{header, StatusCode};
+use actix_web::{test, web, App, HttpResponse};
+use common::memory_store::{MemoryStore, DOWN, HANGING, UP};
+use common::{form, page_data, KEY_ID, TEAM_ID};
+use serde_json::Value;
+
+const PREFIX: &str = "/auth/apple-music";
+const HTML: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8";
+
+async fn me(_user: AppleMusicUser) -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+macro_rules! app {
+    ($store:expr) => {{
+        let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+            .verify_tokens(false)
+            .user_token_lifetime(Duration::from_secs(7200))
+            .session_margin(Duration::from_secs(300));
+        let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+        let store = IdentityStore::new($store.clone()).timeout(Duration::from_millis(200));
+        test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(store, Key::generate())
+                        .cookie_secure(false)
+                        .build(),
+                )
+                .wrap(StoreFailures::new())
+                .configure(auth.mount(PREFIX))
+                .route("/me", web::get().to(me)),
+        )
+        .await
+    }};
+}
+
+fn session_cookie<B>(resp: &ServiceResponse<B>) -> Option<Cookie<'static>> {
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == "id")
+        .map(|c| c.into_owned())
+}
+
+/// Calls the app the way actix's server does: an error from the middleware chain (as
+/// actix-session and `StoreFailures` answer when the store failed before the response
+/// existed) becomes its own response. Answers status, headers and body.
+async fn call<S, B>(app: &S, req: actix_http::Request) -> (StatusCode, header::HeaderMap, String)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    match test::try_call_service(app, req).await {
+        Ok(resp) => {
+            let (status, headers) = (resp.status(), resp.headers().clone());
+            let body = test::read_body(resp).await;
+            (status, headers, String::from_utf8(body.to_vec()).unwrap())
+        }
+        Err(error) => {
+            let resp = error.error_response();
+            let (status, headers) = (resp.status(), resp.headers().clone());
+            let body = actix_web::body::to_bytes(resp.into_body()).await.unwrap();
+            (status, headers, String::from_utf8(body.to_vec()).unwrap())
+        }
+    }
+}
+
+#[actix_web::test]
+async fn ttl_follows_the_login_state_then_the_identity() {
+    let store = MemoryStore::default();
+    let app = app!(store);
+    let login = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    let cookie = session_cookie(&login).unwrap();
+    let data = page_data(
+        &String::from_utf8(test::read_body(login).await.to_vec()).unwrap(),
+        "apple-music-login",
+    );
+    let keys = store.keys();
+    assert_eq!(keys.len(), 1);
+    let ttl = store.ttl(&keys[0]).unwrap();
+    assert!((595..=600).contains(&ttl), "login-only TTL {ttl}");
+
+    let done = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .cookie(cookie)
+            .set_payload(form(&[
+                ("code", "mut-ttl"),
+                ("state", data["state"].as_str().unwrap()),
+                ("id_token_hint", data["developerToken"].as_str().unwrap()),
+            ]))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let keys = store.keys();
+    assert_eq!(keys.len(), 1, "the pre-login session is deleted");
+    let ttl = store.ttl(&keys[0]).unwrap();
+    assert!(
+        (7495..=7500).contains(&ttl),
+        "signed-in TTL {ttl} (2 h + 5 min)"
+    );
+}
+
+#[actix_web::test]
+async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
+    let store = MemoryStore::default();
+    let app = app!(store);
+    // A signed-in session, made while the store is up.
+    let login = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    let cookie = session_cookie(&login).unwrap();
+    let data = page_data(
+        &String::from_utf8(test::read_body(login).await.to_vec()).unwrap(),
+        "apple-music-login",
+    );
+    let done = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .cookie(cookie)
+            .set_payload(form(&[
+                ("code", "mut-outage"),
+                ("state", data["state"].as_str().unwrap()),
+                ("id_token_hint", data["developerToken"].as_str().unwrap()),
+            ]))
+            .to_request(),
+    )
+    .await;
+    let cookie = session_cookie(&done).unwrap();
+
+    for (mode, what) in [(DOWN, "down"), (HANGING, "hanging")] {
+        store.set_mode(mode);
+        let (status, headers, text) = call(
+            &app,
+            test::TestRequest::get()
+                .uri("/me")
+                .cookie(cookie.clone())
+                .to_request(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "5");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"], "session_store_unavailable", "{what}");
+        assert_eq!(body["operation"], "load");
+
+        let (status, headers, text) = call(
+            &app,
+            test::TestRequest::get()
+                .uri("/me")
+                .insert_header((header::ACCEPT, HTML))
+                .cookie(cookie.clone())
+                .to_request(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let content_type = headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap();
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        assert!(
+            text.contains("data-error=\"session_store_unavailable\""),
+            "{text}"
+        );
+
+        // A new visitor's login page cannot save its session.
+        let (status, _, text) = call(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("{PREFIX}/login"))
+                .insert_header((header::ACCEPT, "application/json"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["operation"], "save");
+    }
+
+    store.set_mode(UP);
+    let back = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(
+        back.status(),
+        StatusCode::OK,
+        "served again once the store is back"
+    );
+}
