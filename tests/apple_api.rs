@@ -595,3 +595,17 @@ async fn errors_and_identities_do_not_show_tokens_in_debug_output() {
     assert!(matches!(bad, ApiError::InvalidPath { .. }));
     assert_eq!(fake.seen().len(), before);
 }
+
+#[actix_web::test]
+async fn the_longest_token_with_its_storefront_still_fits_a_cookie() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN);
+    let (resp, _, _) = sign_in(&app, &longest).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let set_cookie = resp.headers().get(header::SET_COOKIE).unwrap().len();
+    assert!(
+        set_cookie < 4096,
+        "Set-Cookie is {set_cookie} bytes; browsers drop cookies over 4 KiB"
+    );
+}

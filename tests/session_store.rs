@@ -95,7 +95,7 @@ async fn ttl_follows_the_login_state_then_the_identity() {
     .await;
     let cookie = session_cookie(&login).unwrap();
     let data = page_data(
-        &String::from_utf8(test::read_body(login).await.to_vec()).unwrap(),
+        std::str::from_utf8(&test::read_body(login).await).unwrap(),
         "apple-music-login",
     );
     let keys = store.keys();
@@ -141,7 +141,7 @@ async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
     .await;
     let cookie = session_cookie(&login).unwrap();
     let data = page_data(
-        &String::from_utf8(test::read_body(login).await.to_vec()).unwrap(),
+        std::str::from_utf8(&test::read_body(login).await).unwrap(),
         "apple-music-login",
     );
     let done = test::call_service(
