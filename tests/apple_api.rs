@@ -263,6 +263,20 @@ where
     (callback, developer_token, cookie)
 }
 
+async fn get_me<S>(app: &S, cookie: Cookie<'static>) -> ServiceResponse
+where
+    S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await
+}
+
 async fn json_of(resp: ServiceResponse) -> Value {
     serde_json::from_slice(&test::read_body(resp).await).unwrap()
 }
@@ -282,14 +296,7 @@ async fn failed_sign_in(behaviour: Behaviour) -> (StatusCode, header::HeaderMap,
     assert!(!text.contains(&code) && !text.contains(&developer_token));
     assert_no_secret_logged(&[&code, &developer_token]);
     // Not signed in afterwards.
-    let me = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/me")
-            .cookie(cookie)
-            .to_request(),
-    )
-    .await;
+    let me = get_me(&app, cookie).await;
     assert_eq!(
         me.status(),
         StatusCode::UNAUTHORIZED,
@@ -316,14 +323,7 @@ async fn a_verified_sign_in_carries_the_storefront_and_sent_both_tokens() {
     );
     assert_eq!(seen[0].music_user_token.as_deref(), Some(code));
 
-    let me = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/me")
-            .cookie(cookie)
-            .to_request(),
-    )
-    .await;
+    let me = get_me(&app, cookie).await;
     assert_eq!(me.status(), StatusCode::OK);
     assert_eq!(
         json_of(me).await,
@@ -423,14 +423,7 @@ async fn accept_unverified_signs_in_when_apple_is_down_but_not_when_it_refuses()
     let app = app!(config(&fake.base).when_apple_unavailable(UnavailablePolicy::AcceptUnverified));
     let (resp, _, cookie) = sign_in(&app, "user-token-Unverified-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let me = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/me")
-            .cookie(cookie)
-            .to_request(),
-    )
-    .await;
+    let me = get_me(&app, cookie).await;
     assert_eq!(
         json_of(me).await,
         json!({"storefront": null, "verification": "unverified"})
@@ -448,14 +441,7 @@ async fn verification_off_asks_nobody() {
     let (resp, _, cookie) = sign_in(&app, "user-token-Off-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(fake.seen().is_empty());
-    let me = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/me")
-            .cookie(cookie)
-            .to_request(),
-    )
-    .await;
+    let me = get_me(&app, cookie).await;
     assert_eq!(
         json_of(me).await,
         json!({"storefront": null, "verification": "off"})

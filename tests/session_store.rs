@@ -82,41 +82,62 @@ where
     }
 }
 
+/// Opens the login page: the session cookie and the page's data block.
+async fn start_login<S, B>(app: &S) -> (Cookie<'static>, Value)
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+    B: actix_web::body::MessageBody,
+{
+    let uri = format!("{PREFIX}/login");
+    let login = test::call_service(app, test::TestRequest::get().uri(&uri).to_request()).await;
+    let cookie = session_cookie(&login).unwrap();
+    let html = test::read_body(login).await;
+    let data = page_data(std::str::from_utf8(&html).unwrap(), "apple-music-login");
+    (cookie, data)
+}
+
+/// Answers the login with `code`.
+async fn finish_login<S, B>(
+    app: &S,
+    cookie: Cookie<'static>,
+    data: &Value,
+    code: &str,
+) -> ServiceResponse<B>
+where
+    S: actix_web::dev::Service<
+        actix_http::Request,
+        Response = ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+{
+    let req = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/callback"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .cookie(cookie)
+        .set_payload(form(&[
+            ("code", code),
+            ("state", data["state"].as_str().unwrap()),
+            ("id_token_hint", data["developerToken"].as_str().unwrap()),
+        ]))
+        .to_request();
+    test::call_service(app, req).await
+}
+
 #[actix_web::test]
 async fn ttl_follows_the_login_state_then_the_identity() {
     let store = MemoryStore::default();
     let app = app!(store);
-    let login = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri(&format!("{PREFIX}/login"))
-            .to_request(),
-    )
-    .await;
-    let cookie = session_cookie(&login).unwrap();
-    let data = page_data(
-        std::str::from_utf8(&test::read_body(login).await).unwrap(),
-        "apple-music-login",
-    );
+    let (cookie, data) = start_login(&app).await;
     let keys = store.keys();
     assert_eq!(keys.len(), 1);
     let ttl = store.ttl(&keys[0]).unwrap();
     assert!((595..=600).contains(&ttl), "login-only TTL {ttl}");
 
-    let done = test::call_service(
-        &app,
-        test::TestRequest::post()
-            .uri(&format!("{PREFIX}/callback"))
-            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-            .cookie(cookie)
-            .set_payload(form(&[
-                ("code", "mut-ttl"),
-                ("state", data["state"].as_str().unwrap()),
-                ("id_token_hint", data["developerToken"].as_str().unwrap()),
-            ]))
-            .to_request(),
-    )
-    .await;
+    let done = finish_login(&app, cookie, &data, "mut-ttl").await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     let keys = store.keys();
     assert_eq!(keys.len(), 1, "the pre-login session is deleted");
@@ -132,32 +153,8 @@ async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
     let store = MemoryStore::default();
     let app = app!(store);
     // A signed-in session, made while the store is up.
-    let login = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri(&format!("{PREFIX}/login"))
-            .to_request(),
-    )
-    .await;
-    let cookie = session_cookie(&login).unwrap();
-    let data = page_data(
-        std::str::from_utf8(&test::read_body(login).await).unwrap(),
-        "apple-music-login",
-    );
-    let done = test::call_service(
-        &app,
-        test::TestRequest::post()
-            .uri(&format!("{PREFIX}/callback"))
-            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-            .cookie(cookie)
-            .set_payload(form(&[
-                ("code", "mut-outage"),
-                ("state", data["state"].as_str().unwrap()),
-                ("id_token_hint", data["developerToken"].as_str().unwrap()),
-            ]))
-            .to_request(),
-    )
-    .await;
+    let (cookie, data) = start_login(&app).await;
+    let done = finish_login(&app, cookie, &data, "mut-outage").await;
     let cookie = session_cookie(&done).unwrap();
 
     for (mode, what) in [(DOWN, "down"), (HANGING, "hanging")] {
