@@ -30,7 +30,6 @@
 //! shares actix-http's code (a small addition to the build) and keeps one connection pool per
 //! worker thread.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -172,6 +171,12 @@ pub enum ApiError {
         /// What happened.
         cause: String,
     },
+    /// The request's JSON body could not be serialised.
+    #[error("the request body could not be serialised as JSON: {detail}")]
+    InvalidBody {
+        /// serde's message.
+        detail: String,
+    },
     /// The path is not an Apple Music API path of the configured base (`/v1/…`).
     #[error("not an Apple Music API path: {path:?} (expected /v1/…)")]
     InvalidPath {
@@ -187,73 +192,71 @@ impl ApiError {
         }
     }
 
+    /// The upstream failure this is, for the answers that are neither the user's nor the
+    /// token's fault.
+    fn upstream(&self) -> Option<UpstreamError> {
+        Some(match self {
+            ApiError::DeveloperTokenRejected => UpstreamError::DeveloperTokenRejected,
+            ApiError::RateLimited { retry_after } => UpstreamError::RateLimited {
+                retry_after: *retry_after,
+            },
+            ApiError::Unavailable { cause } => UpstreamError::AppleUnavailable {
+                detail: cause.clone(),
+            },
+            _ => return None,
+        })
+    }
+
     /// The sign-in failure this answer means, or `None` when the policy lets the sign-in
     /// through unverified.
     pub(crate) fn into_sign_in_error(self, policy: UnavailablePolicy) -> Option<AuthError> {
         Some(match self {
             ApiError::UserTokenRejected => TokenError::RejectedByApple.into(),
             ApiError::NoSubscription => AuthorizationError::NoSubscription.into(),
-            ApiError::DeveloperTokenRejected => UpstreamError::DeveloperTokenRejected.into(),
-            ApiError::RateLimited { retry_after } => {
-                UpstreamError::RateLimited { retry_after }.into()
-            }
             ApiError::Unavailable { .. } if policy == UnavailablePolicy::AcceptUnverified => {
                 return None
             }
-            ApiError::Unavailable { cause } => {
-                UpstreamError::AppleUnavailable { detail: cause }.into()
-            }
-            ApiError::InvalidPath { .. } => UpstreamError::AppleUnavailable {
-                detail: "the API base URL is wrong".into(),
-            }
-            .into(),
+            other => other
+                .upstream()
+                .unwrap_or_else(|| UpstreamError::AppleUnavailable {
+                    detail: other.to_string(),
+                })
+                .into(),
         })
     }
 }
 
 /// Handlers may answer `Result<_, ApiError>`: `401 reauthentication_required` for a refused
-/// user token, `403 no_subscription`, `500` for a refused developer token or a bad path,
-/// `503` (with `Retry-After`) when Apple is rate limiting or unavailable.
+/// user token, `403 no_subscription`, `500` for a refused developer token or a bad request,
+/// `503` (with `Retry-After`) when Apple is rate limiting or unavailable. The last three
+/// answer exactly as a sign-in's [`UpstreamError`] does.
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::UserTokenRejected => StatusCode::UNAUTHORIZED,
-            ApiError::NoSubscription => StatusCode::FORBIDDEN,
-            ApiError::DeveloperTokenRejected | ApiError::InvalidPath { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-            ApiError::RateLimited { .. } | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+        match (self, self.upstream()) {
+            (_, Some(upstream)) => upstream.status(),
+            (ApiError::UserTokenRejected, _) => StatusCode::UNAUTHORIZED,
+            (ApiError::NoSubscription, _) => StatusCode::FORBIDDEN,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let Some(upstream) = self.upstream() {
+            return crate::response::auth_error_json(&AuthError::Upstream(upstream));
+        }
         let (error, reason) = match self {
             ApiError::UserTokenRejected => ("reauthentication_required", "rejected_by_apple"),
             ApiError::NoSubscription => ("authorization_error", "no_subscription"),
-            ApiError::DeveloperTokenRejected => ("upstream_error", "developer_token_rejected"),
-            ApiError::RateLimited { .. } => ("upstream_error", "rate_limited"),
-            ApiError::Unavailable { .. } => ("upstream_error", "apple_unavailable"),
-            ApiError::InvalidPath { .. } => ("internal_error", "invalid_api_path"),
+            ApiError::InvalidBody { .. } => ("internal_error", "invalid_api_body"),
+            _ => ("internal_error", "invalid_api_path"),
         };
-        let mut builder = HttpResponse::build(self.status_code());
-        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        match self {
-            ApiError::RateLimited { retry_after } => {
-                let secs = retry_after.map_or(30, |d| d.as_secs().max(1));
-                builder.insert_header((header::RETRY_AFTER, secs.to_string()));
-            }
-            ApiError::Unavailable { .. } => {
-                builder.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
-            }
-            _ => {}
-        }
-        builder.json(serde_json::json!({
-            "error": error,
-            "reason": reason,
-            "message": self.to_string(),
-        }))
+        HttpResponse::build(self.status_code())
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .json(serde_json::json!({
+                "error": error,
+                "reason": reason,
+                "message": self.to_string(),
+            }))
     }
 }
 
@@ -271,7 +274,7 @@ impl ResponseError for ApiError {
 pub struct ApiRequest {
     method: Method,
     path: String,
-    body: Option<Bytes>,
+    body: Option<Result<Bytes, String>>,
 }
 
 impl ApiRequest {
@@ -294,9 +297,14 @@ impl ApiRequest {
         Self::new(Method::POST, path)
     }
 
-    /// Sends `body` as JSON.
+    /// Sends `body` as JSON. A body that cannot be serialised makes
+    /// [`send`](AppleMusicApi::send) answer [`ApiError::InvalidBody`] without sending.
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
-        self.body = serde_json::to_vec(body).ok().map(Bytes::from);
+        self.body = Some(
+            serde_json::to_vec(body)
+                .map(Bytes::from)
+                .map_err(|e| e.to_string()),
+        );
         self
     }
 
@@ -386,25 +394,32 @@ impl fmt::Debug for AppleMusicApi {
 
 thread_local! {
     // awc's client is single-threaded: one per worker thread, holding its connection pool.
-    static CLIENT: RefCell<Option<awc::Client>> = const { RefCell::new(None) };
+    static CLIENT: awc::Client = {
+        install_tls_provider();
+        awc::Client::builder()
+            .disable_redirects()
+            .no_default_headers()
+            .add_default_header((
+                header::USER_AGENT,
+                concat!("actix-apple-music/", env!("CARGO_PKG_VERSION")),
+            ))
+            .finish()
+    };
 }
 
-fn client() -> awc::Client {
-    CLIENT.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| {
-                crate::developer_token::install_tls_provider();
-                awc::Client::builder()
-                    .disable_redirects()
-                    .no_default_headers()
-                    .add_default_header((
-                        header::USER_AGENT,
-                        concat!("actix-apple-music/", env!("CARGO_PKG_VERSION")),
-                    ))
-                    .finish()
-            })
-            .clone()
-    })
+/// Makes sure rustls (under awc) has a process-wide crypto provider: aws-lc-rs with the
+/// `aws_lc_rs` feature, ring with `rust_crypto` alone. If the app installed one already, that
+/// one stays.
+fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(feature = "aws_lc_rs")]
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
+        let provider = rustls::crypto::ring::default_provider();
+        // Err means a provider is in place already, which is all we need.
+        let _ = provider.install_default();
+    });
 }
 
 impl AppleMusicApi {
@@ -440,10 +455,16 @@ impl AppleMusicApi {
                 "a timeout above zero",
             ));
         }
-        let origin = options
-            .origin
-            .as_deref()
-            .and_then(|o| HeaderValue::from_str(o).ok());
+        let origin = match options.origin.as_deref() {
+            Some(origin) => Some(HeaderValue::from_str(origin).map_err(|_| {
+                ConfigError::invalid(
+                    "API Origin header",
+                    origin,
+                    "an origin such as https://app.example",
+                )
+            })?),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(ApiInner {
                 signer,
@@ -540,9 +561,14 @@ impl AppleMusicApi {
         music_user_token: Option<&MusicUserToken>,
     ) -> Result<ApiResponse, ApiError> {
         let url = self.url(&request.path)?;
+        let body = request
+            .body
+            .transpose()
+            .map_err(|detail| ApiError::InvalidBody { detail })?;
         let inner = &self.inner;
         let developer_token = inner.signer.token();
-        let mut outgoing = client()
+        let mut outgoing = CLIENT
+            .with(awc::Client::clone)
             .request(request.method.clone(), url.as_str())
             .timeout(inner.timeout)
             .insert_header(crate::headers::apple_music_authorization(&developer_token))
@@ -554,7 +580,7 @@ impl AppleMusicApi {
             outgoing = outgoing.insert_header((header::ORIGIN, origin.clone()));
         }
         let exchange = async {
-            let mut response = match request.body {
+            let mut response = match body {
                 Some(body) => {
                     outgoing
                         .content_type("application/json")

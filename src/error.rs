@@ -104,10 +104,11 @@ impl AuthError {
         }
     }
 
-    /// How long the client should wait before trying again, when Apple said so.
+    /// How long the client should wait before trying again (the `Retry-After` answered),
+    /// for the failures where waiting helps.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
-            AuthError::Upstream(UpstreamError::RateLimited { retry_after }) => *retry_after,
+            AuthError::Upstream(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -269,7 +270,7 @@ pub enum UpstreamError {
     },
     /// Apple could not be asked: a timeout, a connection failure, a `5xx`, a redirect or a
     /// body that is not the expected JSON. Answered `503` (`apple_unavailable`).
-    #[error("Apple Music could not be reached to check the sign-in ({detail}); please try again shortly")]
+    #[error("Apple Music could not be reached ({detail}); please try again shortly")]
     AppleUnavailable {
         /// What went wrong (never a token).
         detail: String,
@@ -283,6 +284,19 @@ impl UpstreamError {
             UpstreamError::DeveloperTokenRejected => "developer_token_rejected",
             UpstreamError::RateLimited { .. } => "rate_limited",
             UpstreamError::AppleUnavailable { .. } => "apple_unavailable",
+        }
+    }
+
+    /// The `Retry-After` answered: Apple's own when it rate limits (30 s when it gave none),
+    /// 5 s when it could not be reached, none for a refused developer token (waiting will not
+    /// fix the configuration).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            UpstreamError::DeveloperTokenRejected => None,
+            UpstreamError::RateLimited { retry_after } => {
+                Some(retry_after.unwrap_or(std::time::Duration::from_secs(30)))
+            }
+            UpstreamError::AppleUnavailable { .. } => Some(std::time::Duration::from_secs(5)),
         }
     }
 

@@ -195,7 +195,9 @@ impl<U: DeserializeOwned> AppleMusicUser<U> {
     pub fn expires_soon(&self) -> bool {
         self.time_left() <= self.auth.strategy().config().expiry_warning
     }
+}
 
+impl<U> AppleMusicUser<U> {
     /// Marks this identity as no longer valid, e.g. after Apple answered `403` on a
     /// `/v1/me/…` call (the token was revoked or ended early). The next guarded request goes
     /// through re-login with `prompt=login`.
@@ -216,12 +218,9 @@ impl<U: DeserializeOwned> AppleMusicUser<U> {
     /// ```
     pub fn invalidate(&self) {
         let now = self.auth.strategy().config().flow.clock.now();
-        self.auth.forget(&self.session);
         self.auth.mark_reauthentication(&self.session, now);
     }
-}
 
-impl<U> AppleMusicUser<U> {
     /// Sends an Apple Music API request as this user (developer token and music user
     /// token), through the strategy's [`AppleMusicApi`](crate::api::AppleMusicApi). When
     /// Apple answers `403` to a `/v1/me/…` request the token is dead: the identity is
@@ -250,8 +249,7 @@ impl<U> AppleMusicUser<U> {
             .await;
         if personal && matches!(result, Err(crate::api::ApiError::UserTokenRejected)) {
             log::info!("Apple Music refused a user's token: the identity is invalidated");
-            let now = self.auth.strategy().config().flow.clock.now();
-            self.auth.mark_reauthentication(&self.session, now);
+            self.invalidate();
         }
         result
     }

@@ -8,8 +8,13 @@ use crate::error::AuthError;
 /// Whether the client asked for HTML: its `Accept` lists `text/html` (browsers navigating).
 /// curl's `*/*` and a missing header count as JSON clients.
 pub(crate) fn wants_html(req: &HttpRequest) -> bool {
-    req.headers()
-        .get_all(header::ACCEPT)
+    accepts_html(req.headers().get_all(header::ACCEPT))
+}
+
+/// [`wants_html`] on `Accept` header values kept aside.
+pub(crate) fn accepts_html<'a>(accept: impl IntoIterator<Item = &'a HeaderValue>) -> bool {
+    accept
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|item| {
@@ -95,7 +100,7 @@ pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
 }
 
 /// The JSON body of an [`AuthError`]:
-/// `{"error": "authorization_error" | "token_error", "reason": …, "message": …}`.
+/// `{"error": "authorization_error" | "token_error" | "upstream_error", "reason": …, "message": …}`.
 pub(crate) fn auth_error_json(error: &AuthError) -> HttpResponse {
     error_builder(error).json(serde_json::json!({
         "error": error.kind(),
@@ -126,14 +131,12 @@ pub(crate) fn auth_error_html(error: &AuthError, login_url: &str) -> HttpRespons
     builder.body(body)
 }
 
-/// The status, `no-store` and, when Apple asked for a pause, `Retry-After` of an error answer.
+/// The status, `no-store` and, where waiting helps, `Retry-After` of an error answer.
 fn error_builder(error: &AuthError) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(error.status());
     builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     if let Some(wait) = error.retry_after() {
         builder.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
-    } else if error.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
-        builder.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
     }
     builder
 }

@@ -424,20 +424,21 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let service = Rc::clone(&self.service);
-        // Read now: the request itself goes down the chain (and must not be cloned, or
-        // routing cannot fill in its match info).
-        let html = crate::response::wants_html(req.request());
+        // The request goes down the chain and must not be cloned (routing needs it unshared);
+        // keep its `Accept` values (cheap clones) and read them only if the store failed.
+        let accept: Vec<HeaderValue> = req.headers().get_all(header::ACCEPT).cloned().collect();
         Box::pin(FAILURE.scope(RefCell::new(None), async move {
             let result = service.call(req).await;
-            let failure = FAILURE.with(|slot| slot.borrow_mut().take());
-            match (failure, result) {
-                (None, Ok(res)) => Ok(res.map_into_left_body()),
-                (None, Err(e)) => Err(e),
-                (Some(failure), Ok(res)) => Ok(res
+            let Some(failure) = FAILURE.with(|slot| slot.borrow_mut().take()) else {
+                return result.map(ServiceResponse::map_into_left_body);
+            };
+            let html = crate::response::accepts_html(&accept);
+            match result {
+                Ok(res) => Ok(res
                     .into_response(failure.response(html))
                     .map_into_right_body()),
                 // The session middleware gave up on the request: answer through the error.
-                (Some(failure), Err(_)) => Err(StoreUnavailable { html, ..failure }.into()),
+                Err(_) => Err(StoreUnavailable { html, ..failure }.into()),
             }
         }))
     }

@@ -343,9 +343,13 @@ impl<S: Strategy> Authenticator<S> {
 
     /// Forgets the identity (and the app's user value) of this session.
     pub fn forget(&self, session: &Session) {
+        self.remove_identity(session);
+        self.refresh_until(session);
+    }
+
+    fn remove_identity(&self, session: &Session) {
         session.remove(&self.keys.identity);
         session.remove(&self.keys.user);
-        self.refresh_until(session);
     }
 
     /// Records how long this session is worth keeping: the latest of the pending login's
@@ -390,7 +394,7 @@ impl<S: Strategy> Authenticator<S> {
     /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
     /// next guarded request asks for a fresh sign-in (`prompt=login`).
     pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
-        self.forget(session);
+        self.remove_identity(session);
         if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
             log::warn!("could not mark the session for re-authentication: {e}");
         }
@@ -476,8 +480,9 @@ impl<S: Strategy> Authenticator<S> {
         if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
             return Err(TokenError::StateMismatch);
         }
+        // `until` may still name the consumed login's end: a successful sign-in rewrites it,
+        // and otherwise the session is not worth keeping past that end anyway.
         session.remove(&self.keys.login);
-        self.refresh_until(session);
         let age = self.now().unix_timestamp().saturating_sub(pending.created);
         if age < 0 || age as u64 >= self.options().state_ttl.as_secs() {
             return Err(TokenError::StateExpired);

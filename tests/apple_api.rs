@@ -571,15 +571,37 @@ async fn errors_and_identities_do_not_show_tokens_in_debug_output() {
     let error = strategy.api().storefront(&token).await.unwrap_err();
     assert_eq!(error, ApiError::UserTokenRejected);
     assert!(!format!("{error:?} {error}").contains("user-token-Debug-55"));
-    // A path outside the API is refused before anything is sent.
-    let before = fake.seen().len();
+}
+
+#[actix_web::test]
+async fn bad_requests_and_options_are_refused_before_anything_is_sent() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let strategy = AppleMusicStrategy::new(config(&fake.base)).unwrap();
+    // A path outside the API.
     let bad = strategy
         .api()
         .send(ApiRequest::get("https://elsewhere.example/v1/x"), None)
         .await
         .unwrap_err();
     assert!(matches!(bad, ApiError::InvalidPath { .. }));
-    assert_eq!(fake.seen().len(), before);
+    // A body that is not JSON (a map with non-string keys).
+    let body: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    let bad = strategy
+        .api()
+        .send(ApiRequest::post("/v1/me/library").json(&body), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(bad, ApiError::InvalidBody { .. }), "{bad:?}");
+    assert_eq!(
+        actix_web::ResponseError::status_code(&bad),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    assert!(fake.seen().is_empty(), "nothing was sent");
+    // An Origin header that cannot be sent is a configuration error, not a silent drop.
+    let options = actix_apple_music::api::ApiOptions::new().origin("https://app.example\n");
+    let err = actix_apple_music::AppleMusicApi::with_options(strategy.signer().clone(), options)
+        .unwrap_err();
+    assert!(err.to_string().contains("Origin"), "{err}");
 }
 
 #[actix_web::test]

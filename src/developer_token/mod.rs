@@ -51,18 +51,3 @@ pub(crate) fn ensure_crypto_provider() {
 
 #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 compile_error!("actix-apple-music needs one crypto backend: enable the `aws_lc_rs` (default) or `rust_crypto` feature");
-
-/// Makes sure rustls (under the API client, [`crate::api`]) has a process-wide crypto
-/// provider: aws-lc-rs with the `aws_lc_rs` feature, ring with `rust_crypto` alone. If the
-/// app installed one already, that one stays.
-pub(crate) fn install_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(feature = "aws_lc_rs")]
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
-        let provider = rustls::crypto::ring::default_provider();
-        // Err means a provider is in place already, which is all we need.
-        let _ = provider.install_default();
-    });
-}
