@@ -21,9 +21,7 @@ use actix_apple_music::session_store::{IdentityStore, StoreFailures};
 use actix_apple_music::DeveloperTokenCheck;
 use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
 use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::{
-    CookieSessionStore, LoadError, SaveError, SessionKey, SessionStore, UpdateError,
-};
+use actix_session::storage::{CookieSessionStore, SessionStore};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::middleware::Logger;
@@ -115,67 +113,20 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
     }))
 }
 
-/// The session store the demo runs on: cookies, or Redis with `SESSION_REDIS_URL`.
-#[derive(Clone)]
-enum DemoStore {
+/// Where the demo keeps sessions: private cookies, or Redis with `SESSION_REDIS_URL`.
+enum Sessions {
     Cookie,
     #[cfg(feature = "redis")]
-    Redis(actix_session::storage::RedisSessionStore),
+    Redis(IdentityStore<actix_session::storage::RedisSessionStore>),
 }
 
-type State = std::collections::HashMap<String, String>;
-type Ttl = actix_web::cookie::time::Duration;
-
-impl SessionStore for DemoStore {
-    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
-        match self {
-            DemoStore::Cookie => CookieSessionStore::default().load(key).await,
-            #[cfg(feature = "redis")]
-            DemoStore::Redis(store) => store.load(key).await,
-        }
-    }
-    async fn save(&self, state: State, ttl: &Ttl) -> Result<SessionKey, SaveError> {
-        match self {
-            DemoStore::Cookie => CookieSessionStore::default().save(state, ttl).await,
-            #[cfg(feature = "redis")]
-            DemoStore::Redis(store) => store.save(state, ttl).await,
-        }
-    }
-    async fn update(
-        &self,
-        key: SessionKey,
-        state: State,
-        ttl: &Ttl,
-    ) -> Result<SessionKey, UpdateError> {
-        match self {
-            DemoStore::Cookie => CookieSessionStore::default().update(key, state, ttl).await,
-            #[cfg(feature = "redis")]
-            DemoStore::Redis(store) => store.update(key, state, ttl).await,
-        }
-    }
-    async fn update_ttl(&self, key: &SessionKey, ttl: &Ttl) -> Result<(), anyhow::Error> {
-        match self {
-            DemoStore::Cookie => CookieSessionStore::default().update_ttl(key, ttl).await,
-            #[cfg(feature = "redis")]
-            DemoStore::Redis(store) => store.update_ttl(key, ttl).await,
-        }
-    }
-    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        match self {
-            DemoStore::Cookie => CookieSessionStore::default().delete(key).await,
-            #[cfg(feature = "redis")]
-            DemoStore::Redis(store) => store.delete(key).await,
-        }
-    }
-}
-
-async fn session_store() -> Result<DemoStore, String> {
+async fn sessions() -> Result<Sessions, String> {
     let Some(url) = std::env::var("SESSION_REDIS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
     else {
         println!("Sessions: in private cookies (set SESSION_REDIS_URL for Redis).");
-        return Ok(DemoStore::Cookie);
+        return Ok(Sessions::Cookie);
     };
     #[cfg(feature = "redis")]
     {
@@ -183,13 +134,68 @@ async fn session_store() -> Result<DemoStore, String> {
             .await
             .map_err(|e| e.to_string())?;
         println!("Sessions: in Redis (SESSION_REDIS_URL).");
-        Ok(DemoStore::Redis(store.inner().clone()))
+        Ok(Sessions::Redis(store))
     }
     #[cfg(not(feature = "redis"))]
     {
         let _ = url;
         Err("SESSION_REDIS_URL is set, but this demo was built without Redis support: run it with `cargo run --example demo --features redis`".into())
     }
+}
+
+/// Everything the server needs besides the session store.
+struct Server {
+    listener: std::net::TcpListener,
+    auth: Authenticator<AppleMusicStrategy>,
+    key: Key,
+    secure: bool,
+    session_ttl: actix_web::cookie::time::Duration,
+    mode: &'static str,
+    sandbox_mode: bool,
+}
+
+/// Runs the app with the session store `make_store` builds (one per worker).
+async fn serve<S, F>(make_store: F, server: Server) -> Result<(), String>
+where
+    S: SessionStore + 'static,
+    F: Fn() -> IdentityStore<S> + Clone + Send + 'static,
+{
+    let Server {
+        listener,
+        auth,
+        key,
+        secure,
+        session_ttl,
+        mode,
+        sandbox_mode,
+    } = server;
+    HttpServer::new(move || {
+        let session = SessionMiddleware::builder(make_store(), key.clone())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .cookie_secure(secure)
+            .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
+            .build();
+        let mut app = App::new()
+            .wrap(session)
+            .wrap(StoreFailures::new())
+            .wrap(
+                Logger::new(SAFE_LOG_FORMAT)
+                    .custom_request_replace("path", actix_apple_music::safe_log_path),
+            )
+            .app_data(web::Data::new(mode))
+            .configure(auth.clone().mount(PREFIX))
+            .route("/", web::get().to(home))
+            .route("/me", web::get().to(me));
+        if sandbox_mode {
+            app = app.configure(sandbox::routes);
+        }
+        app
+    })
+    .listen(listener)
+    .map_err(|e| e.to_string())?
+    .run()
+    .await
+    .map_err(|e| e.to_string())
 }
 
 fn session_key() -> Result<Key, String> {
@@ -225,7 +231,7 @@ fn main() -> ExitCode {
 
 #[actix_web::main]
 async fn run() -> Result<(), String> {
-    let store = session_store().await?;
+    let store = sessions().await?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let addr: SocketAddr = bind
         .to_socket_addrs()
@@ -274,7 +280,9 @@ async fn run() -> Result<(), String> {
             _ => eprintln!("Apple Music: {check}."),
         }
     }
-    let session_ttl = Ttl::seconds(strategy.config().session_lifetime().as_secs() as i64);
+    let session_ttl = actix_web::cookie::time::Duration::seconds(
+        strategy.config().session_lifetime().as_secs() as i64,
+    );
     let mode: &'static str = if sandbox_mode {
         "Sandbox mode: no Apple account needed, tokens are fake."
     } else {
@@ -289,31 +297,20 @@ async fn run() -> Result<(), String> {
     }
     println!("Open {base_url}/ in your browser.");
 
-    HttpServer::new(move || {
-        let session = SessionMiddleware::builder(IdentityStore::new(store.clone()), key.clone())
-            .cookie_content_security(CookieContentSecurity::Private)
-            .cookie_secure(secure)
-            .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
-            .build();
-        let mut app = App::new()
-            .wrap(session)
-            .wrap(StoreFailures::new())
-            .wrap(
-                Logger::new(SAFE_LOG_FORMAT)
-                    .custom_request_replace("path", actix_apple_music::safe_log_path),
-            )
-            .app_data(web::Data::new(mode))
-            .configure(auth.clone().mount(PREFIX))
-            .route("/", web::get().to(home))
-            .route("/me", web::get().to(me));
-        if sandbox_mode {
-            app = app.configure(sandbox::routes);
+    let server = Server {
+        listener,
+        auth,
+        key,
+        secure,
+        session_ttl,
+        mode,
+        sandbox_mode,
+    };
+    match store {
+        Sessions::Cookie => {
+            serve(|| IdentityStore::new(CookieSessionStore::default()), server).await
         }
-        app
-    })
-    .listen(listener)
-    .map_err(|e| e.to_string())?
-    .run()
-    .await
-    .map_err(|e| e.to_string())
+        #[cfg(feature = "redis")]
+        Sessions::Redis(store) => serve(move || store.clone(), server).await,
+    }
 }
