@@ -263,14 +263,15 @@ where
     (callback, developer_token, cookie)
 }
 
-async fn get_me<S>(app: &S, cookie: Cookie<'static>) -> ServiceResponse
+/// `GET uri` with the session cookie.
+async fn get<S>(app: &S, uri: &str, cookie: Cookie<'static>) -> ServiceResponse
 where
     S: Service<actix_http::Request, Response = ServiceResponse, Error = actix_web::Error>,
 {
     test::call_service(
         app,
         test::TestRequest::get()
-            .uri("/me")
+            .uri(uri)
             .cookie(cookie)
             .to_request(),
     )
@@ -296,7 +297,7 @@ async fn failed_sign_in(behaviour: Behaviour) -> (StatusCode, header::HeaderMap,
     assert!(!text.contains(&code) && !text.contains(&developer_token));
     assert_no_secret_logged(&[&code, &developer_token]);
     // Not signed in afterwards.
-    let me = get_me(&app, cookie).await;
+    let me = get(&app, "/me", cookie).await;
     assert_eq!(
         me.status(),
         StatusCode::UNAUTHORIZED,
@@ -323,7 +324,7 @@ async fn a_verified_sign_in_carries_the_storefront_and_sent_both_tokens() {
     );
     assert_eq!(seen[0].music_user_token.as_deref(), Some(code));
 
-    let me = get_me(&app, cookie).await;
+    let me = get(&app, "/me", cookie).await;
     assert_eq!(me.status(), StatusCode::OK);
     assert_eq!(
         json_of(me).await,
@@ -423,7 +424,7 @@ async fn accept_unverified_signs_in_when_apple_is_down_but_not_when_it_refuses()
     let app = app!(config(&fake.base).when_apple_unavailable(UnavailablePolicy::AcceptUnverified));
     let (resp, _, cookie) = sign_in(&app, "user-token-Unverified-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let me = get_me(&app, cookie).await;
+    let me = get(&app, "/me", cookie).await;
     assert_eq!(
         json_of(me).await,
         json!({"storefront": null, "verification": "unverified"})
@@ -441,7 +442,7 @@ async fn verification_off_asks_nobody() {
     let (resp, _, cookie) = sign_in(&app, "user-token-Off-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(fake.seen().is_empty());
-    let me = get_me(&app, cookie).await;
+    let me = get(&app, "/me", cookie).await;
     assert_eq!(
         json_of(me).await,
         json!({"storefront": null, "verification": "off"})
@@ -498,14 +499,7 @@ async fn a_403_from_the_api_helper_invalidates_and_the_next_guarded_request_relo
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
 
     // The helper sends both tokens and hands the answer back.
-    let ok = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/library")
-            .cookie(cookie.clone())
-            .to_request(),
-    )
-    .await;
+    let ok = get(&app, "/library", cookie.clone()).await;
     assert_eq!(ok.status(), StatusCode::OK);
     let last = fake.seen().pop().unwrap();
     assert_eq!(last.path, "/v1/me/library/songs");
@@ -513,14 +507,7 @@ async fn a_403_from_the_api_helper_invalidates_and_the_next_guarded_request_relo
 
     // Apple now refuses the token: the helper's error, and the identity is gone.
     fake.set(Behaviour::Status(403));
-    let refused = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/library")
-            .cookie(cookie.clone())
-            .to_request(),
-    )
-    .await;
+    let refused = get(&app, "/library", cookie.clone()).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let cookie = session_cookie(&refused).expect("the session changed");
     let body = json_of(refused).await;

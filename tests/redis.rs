@@ -150,6 +150,16 @@ async fn instance(redis_url: &str, pem: &str, key: &Key, clock: Option<ManualClo
     base
 }
 
+/// Two instances on one Redis, sharing the session key and the `.p8` key, as behind a load
+/// balancer.
+async fn two_instances(redis: &Redis) -> (String, String) {
+    let pem = common::fresh_pkcs8_pem();
+    let key = Key::generate();
+    let a = instance(&redis.url(), &pem, &key, None).await;
+    let b = instance(&redis.url(), &pem, &key, None).await;
+    (a, b)
+}
+
 /// A browser-like client: keeps the session cookie, follows nothing.
 struct Client {
     http: awc::Client,
@@ -254,10 +264,7 @@ impl Client {
 #[ignore = "needs redis-server; run by .ci/run"]
 async fn two_instances_share_one_sign_in_through_redis() {
     let redis = Redis::start();
-    let pem = common::fresh_pkcs8_pem();
-    let key = Key::generate();
-    let a = instance(&redis.url(), &pem, &key, None).await;
-    let b = instance(&redis.url(), &pem, &key, None).await;
+    let (a, b) = two_instances(&redis).await;
     let mut browser = Client::new();
 
     // The login starts on A: one session in Redis, kept as long as the login state.
@@ -334,10 +341,7 @@ async fn an_expired_login_state_is_reported_and_removed() {
 #[ignore = "needs redis-server; run by .ci/run"]
 async fn a_redis_outage_answers_503_and_the_app_recovers_without_a_restart() {
     let mut redis = Redis::start();
-    let pem = common::fresh_pkcs8_pem();
-    let key = Key::generate();
-    let a = instance(&redis.url(), &pem, &key, None).await;
-    let b = instance(&redis.url(), &pem, &key, None).await;
+    let (a, b) = two_instances(&redis).await;
     let mut browser = Client::new();
     let data = browser.login(&a).await;
     assert_eq!(
