@@ -19,6 +19,8 @@ const VARS: &[&str] = &[
     "APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS",
     "APPLE_MUSIC_ORIGINS",
     "APPLE_MUSIC_STATE_TTL_SECS",
+    "APPLE_MUSIC_VERIFY_TOKENS",
+    "APPLE_MUSIC_API_BASE_URL",
 ];
 
 fn build() -> Result<AppleMusicStrategy, ConfigError> {
@@ -108,6 +110,12 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
         ),
         ("APPLE_MUSIC_APP_ICON_URL", "icon.png", "app icon URL"),
         ("APPLE_MUSIC_TEAM_ID", "team", "10 upper-case"),
+        ("APPLE_MUSIC_VERIFY_TOKENS", "maybe", "true or false"),
+        (
+            "APPLE_MUSIC_API_BASE_URL",
+            "api.music.apple.com",
+            "APPLE_MUSIC_API_BASE_URL",
+        ),
     ] {
         let err = error_with(var, value);
         assert!(err.contains(needle), "{var}={value}: {err}");
@@ -123,14 +131,19 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
         "https://a.example, http://localhost:8080",
     );
     std::env::set_var("APPLE_MUSIC_APP_NAME", "Mixtape");
+    std::env::set_var("APPLE_MUSIC_VERIFY_TOKENS", "false");
+    std::env::set_var("APPLE_MUSIC_API_BASE_URL", "http://127.0.0.1:4010");
     let strategy = build().expect("short state lifetimes are accepted for tests");
+    assert_eq!(strategy.api().base_url().as_str(), "http://127.0.0.1:4010/");
     assert_eq!(
         strategy.signer().token().claims().origins(),
         ["https://a.example", "http://localhost:8080"]
     );
     let debug = format!("{strategy:?}");
     assert!(
-        debug.contains("Redirect") && debug.contains("Mixtape"),
+        debug.contains("Redirect")
+            && debug.contains("Mixtape")
+            && debug.contains("verify_tokens: false"),
         "{debug}"
     );
     assert!(!debug.contains("PRIVATE KEY"), "{debug}");
