@@ -10,8 +10,10 @@
 //! `APPLE_MUSIC_PRIVATE_KEY_PATH` (or `APPLE_MUSIC_PRIVATE_KEY`) set it uses Apple's real
 //! MusicKit. Other variables: `BIND` (default `127.0.0.1:8080`), `SESSION_KEY` (base64 of at
 //! least 64 bytes, shared by instances), `SESSION_REDIS_URL` (Redis sessions; needs
-//! `--features redis`), `APPLE_MUSIC_LOGIN_PAGE` and the rest of `AppleMusicConfig::from_env`'s
-//! list.
+//! `--features redis`), `INSECURE_COOKIES=1` (send the session cookie without `Secure`, for
+//! plain-HTTP clients other than browsers on localhost), `AUTH_RATE_LIMIT_PER_MINUTE` (per
+//! client address on the sign-in routes; default 300, `0` switches it off),
+//! `APPLE_MUSIC_LOGIN_PAGE` and the rest of `AppleMusicConfig::from_env`'s list.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -24,10 +26,13 @@ use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::{CookieSessionStore, SessionStore};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
+use actix_web::dev::{Service, ServiceRequest};
 use actix_web::middleware::Logger;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::Engine;
+use futures_util::future::Either;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 
 const PREFIX: &str = "/auth/apple-music";
@@ -117,10 +122,10 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
 enum Sessions {
     Cookie,
     #[cfg(feature = "redis")]
-    Redis(IdentityStore<actix_session::storage::RedisSessionStore>),
+    Redis(actix_apple_music::session_store::RedisSessions),
 }
 
-async fn sessions() -> Result<Sessions, String> {
+async fn sessions(key: &Key) -> Result<Sessions, String> {
     let Some(url) = std::env::var("SESSION_REDIS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -130,15 +135,15 @@ async fn sessions() -> Result<Sessions, String> {
     };
     #[cfg(feature = "redis")]
     {
-        let store = actix_apple_music::session_store::redis(url.trim())
+        let redis = actix_apple_music::session_store::redis(url.trim(), key)
             .await
             .map_err(|e| e.to_string())?;
-        println!("Sessions: in Redis (SESSION_REDIS_URL).");
-        Ok(Sessions::Redis(store))
+        println!("Sessions: in Redis (SESSION_REDIS_URL), values sealed with the session key; login states single-use across instances.");
+        Ok(Sessions::Redis(redis))
     }
     #[cfg(not(feature = "redis"))]
     {
-        let _ = url;
+        let _ = (url, key);
         Err("SESSION_REDIS_URL is set, but this demo was built without Redis support: run it with `cargo run --example demo --features redis`".into())
     }
 }
@@ -152,8 +157,57 @@ struct Server {
     session_ttl: actix_web::cookie::time::Duration,
     mode: &'static str,
     sandbox_mode: bool,
+    limiter: Option<Arc<RateLimiter>>,
 }
 
+type RateLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
+
+/// The sign-in routes' rate limit: `AUTH_RATE_LIMIT_PER_MINUTE` requests a minute per client
+/// address (default 300, bursts up to that), `0` for none.
+fn rate_limiter() -> Result<Option<Arc<RateLimiter>>, String> {
+    let per_minute = match std::env::var("AUTH_RATE_LIMIT_PER_MINUTE") {
+        Ok(text) if !text.trim().is_empty() => text.trim().parse::<u32>().map_err(|_| {
+            format!("AUTH_RATE_LIMIT_PER_MINUTE={text} is not a whole number (0 switches the limit off)")
+        })?,
+        _ => 300,
+    };
+    let Some(per_minute) = std::num::NonZeroU32::new(per_minute) else {
+        println!("Sign-in routes: no rate limit (AUTH_RATE_LIMIT_PER_MINUTE=0).");
+        return Ok(None);
+    };
+    println!("Sign-in routes: at most {per_minute} requests a minute per client address (AUTH_RATE_LIMIT_PER_MINUTE).");
+    Ok(Some(Arc::new(governor::RateLimiter::keyed(
+        governor::Quota::per_minute(per_minute),
+    ))))
+}
+
+/// `429 Too Many Requests` with `Retry-After`, as JSON or, for browsers, a short page.
+fn too_many_requests(req: &ServiceRequest, wait: std::time::Duration) -> HttpResponse {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let secs = secs.max(1);
+    let html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let mut builder = HttpResponse::TooManyRequests();
+    builder
+        .insert_header(("Retry-After", secs.to_string()))
+        .insert_header(("Cache-Control", "no-store"));
+    if html {
+        builder.content_type("text/html; charset=utf-8").body(format!(
+            "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Too many sign-in attempts</title>\
+             <main data-error=\"rate_limited\"><h1>Too many sign-in attempts</h1>\
+             <p>Please wait {secs} seconds and try again.</p></main></html>"
+        ))
+    } else {
+        builder.json(serde_json::json!({
+            "error": "rate_limited",
+            "message": format!("too many sign-in requests from this address; try again in {secs} s"),
+            "retry_after": secs,
+        }))
+    }
+}
 /// Runs the app with the session store `make_store` builds (one per worker).
 async fn serve<S, F>(make_store: F, server: Server) -> Result<(), String>
 where
@@ -168,8 +222,10 @@ where
         session_ttl,
         mode,
         sandbox_mode,
+        limiter,
     } = server;
     HttpServer::new(move || {
+        let limiter = limiter.clone();
         let session = SessionMiddleware::builder(make_store(), key.clone())
             .cookie_content_security(CookieContentSecurity::Private)
             .cookie_secure(secure)
@@ -182,6 +238,35 @@ where
                 Logger::new(SAFE_LOG_FORMAT)
                     .custom_request_replace("path", actix_apple_music::safe_log_path),
             )
+            .wrap_fn(move |req, srv| {
+                // The sign-in routes only: each callback may cost a call to Apple.
+                let refused = limiter.as_ref().and_then(|limiter| {
+                    if !req.path().starts_with(PREFIX) {
+                        return None;
+                    }
+                    let ip = req.peer_addr()?.ip();
+                    limiter.check_key(&ip).err().map(|not_until| {
+                        not_until.wait_time_from(governor::clock::Clock::now(
+                            &governor::clock::DefaultClock::default(),
+                        ))
+                    })
+                });
+                let fut = match refused {
+                    Some(wait) => {
+                        let response = too_many_requests(&req, wait);
+                        Either::Left(std::future::ready(Ok(req
+                            .into_response(response)
+                            .map_into_right_body())))
+                    }
+                    None => Either::Right(srv.call(req)),
+                };
+                async move {
+                    match fut {
+                        Either::Left(ready) => ready.await,
+                        Either::Right(call) => call.await.map(|res| res.map_into_left_body()),
+                    }
+                }
+            })
             .app_data(web::Data::new(mode))
             .configure(auth.clone().mount(PREFIX))
             .route("/", web::get().to(home))
@@ -231,7 +316,9 @@ fn main() -> ExitCode {
 
 #[actix_web::main]
 async fn run() -> Result<(), String> {
-    let store = sessions().await?;
+    let key = session_key()?;
+    let store = sessions(&key).await?;
+    let limiter = rate_limiter()?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let addr: SocketAddr = bind
         .to_socket_addrs()
@@ -289,11 +376,20 @@ async fn run() -> Result<(), String> {
         "Using Apple Music."
     };
     let auth = Authenticator::new(strategy);
-    let key = session_key()?;
+    #[cfg(feature = "redis")]
+    let auth = match &store {
+        Sessions::Redis(redis) => auth.state_ledger(redis.ledger()),
+        Sessions::Cookie => auth,
+    };
 
-    let secure = !local.ip().is_loopback();
-    if !secure {
-        println!("Listening on a loopback address over plain HTTP: session cookies are sent without `Secure` so browsers keep them.");
+    let secure = !matches!(
+        std::env::var("INSECURE_COOKIES").as_deref().map(str::trim),
+        Ok("1" | "true" | "yes" | "on")
+    );
+    if secure {
+        println!("Session cookies carry `Secure`: browsers keep them on https:// and on http://localhost or 127.0.0.1; other plain-HTTP clients (curl, scripts) need INSECURE_COOKIES=1.");
+    } else {
+        println!("INSECURE_COOKIES is set: session cookies are sent without `Secure`, also over plain HTTP. Never do this in production.");
     }
     println!("Open {base_url}/ in your browser.");
 
@@ -305,12 +401,13 @@ async fn run() -> Result<(), String> {
         session_ttl,
         mode,
         sandbox_mode,
+        limiter,
     };
     match store {
         Sessions::Cookie => {
             serve(|| IdentityStore::new(CookieSessionStore::default()), server).await
         }
         #[cfg(feature = "redis")]
-        Sessions::Redis(store) => serve(move || store.clone(), server).await,
+        Sessions::Redis(redis) => serve(move || redis.store(), server).await,
     }
 }

@@ -36,7 +36,6 @@ async fn sign_in(
 ) -> HttpResponse {
     let identity = AppleMusicIdentity::new(
         MusicUserToken::new("x".repeat(600)),
-        auth.strategy().signer().token().as_str(),
         time::OffsetDateTime::now_utc(),
         Duration::from_secs(180 * 86_400),
         Some(false),
@@ -56,9 +55,10 @@ async fn main() -> std::io::Result<()> {
     #[cfg(feature = "redis")]
     let redis = match std::env::var("SESSION_REDIS_URL") {
         Ok(url) => Some(
-            actix_apple_music::session_store::redis(&url)
+            actix_apple_music::session_store::redis(&url, &key)
                 .await
-                .map_err(std::io::Error::other)?,
+                .map_err(std::io::Error::other)?
+                .store(),
         ),
         Err(_) => None,
     };

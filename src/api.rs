@@ -596,7 +596,7 @@ impl AppleMusicApi {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
+                .map(|secs| Duration::from_secs(secs).min(crate::error::MAX_RETRY_AFTER));
             let body = response
                 .body()
                 .limit(inner.max_body)

@@ -99,7 +99,7 @@ impl AuthError {
     pub fn status(&self) -> actix_web::http::StatusCode {
         match self {
             AuthError::Authorization(_) => actix_web::http::StatusCode::UNAUTHORIZED,
-            AuthError::Token(_) => actix_web::http::StatusCode::BAD_REQUEST,
+            AuthError::Token(e) => e.status(),
             AuthError::Upstream(e) => e.status(),
         }
     }
@@ -206,6 +206,12 @@ pub enum TokenError {
     /// another browser's answer, or a lost session.
     #[error("this sign-in answer does not belong to a login started in this browser")]
     StateMismatch,
+    /// A return to the `redirect` page's return page that does not carry the hand-back
+    /// value of this browser's login, or carries another one (`handback_mismatch`): a return
+    /// this browser did not get from Apple, e.g. a page on another site that navigated a
+    /// window of ours to the return page with its own token in the fragment.
+    #[error("this return to the site does not belong to a login started in this browser")]
+    HandbackMismatch,
     /// The pending login is older than the state lifetime (`state_expired`).
     #[error("the sign-in took too long; please start again")]
     StateExpired,
@@ -220,6 +226,9 @@ pub enum TokenError {
     /// revoked, or not a token at all (`rejected_by_apple`).
     #[error("Apple Music did not accept this sign-in; please sign in again")]
     RejectedByApple,
+    /// The request body did not arrive in time (`request_timeout`, answered `408`).
+    #[error("the sign-in request did not arrive in time")]
+    RequestTimeout,
     /// A parameter given twice, not UTF-8, an oversized body, an undecodable fragment
     /// (`malformed_request`).
     #[error("malformed sign-in request: {detail}")]
@@ -237,11 +246,21 @@ impl TokenError {
             TokenError::CodeTooLong { .. } => "code_too_long",
             TokenError::MissingState => "missing_state",
             TokenError::StateMismatch => "state_mismatch",
+            TokenError::HandbackMismatch => "handback_mismatch",
             TokenError::StateExpired => "state_expired",
+            TokenError::RequestTimeout => "request_timeout",
             TokenError::MissingIdTokenHint => "missing_id_token_hint",
             TokenError::InvalidIdTokenHint(_) => "invalid_id_token_hint",
             TokenError::MalformedRequest { .. } => "malformed_request",
             TokenError::RejectedByApple => "rejected_by_apple",
+        }
+    }
+
+    /// `408` for [`RequestTimeout`](Self::RequestTimeout), `400` otherwise.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        match self {
+            TokenError::RequestTimeout => actix_web::http::StatusCode::REQUEST_TIMEOUT,
+            _ => actix_web::http::StatusCode::BAD_REQUEST,
         }
     }
 
@@ -251,6 +270,10 @@ impl TokenError {
         }
     }
 }
+
+/// The longest `Retry-After` the crate passes on to a client: one hour. A longer wait asked by
+/// Apple is cut to this.
+pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Apple Music API could not vouch for a token, and neither the user nor the token is to
 /// blame. The JSON body says `"error": "upstream_error"` with one of these reasons.
@@ -268,6 +291,13 @@ pub enum UpstreamError {
         /// Apple's `Retry-After`, when it sent one.
         retry_after: Option<std::time::Duration>,
     },
+    /// The store that records spent login states could not be asked, so the state could not
+    /// be spent safely. Answered `503` with `Retry-After: 5` (`session_store_unavailable`).
+    #[error("the sign-in could not be recorded ({detail}); please try again shortly")]
+    StateStoreUnavailable {
+        /// What went wrong (never a state).
+        detail: String,
+    },
     /// Apple could not be asked: a timeout, a connection failure, a `5xx`, a redirect or a
     /// body that is not the expected JSON. Answered `503` (`apple_unavailable`).
     #[error("Apple Music could not be reached ({detail}); please try again shortly")]
@@ -284,19 +314,25 @@ impl UpstreamError {
             UpstreamError::DeveloperTokenRejected => "developer_token_rejected",
             UpstreamError::RateLimited { .. } => "rate_limited",
             UpstreamError::AppleUnavailable { .. } => "apple_unavailable",
+            UpstreamError::StateStoreUnavailable { .. } => "session_store_unavailable",
         }
     }
 
-    /// The `Retry-After` answered: Apple's own when it rate limits (30 s when it gave none),
-    /// 5 s when it could not be reached, none for a refused developer token (waiting will not
-    /// fix the configuration).
+    /// The `Retry-After` answered: Apple's own when it rate limits (30 s when it gave none,
+    /// at most [`MAX_RETRY_AFTER`]), 5 s when it or the state store could not be reached,
+    /// none for a refused developer token (waiting will not fix the configuration).
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             UpstreamError::DeveloperTokenRejected => None,
-            UpstreamError::RateLimited { retry_after } => {
-                Some(retry_after.unwrap_or(std::time::Duration::from_secs(30)))
+            UpstreamError::RateLimited { retry_after } => Some(
+                retry_after
+                    .unwrap_or(std::time::Duration::from_secs(30))
+                    .min(MAX_RETRY_AFTER),
+            ),
+            UpstreamError::AppleUnavailable { .. }
+            | UpstreamError::StateStoreUnavailable { .. } => {
+                Some(std::time::Duration::from_secs(5))
             }
-            UpstreamError::AppleUnavailable { .. } => Some(std::time::Duration::from_secs(5)),
         }
     }
 

@@ -82,9 +82,11 @@ mod error;
 pub mod guard;
 pub mod headers;
 mod response;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod secret;
 pub mod session_store;
+pub mod single_use;
 pub mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
@@ -96,7 +98,9 @@ pub use apple_music::{
     DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError};
+pub use error::{
+    AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError, MAX_RETRY_AFTER,
+};
 pub use guard::{AppleMusicUser, GuardError, RequireAppleMusic};
 pub use secret::{ClientSecret, MusicUserToken};
 pub use strategy::{Authenticator, Rejection};

@@ -17,14 +17,25 @@
 //!   bare `500`. Nothing is cached: the next request tries the store again, so the app serves
 //!   again as soon as the store is back.
 //!
+//! On a server-side store the values are **sealed** ([`IdentityStore::sealed`]): each is
+//! encrypted with AES-256-GCM under a key derived (HKDF-SHA256) from the session key, so a dump
+//! of Redis holds no music user token. Values written before sealing was switched on still
+//! read, and are sealed when the session is next written. The cookie store needs no sealing:
+//! actix-session's private cookies are already encrypted with the session key.
+//!
+//! With Redis, [`redis`] also gives the [`RedisLedger`], which makes login states single-use
+//! across every instance (see [`single_use`](crate::single_use)):
+//!
 //! ```no_run
 //! # #[cfg(feature = "redis")]
-//! # async fn run(key: actix_web::cookie::Key) -> Result<(), Box<dyn std::error::Error>> {
-//! use actix_apple_music::session_store::{IdentityStore, StoreFailures};
-//! use actix_session::{config::PersistentSession, storage::RedisSessionStore, SessionMiddleware};
+//! # async fn run(key: actix_web::cookie::Key, auth: actix_apple_music::Authenticator<actix_apple_music::AppleMusicStrategy>) -> Result<(), Box<dyn std::error::Error>> {
+//! use actix_apple_music::session_store::{self, StoreFailures};
+//! use actix_session::{config::PersistentSession, SessionMiddleware};
 //! use actix_web::{cookie::time::Duration, App, HttpServer};
 //!
-//! let store = IdentityStore::new(RedisSessionStore::new("redis://127.0.0.1:6379").await?);
+//! let redis = session_store::redis("redis://127.0.0.1:6379", &key).await?;
+//! let auth = auth.state_ledger(redis.ledger());
+//! let store = redis.store();
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .wrap(
@@ -34,6 +45,7 @@
 //!                 .build(),
 //!         )
 //!         .wrap(StoreFailures::new()) // outermost: store outages become 503s
+//!         .configure(auth.clone().mount("/auth/apple-music"))
 //! })
 //! # ; Ok(()) }
 //! ```
@@ -45,6 +57,12 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::Aes256Gcm;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -155,11 +173,107 @@ fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
 }
 
 /// A [`SessionStore`] whose TTLs follow the crate's identities, and whose failures
-/// [`StoreFailures`] turns into `503`s. See the [module docs](self).
+/// [`StoreFailures`] turns into `503`s; [`sealed`](Self::sealed), it also encrypts every value
+/// at rest. See the [module docs](self).
 #[derive(Clone)]
 pub struct IdentityStore<S> {
     inner: S,
     timeout: std::time::Duration,
+    sealer: Option<Sealer>,
+}
+
+/// What starts a sealed value: `aam1.` then base64url(nonce ‖ ciphertext ‖ tag).
+const SEALED_PREFIX: &str = "aam1.";
+
+/// AES-256-GCM under a key derived from the session key; each value's session key name is
+/// its associated data, so a sealed value cannot be moved to another name.
+#[derive(Clone)]
+struct Sealer {
+    cipher: Arc<Aes256Gcm>,
+}
+
+impl Sealer {
+    fn new(key: &actix_web::cookie::Key) -> Self {
+        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, key.master());
+        let mut okm = [0u8; 32];
+        hkdf.expand(b"actix-apple-music session values v1", &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self {
+            cipher: Arc::new(Aes256Gcm::new(&okm.into())),
+        }
+    }
+
+    fn seal(&self, name: &str, value: &str) -> Option<String> {
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let sealed = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: value.as_bytes(),
+                    aad: name.as_bytes(),
+                },
+            )
+            .ok()?;
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        Some(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    }
+
+    /// The plain value; `None` for a sealed value that does not open (another key, tampered).
+    /// A value that was never sealed (written before sealing) is answered as it is.
+    fn open(&self, name: &str, value: String) -> Option<String> {
+        let Some(body) = value.strip_prefix(SEALED_PREFIX) else {
+            return Some(value);
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
+        if bytes.len() < 12 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().ok()?;
+        let plain = self
+            .cipher
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: sealed,
+                    aad: name.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+
+    fn seal_state(&self, state: SessionState) -> Result<SessionState, anyhow::Error> {
+        state
+            .into_iter()
+            .map(|(name, value)| {
+                let sealed = self
+                    .seal(&name, &value)
+                    .ok_or_else(|| anyhow::anyhow!("a session value could not be sealed"))?;
+                Ok((name, sealed))
+            })
+            .collect()
+    }
+
+    fn open_state(&self, state: SessionState) -> SessionState {
+        let mut dropped = 0usize;
+        let opened = state
+            .into_iter()
+            .filter_map(|(name, value)| match self.open(&name, value) {
+                Some(plain) => Some((name, plain)),
+                None => {
+                    dropped += 1;
+                    None
+                }
+            })
+            .collect();
+        if dropped > 0 {
+            log::warn!("session store: {dropped} sealed session value(s) did not open (another session key?) and were dropped");
+        }
+        opened
+    }
 }
 
 /// Default longest wait for one store operation: 2 seconds.
@@ -196,11 +310,22 @@ impl<S> fmt::Debug for IdentityStore<S> {
 }
 
 impl<S: SessionStore> IdentityStore<S> {
-    /// Wraps a store; each operation waits at most [`DEFAULT_STORE_TIMEOUT`].
+    /// Wraps a store; each operation waits at most [`DEFAULT_STORE_TIMEOUT`]. Values are
+    /// stored as they are: use [`sealed`](Self::sealed) for a server-side store.
     pub fn new(inner: S) -> Self {
         Self {
             inner,
             timeout: DEFAULT_STORE_TIMEOUT,
+            sealer: None,
+        }
+    }
+
+    /// Wraps a server-side store and seals every session value at rest (AES-256-GCM, key
+    /// derived from `key`, the session middleware's key). Every instance needs the same key.
+    pub fn sealed(inner: S, key: &actix_web::cookie::Key) -> Self {
+        Self {
+            sealer: Some(Sealer::new(key)),
+            ..Self::new(inner)
         }
     }
 
@@ -217,10 +342,11 @@ impl<S: SessionStore> IdentityStore<S> {
     }
 }
 
-/// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`) and wraps
-/// actix-session's `RedisSessionStore`, on a connection pool, in an [`IdentityStore`].
-/// Checks that Redis answers before it returns; the error names the URL without its
-/// password.
+/// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`): actix-session's
+/// `RedisSessionStore`, on a connection pool, in a [sealed](IdentityStore::sealed)
+/// [`IdentityStore`] keyed from `key` (the session middleware's key), and a [`RedisLedger`]
+/// on the same pool. Checks that Redis answers before it returns; the error names the URL
+/// without its password.
 ///
 /// The pool (deadpool-redis) opens connections on demand: while Redis is down requests fail
 /// at once (`503` through [`StoreFailures`]), and the first request after it is back is
@@ -229,7 +355,8 @@ impl<S: SessionStore> IdentityStore<S> {
 #[cfg(feature = "redis")]
 pub async fn redis(
     url: &str,
-) -> Result<IdentityStore<actix_session::storage::RedisSessionStore>, crate::ConfigError> {
+    key: &actix_web::cookie::Key,
+) -> Result<RedisSessions, crate::ConfigError> {
     let shown = redact_url(url);
     let fail = |cause: &dyn fmt::Display| crate::ConfigError::Invalid {
         name: "SESSION_REDIS_URL".into(),
@@ -258,10 +385,101 @@ pub async fn redis(
         .await
         .map_err(|e| fail(&e))?;
     drop(conn);
-    actix_session::storage::RedisSessionStore::new_pooled(pool)
+    let store = actix_session::storage::RedisSessionStore::new_pooled(pool.clone())
         .await
-        .map(IdentityStore::new)
-        .map_err(|e| fail(&e))
+        .map_err(|e| fail(&e))?;
+    Ok(RedisSessions {
+        store: IdentityStore::sealed(store, key),
+        ledger: RedisLedger {
+            pool,
+            timeout: DEFAULT_STORE_TIMEOUT,
+        },
+    })
+}
+
+/// What [`redis`] connects: the session store and the single-use state ledger, on one pool.
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+pub struct RedisSessions {
+    store: IdentityStore<actix_session::storage::RedisSessionStore>,
+    ledger: RedisLedger,
+}
+
+#[cfg(feature = "redis")]
+impl fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSessions").finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RedisSessions {
+    /// The sealed session store, for `SessionMiddleware` (clone it into each worker).
+    pub fn store(&self) -> IdentityStore<actix_session::storage::RedisSessionStore> {
+        self.store.clone()
+    }
+
+    /// The ledger for [`Authenticator::state_ledger`](crate::Authenticator::state_ledger).
+    pub fn ledger(&self) -> RedisLedger {
+        self.ledger.clone()
+    }
+}
+
+/// Spent login states in Redis: `SET actix-apple-music:spent:<sha256 hex> 1 NX EX <ttl>`,
+/// atomic across every instance on the same Redis. Waits at most
+/// [`DEFAULT_STORE_TIMEOUT`]; a failure refuses the sign-in (`503`).
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+pub struct RedisLedger {
+    pool: deadpool_redis::Pool,
+    timeout: std::time::Duration,
+}
+
+#[cfg(feature = "redis")]
+impl fmt::Debug for RedisLedger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLedger")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Redis key prefix of spent login states.
+#[cfg(feature = "redis")]
+pub const SPENT_STATE_PREFIX: &str = "actix-apple-music:spent:";
+
+#[cfg(feature = "redis")]
+impl crate::single_use::StateLedger for RedisLedger {
+    fn spend<'a>(
+        &'a self,
+        id: &'a crate::single_use::StateId,
+        ttl: std::time::Duration,
+    ) -> LocalBoxFuture<'a, Result<bool, crate::single_use::LedgerError>> {
+        use crate::single_use::LedgerError;
+        Box::pin(async move {
+            let call = async {
+                let mut conn = self.pool.get().await.map_err(LedgerError::new)?;
+                let answer: Option<String> = deadpool_redis::redis::cmd("SET")
+                    .arg(format!("{SPENT_STATE_PREFIX}{}", id.to_hex()))
+                    .arg(1)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl.as_secs().max(1))
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(LedgerError::new)?;
+                Ok(answer.is_some())
+            };
+            actix_web::rt::time::timeout(self.timeout, call)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(LedgerError::new(format!(
+                        "Redis did not answer within {} ms",
+                        self.timeout.as_millis()
+                    )))
+                })
+        })
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -304,7 +522,7 @@ pub fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateT
 
 impl<S: SessionStore> SessionStore for IdentityStore<S> {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
-        guarded(
+        let state = guarded(
             StoreOperation::Load,
             self.timeout,
             self.inner.load(session_key),
@@ -315,7 +533,11 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
                 LoadError::Deserialization(_) => None,
             },
         )
-        .await
+        .await?;
+        Ok(match (&self.sealer, state) {
+            (Some(sealer), Some(state)) => Some(sealer.open_state(state)),
+            (_, state) => state,
+        })
     }
 
     async fn save(
@@ -324,6 +546,10 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
         ttl: &Duration,
     ) -> Result<SessionKey, SaveError> {
         let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
+        let session_state = match &self.sealer {
+            Some(sealer) => sealer.seal_state(session_state).map_err(SaveError::Other)?,
+            None => session_state,
+        };
         guarded(
             StoreOperation::Save,
             self.timeout,
@@ -341,6 +567,12 @@ impl<S: SessionStore> SessionStore for IdentityStore<S> {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
+        let session_state = match &self.sealer {
+            Some(sealer) => sealer
+                .seal_state(session_state)
+                .map_err(UpdateError::Other)?,
+            None => session_state,
+        };
         guarded(
             StoreOperation::Update,
             self.timeout,
@@ -447,6 +679,49 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_values_open_only_under_their_key_and_name() {
+        let key = actix_web::cookie::Key::generate();
+        let sealer = Sealer::new(&key);
+        let sealed = sealer
+            .seal("apple-music.identity", "{\"mut\":\"secret\"}")
+            .unwrap();
+        assert!(sealed.starts_with(SEALED_PREFIX));
+        assert!(!sealed.contains("secret"));
+        assert_eq!(
+            sealer
+                .open("apple-music.identity", sealed.clone())
+                .as_deref(),
+            Some("{\"mut\":\"secret\"}")
+        );
+        assert_eq!(
+            sealer.open("apple-music.user", sealed.clone()),
+            None,
+            "moved to another name"
+        );
+        let other = Sealer::new(&actix_web::cookie::Key::generate());
+        assert_eq!(
+            other.open("apple-music.identity", sealed.clone()),
+            None,
+            "another key"
+        );
+        let mut tampered = sealed.into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(
+            sealer.open("apple-music.identity", tampered),
+            None,
+            "tampered"
+        );
+        // Written before sealing: still reads.
+        assert_eq!(
+            sealer.open("app.cart", "[1]".into()).as_deref(),
+            Some("[1]")
+        );
+        assert_eq!(sealer.open("app.cart", "aam1.".into()), None);
+    }
 
     #[test]
     fn ttl_follows_the_latest_until_entry() {

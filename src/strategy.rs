@@ -24,8 +24,9 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use crate::clock::{system_clock, SharedClock};
-use crate::error::{AuthError, AuthorizationError, TokenError};
+use crate::error::{AuthError, AuthorizationError, TokenError, UpstreamError};
 use crate::response;
+use crate::single_use::{MemoryLedger, StateId, StateLedger};
 
 /// Largest callback request (query string or form body) the callback reads.
 pub const MAX_CALLBACK_BYTES: usize = 16 * 1024;
@@ -72,6 +73,10 @@ pub trait Strategy: Send + Sync + Sized + 'static {
 pub struct LoginRequest<'a> {
     /// The single-use state to send back with the callback.
     pub state: &'a str,
+    /// A second secret of this login, for a page that hands the result back through a URL
+    /// of ours (the `redirect` page's return URL): the callback accepts it as `handback`
+    /// instead of `state`. Never put it in a page a bare navigation can load.
+    pub handback: &'a str,
     /// The callback path (under the mount prefix).
     pub callback_path: &'a str,
     /// The mount prefix, e.g. `/auth/apple-music`.
@@ -82,7 +87,9 @@ pub struct LoginRequest<'a> {
 
 /// Options of the flow around a strategy. Defaults: success and logout go to `/`, failures
 /// are answered in place (HTML or JSON), login state lives 10 minutes, sessions outlive their
-/// identity by [`DEFAULT_SESSION_MARGIN`], the system clock.
+/// identity by [`DEFAULT_SESSION_MARGIN`], callbacks by POST only, request bodies within
+/// [`DEFAULT_BODY_TIMEOUT`], the origin from the request itself (no forwarded headers), the
+/// system clock.
 #[derive(Clone)]
 pub struct FlowOptions {
     pub(crate) success_target: String,
@@ -91,8 +98,15 @@ pub struct FlowOptions {
     pub(crate) state_ttl: Duration,
     pub(crate) session_margin: Duration,
     pub(crate) public_origin: Option<String>,
+    pub(crate) trust_forwarded_headers: bool,
+    pub(crate) allow_get_callback: bool,
+    pub(crate) body_timeout: Duration,
     pub(crate) clock: SharedClock,
 }
+
+/// Default longest wait for a request body on the crate's routes: 10 seconds. A body that has
+/// not arrived by then is answered `408` (`request_timeout`).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Default time a session outlives what it holds (see [`FlowOptions`]): 7 days, so a user who
 /// comes back within a week of the music user token's end still gets the re-login prompt.
@@ -107,6 +121,9 @@ impl std::fmt::Debug for FlowOptions {
             .field("state_ttl", &self.state_ttl)
             .field("session_margin", &self.session_margin)
             .field("public_origin", &self.public_origin)
+            .field("trust_forwarded_headers", &self.trust_forwarded_headers)
+            .field("allow_get_callback", &self.allow_get_callback)
+            .field("body_timeout", &self.body_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +137,9 @@ impl Default for FlowOptions {
             state_ttl: Duration::from_secs(600),
             session_margin: DEFAULT_SESSION_MARGIN,
             public_origin: None,
+            trust_forwarded_headers: false,
+            allow_get_callback: false,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             clock: system_clock(),
         }
     }
@@ -129,6 +149,8 @@ impl Default for FlowOptions {
 #[derive(Serialize, Deserialize)]
 struct PendingLogin {
     state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    handback: String,
     created: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     return_to: Option<String>,
@@ -169,6 +191,7 @@ pub struct Authenticator<S: Strategy> {
     failure_handler: Option<FailureHandler>,
     paths: Arc<MountPaths>,
     keys: Arc<SessionKeys>,
+    ledger: Arc<dyn StateLedger>,
 }
 
 /// The mount prefix and the paths under it, computed once at mount.
@@ -198,6 +221,7 @@ impl<S: Strategy> Clone for Authenticator<S> {
             failure_handler: self.failure_handler.clone(),
             paths: self.paths.clone(),
             keys: self.keys.clone(),
+            ledger: self.ledger.clone(),
         }
     }
 }
@@ -238,7 +262,16 @@ impl<S: Strategy> Authenticator<S> {
             failure_handler: None,
             paths: Arc::new(MountPaths::default()),
             keys,
+            ledger: Arc::new(MemoryLedger::new()),
         }
+    }
+
+    /// Where spent login states are recorded (default: a [`MemoryLedger`], which holds within
+    /// one process). Apps with several instances pass the Redis ledger of
+    /// [`session_store`](crate::session_store). See [`single_use`](crate::single_use).
+    pub fn state_ledger(mut self, ledger: impl StateLedger) -> Self {
+        self.ledger = Arc::new(ledger);
+        self
     }
 
     /// The verify hook, as PassportJS's verify callback: it receives the request and the new
@@ -316,7 +349,7 @@ impl<S: Strategy> Authenticator<S> {
         }
     }
 
-    fn options(&self) -> &FlowOptions {
+    pub(crate) fn options(&self) -> &FlowOptions {
         self.strategy.flow_options()
     }
 
@@ -433,16 +466,16 @@ impl<S: Strategy> Authenticator<S> {
         Ok(())
     }
 
-    /// Starts a login: stores a fresh single-use state (with `return_to`) in the session.
-    /// Answers the state.
-    pub(crate) fn begin_login(
+    /// Starts a login: stores a fresh single-use state and hand-back value (with
+    /// `return_to`) in the session. Answers them.
+    fn begin_login(
         &self,
         session: &Session,
         return_to: Option<String>,
-    ) -> Result<String, SignInError> {
-        let state = oauth2::CsrfToken::new_random().secret().clone();
+    ) -> Result<PendingLogin, SignInError> {
         let pending = PendingLogin {
-            state: state.clone(),
+            state: oauth2::CsrfToken::new_random().secret().clone(),
+            handback: oauth2::CsrfToken::new_random().secret().clone(),
             created: self.now().unix_timestamp(),
             return_to,
         };
@@ -450,44 +483,48 @@ impl<S: Strategy> Authenticator<S> {
             .insert(&self.keys.login, &pending)
             .map_err(|e| SignInError(e.to_string()))?;
         self.refresh_until(session);
-        Ok(state)
+        Ok(pending)
     }
 
-    /// The state of the login in progress in this session, if any.
-    pub(crate) fn pending_state(&self, session: &Session) -> Option<String> {
-        session
-            .get::<PendingLogin>(&self.keys.login)
-            .ok()
-            .flatten()
-            .map(|p| p.state)
-    }
-
-    /// Checks `state` against the session's pending login and consumes it. Answers the
-    /// stored `return_to`.
-    pub(crate) fn check_state(
+    /// Checks the proof a callback carries (`state`, or the login's `handback`) against the
+    /// session's pending login and spends the login, once: removed from the session and
+    /// recorded in the [`StateLedger`], so of any number of parallel or replayed callbacks
+    /// with this state exactly one goes on. Answers the stored `return_to`.
+    pub(crate) async fn spend_state(
         &self,
         session: &Session,
-        state: Option<&str>,
-    ) -> Result<Option<String>, TokenError> {
-        let state = state
-            .filter(|s| !s.is_empty())
-            .ok_or(TokenError::MissingState)?;
-        let pending = session
-            .get::<PendingLogin>(&self.keys.login)
-            .ok()
-            .flatten()
-            .ok_or(TokenError::StateMismatch)?;
-        if !bool::from(pending.state.as_bytes().ct_eq(state.as_bytes())) {
-            return Err(TokenError::StateMismatch);
-        }
+        proof: StateProof<'_>,
+    ) -> Result<Option<String>, AuthError> {
+        let pending = session.get::<PendingLogin>(&self.keys.login).ok().flatten();
+        let pending = check_proof(pending, proof)?;
         // `until` may still name the consumed login's end: a successful sign-in rewrites it,
         // and otherwise the session is not worth keeping past that end anyway.
         session.remove(&self.keys.login);
+        let ttl = self.options().state_ttl;
         let age = self.now().unix_timestamp().saturating_sub(pending.created);
-        if age < 0 || age as u64 >= self.options().state_ttl.as_secs() {
-            return Err(TokenError::StateExpired);
+        if age < 0 || age as u64 >= ttl.as_secs() {
+            return Err(TokenError::StateExpired.into());
         }
-        Ok(pending.return_to)
+        let id = StateId::new(self.strategy.name(), &pending.state);
+        let left = ttl.saturating_sub(Duration::from_secs(age as u64));
+        match self
+            .ledger
+            .spend(&id, left.max(Duration::from_secs(1)))
+            .await
+        {
+            Ok(true) => Ok(pending.return_to),
+            Ok(false) => {
+                log::warn!("a spent login state came back (a replay or a parallel callback)");
+                Err(TokenError::StateMismatch.into())
+            }
+            Err(e) => {
+                log::error!("{e}");
+                Err(UpstreamError::StateStoreUnavailable {
+                    detail: "the single-use state ledger did not answer".into(),
+                }
+                .into())
+            }
+        }
     }
 
     /// Runs a checked callback to its end: state, strategy, verify hook, session.
@@ -497,7 +534,9 @@ impl<S: Strategy> Authenticator<S> {
         params: &CallbackParams,
     ) -> Result<String, AuthError> {
         let session = req.get_session();
-        let return_to = self.check_state(&session, params.get("state"))?;
+        let return_to = self
+            .spend_state(&session, StateProof::from_params(params))
+            .await?;
         if let Some(error) = params.get("error") {
             return Err(AuthorizationError::from_callback_error(error).into());
         }
@@ -546,7 +585,9 @@ impl<S: Strategy> Authenticator<S> {
         response::auth_error(req, error, self.login_path())
     }
 
-    /// Whether the request's `Origin`, when present, is the app's own.
+    /// Whether the request's `Origin`, when present, is the app's own: the configured
+    /// public origin when there is one, else the request's scheme and `Host` (forwarded
+    /// headers only when the app trusts them).
     pub(crate) fn same_origin(&self, req: &HttpRequest) -> bool {
         let Some(origin) = req.headers().get(header::ORIGIN) else {
             return true;
@@ -554,13 +595,71 @@ impl<S: Strategy> Authenticator<S> {
         let Ok(origin) = origin.to_str() else {
             return false;
         };
-        if let Some(public) = &self.options().public_origin {
-            if origin == public {
-                return true;
-            }
+        let options = self.options();
+        match &options.public_origin {
+            Some(public) => origin == public.trim_end_matches('/'),
+            None => Some(origin) == own_origin(req, options.trust_forwarded_headers).as_deref(),
         }
+    }
+}
+
+/// The request's own origin: its scheme (TLS or not) and `Host`; with `trust_forwarded`, what
+/// `Forwarded` / `X-Forwarded-*` say instead (actix's `ConnectionInfo`).
+pub(crate) fn own_origin(req: &HttpRequest, trust_forwarded: bool) -> Option<String> {
+    if trust_forwarded {
         let info = req.connection_info();
-        origin == format!("{}://{}", info.scheme(), info.host())
+        return Some(format!("{}://{}", info.scheme(), info.host()));
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = match req.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok()?.to_owned(),
+        None => req.uri().authority()?.as_str().to_owned(),
+    };
+    Some(format!("{scheme}://{host}"))
+}
+
+/// What a callback offers as proof that it belongs to the login this session started: the
+/// login's `state`, or its `handback` (for a return page reached through a URL of ours).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct StateProof<'a> {
+    pub(crate) state: Option<&'a str>,
+    pub(crate) handback: Option<&'a str>,
+}
+
+impl<'a> StateProof<'a> {
+    pub(crate) fn from_params(params: &'a CallbackParams) -> Self {
+        Self {
+            state: params.get("state"),
+            handback: params.get("handback"),
+        }
+    }
+}
+
+/// Checks `proof` against the pending login, in constant time. A `state` wins over a
+/// `handback` when both are given; a `handback` parameter that is empty or wrong, or given
+/// when the session has no login, is [`TokenError::HandbackMismatch`].
+fn check_proof(
+    pending: Option<PendingLogin>,
+    proof: StateProof<'_>,
+) -> Result<PendingLogin, TokenError> {
+    fn nonempty(v: Option<&str>) -> Option<&str> {
+        v.filter(|s| !s.is_empty())
+    }
+    let equal = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+    match (nonempty(proof.state), proof.handback) {
+        (Some(state), _) => match pending {
+            Some(p) if equal(&p.state, state) => Ok(p),
+            _ => Err(TokenError::StateMismatch),
+        },
+        (None, Some(handback)) => match pending {
+            Some(p) if !p.handback.is_empty() && equal(&p.handback, handback) => Ok(p),
+            _ => Err(TokenError::HandbackMismatch),
+        },
+        (None, None) => Err(TokenError::MissingState),
     }
 }
 
@@ -596,8 +695,8 @@ async fn login<S: Strategy>(req: HttpRequest, auth: web::Data<Authenticator<S>>)
         }
     }
     let session = req.get_session();
-    let state = match auth.begin_login(&session, return_to) {
-        Ok(state) => state,
+    let pending = match auth.begin_login(&session, return_to) {
+        Ok(pending) => pending,
         Err(e) => {
             log::error!("{e}");
             return HttpResponse::InternalServerError().finish();
@@ -606,7 +705,8 @@ async fn login<S: Strategy>(req: HttpRequest, auth: web::Data<Authenticator<S>>)
     auth.strategy.login_page(
         &req,
         &LoginRequest {
-            state: &state,
+            state: &pending.state,
+            handback: &pending.handback,
             callback_path: auth.callback_path(),
             prefix: auth.prefix(),
             force_dialog,
@@ -618,6 +718,16 @@ async fn callback_get<S: Strategy>(
     req: HttpRequest,
     auth: web::Data<Authenticator<S>>,
 ) -> HttpResponse {
+    if !auth.options().allow_get_callback {
+        // A music user token in a URL ends up in history and access logs: POST only.
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "POST"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({
+                "error": "method_not_allowed",
+                "message": "the callback takes a POST form; GET callbacks are switched off",
+            }));
+    }
     let params = CallbackParams::parse(req.query_string().as_bytes());
     run_callback(&req, &auth, params).await
 }
@@ -627,7 +737,7 @@ async fn callback_post<S: Strategy>(
     body: web::Payload,
     auth: web::Data<Authenticator<S>>,
 ) -> HttpResponse {
-    let params = match read_body(&req, body, false).await {
+    let params = match read_body(&req, body, false, auth.options().body_timeout).await {
         Ok(bytes) => CallbackParams::parse(&bytes),
         Err(e) => Err(e),
     };
@@ -649,8 +759,20 @@ async fn run_callback<S: Strategy>(
     }
 }
 
-/// Reads a form body (or a JSON one, when `json`) of at most [`MAX_CALLBACK_BYTES`].
+/// Reads a form body (or a JSON one, when `json`) of at most [`MAX_CALLBACK_BYTES`], which
+/// must arrive within `timeout` ([`TokenError::RequestTimeout`] otherwise).
 pub(crate) async fn read_body(
+    req: &HttpRequest,
+    body: web::Payload,
+    json: bool,
+    timeout: Duration,
+) -> Result<web::BytesMut, TokenError> {
+    actix_web::rt::time::timeout(timeout, read_body_inner(req, body, json))
+        .await
+        .unwrap_or(Err(TokenError::RequestTimeout))
+}
+
+async fn read_body_inner(
     req: &HttpRequest,
     mut body: web::Payload,
     json: bool,

@@ -30,7 +30,6 @@
 //!
 //! let identity = AppleMusicIdentity::new(
 //!     MusicUserToken::new("test-token"),
-//!     "unused-in-tests",
 //!     time::OffsetDateTime::now_utc(),
 //!     Duration::from_secs(180 * 86_400),
 //!     Some(false),

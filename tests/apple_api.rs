@@ -33,6 +33,7 @@ enum Behaviour {
     Status(u16),
     NoSubscription,
     RateLimited,
+    RateLimitedFor(&'static str),
     Hang,
     Huge,
     Malformed,
@@ -87,6 +88,9 @@ async fn fake_apple(req: HttpRequest, state: web::Data<FakeState>) -> HttpRespon
         })),
         Behaviour::RateLimited => HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, "7"))
+            .finish(),
+        Behaviour::RateLimitedFor(wait) => HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, wait))
             .finish(),
         Behaviour::Hang => {
             actix_web::rt::time::sleep(Duration::from_secs(30)).await;
@@ -374,6 +378,77 @@ async fn rate_limiting_is_a_503_with_retry_after() {
 }
 
 #[actix_web::test]
+async fn a_retry_after_passed_on_is_at_most_an_hour() {
+    let (status, headers, body) = failed_sign_in(Behaviour::RateLimitedFor("99999999999999")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "3600");
+    assert_eq!(body["reason"], "rate_limited");
+    let (_, headers, _) = failed_sign_in(Behaviour::RateLimitedFor("3599")).await;
+    assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "3599");
+}
+
+/// Twenty callbacks with one state and one cookie, at once: exactly one signs in, and Apple
+/// is asked once. Afterwards the pre-login cookie with the same state and another token is
+/// refused without asking Apple again.
+#[actix_web::test]
+async fn parallel_callbacks_with_one_state_sign_in_once_and_ask_apple_once() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let login = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    let pre_login = session_cookie(&login).unwrap();
+    let html = String::from_utf8(test::read_body(login).await.to_vec()).unwrap();
+    let data = page_data(&html, "apple-music-login");
+    let callback = |code: String| {
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((header::ACCEPT, "application/json"))
+            .cookie(pre_login.clone())
+            .set_payload(form(&[
+                ("code", code.as_str()),
+                ("state", data["state"].as_str().unwrap()),
+                ("id_token_hint", data["developerToken"].as_str().unwrap()),
+            ]))
+            .to_request()
+    };
+    let answers = futures_util::future::join_all(
+        (0..20).map(|i| test::call_service(&app, callback(format!("parallel-token-{i}")))),
+    )
+    .await;
+    let mut signed_in = 0;
+    for answer in answers {
+        if answer.status() == StatusCode::SEE_OTHER {
+            signed_in += 1;
+            let me = get(&app, "/me", session_cookie(&answer).unwrap()).await;
+            assert_eq!(me.status(), StatusCode::OK);
+        } else {
+            assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(json_of(answer).await["reason"], "state_mismatch");
+        }
+    }
+    assert_eq!(signed_in, 1, "exactly one of 20 signs in");
+    let storefront_calls = || {
+        fake.seen()
+            .iter()
+            .filter(|s| s.path == "/v1/me/storefront")
+            .count()
+    };
+    assert_eq!(storefront_calls(), 1, "Apple is asked once per state");
+
+    // The replay: the pre-login cookie, the same state, another token.
+    let replay = test::call_service(&app, callback("replayed-token".into())).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(replay).await["reason"], "state_mismatch");
+    assert_eq!(storefront_calls(), 1, "a refused state costs no Apple call");
+}
+
+#[actix_web::test]
 async fn a_server_that_never_answers_times_out_fail_closed() {
     let started = std::time::Instant::now();
     let (status, headers, body) = failed_sign_in(Behaviour::Hang).await;
@@ -544,7 +619,6 @@ async fn errors_and_identities_do_not_show_tokens_in_debug_output() {
     let storefront = strategy.api().storefront(&token).await.unwrap();
     let identity = actix_apple_music::AppleMusicIdentity::new(
         token.clone(),
-        strategy.signer().token().as_str(),
         time::OffsetDateTime::now_utc(),
         Duration::from_secs(3600),
         None,

@@ -20,6 +20,7 @@ use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use sha2::{Digest, Sha256};
 
@@ -396,12 +397,14 @@ async fn redirect_dont_allow_and_a_bad_fragment_are_typed_errors() {
     h.click("decline").await;
     assert_eq!(h.text_of("reason").await, "declined");
 
+    // Apple's return to the URL the login page gave it, with a fragment that is not base64
+    // JSON.
     h.login("").await;
-    until("the sandbox authorizer", || async {
-        h.path_and_query().await.starts_with("/sandbox/authorize")
-    })
-    .await;
-    h.goto("/auth/apple-music/return#%%%not-base64").await;
+    let referrer = h.sandbox_referrer().await;
+    h.client
+        .goto(&format!("{referrer}#%%%not-base64"))
+        .await
+        .unwrap();
     assert_eq!(h.text_of("reason").await, "malformed_request");
     let kind = h
         .client
@@ -417,6 +420,40 @@ async fn redirect_dont_allow_and_a_bad_fragment_are_typed_errors() {
 }
 
 impl Harness {
+    /// Waits for the sandbox authorizer (the redirect page's next stop) and answers the
+    /// `referrer` the login page gave it: our return URL with this login's hand-back.
+    async fn sandbox_referrer(&self) -> String {
+        until("the sandbox authorizer", || async {
+            self.path_and_query()
+                .await
+                .starts_with("/sandbox/authorize")
+        })
+        .await;
+        let url = self.client.current_url().await.unwrap();
+        let referrer = url
+            .query_pairs()
+            .find(|(k, _)| k == "referrer")
+            .map(|(_, v)| v.into_owned())
+            .expect("the authorize URL carries a referrer");
+        assert!(referrer.starts_with(&format!("{}/auth/apple-music/return?handback=", self.base)));
+        referrer
+    }
+
+    /// `/me` asked for JSON by a script of a plain page of the app (the sign-in pages' CSP
+    /// allows no fetch): its status.
+    async fn me_status(&self) -> u64 {
+        self.goto("/plain-page").await;
+        self.client
+            .execute(
+                "return fetch('/me', {headers: {Accept: 'application/json'}}).then(r => r.status);",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
+    }
+
     async fn local(&self, key: &str) -> Option<String> {
         let value = self
             .client
@@ -557,5 +594,79 @@ async fn an_ended_token_goes_through_login_with_prompt_and_back() {
         .await
         .unwrap();
     assert!(body.contains(&sha256_hex(&second)), "{body}");
+    h.client.clone().close().await.unwrap();
+}
+
+/// The login CSRF of the return page, as a page on another site runs it: it opens our login
+/// page in the victim's window (a fresh login state lands in the victim's session), then
+/// navigates that window to our return page with its own token in the fragment — without a
+/// hand-back, or with a guessed one. Nobody is signed in, and a victim who was signed in
+/// stays signed in as themselves.
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn the_return_page_login_csrf_signs_nobody_in() {
+    let h = harness(LoginPage::Redirect).await;
+    let attacker = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::json!({"musicUserToken": "sandbox.attacker", "itre": "0"}).to_string());
+    for attack in [
+        format!("/auth/apple-music/return#{attacker}"),
+        format!("/auth/apple-music/return?handback=guessed#{attacker}"),
+    ] {
+        h.login("").await;
+        let _ = h.sandbox_referrer().await;
+        h.goto(&attack).await;
+        assert_eq!(h.text_of("reason").await, "handback_mismatch", "{attack}");
+        assert!(h.accepted.lock().unwrap().is_empty(), "{attack}");
+        assert_eq!(h.me_status().await, 401, "{attack}");
+    }
+
+    // The normal redirect flow still signs in…
+    h.login("?return_to=/library").await;
+    let _ = h.sandbox_referrer().await;
+    h.click("allow").await;
+    until("the return to /library", || async {
+        h.path_and_query().await == "/library"
+    })
+    .await;
+    let accepted = h.accepted.lock().unwrap().clone();
+    assert_eq!(accepted.len(), 1);
+    // …and a signed-in victim is not switched to the attacker's account.
+    h.login("").await;
+    let _ = h.sandbox_referrer().await;
+    h.goto(&format!("/auth/apple-music/return#{attacker}"))
+        .await;
+    assert_eq!(h.text_of("reason").await, "handback_mismatch");
+    assert_eq!(h.accepted.lock().unwrap().len(), 1);
+    assert_eq!(
+        h.me().await["music_user_token_sha256"],
+        sha256_hex(&accepted[0])
+    );
+    h.client.clone().close().await.unwrap();
+}
+
+/// The same attack against the `musickit` page: there is no return page to navigate to.
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn the_musickit_page_has_no_return_page_to_abuse() {
+    let h = harness(LoginPage::MusicKit).await;
+    let attacker = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::json!({"musicUserToken": "sandbox.attacker"}).to_string());
+    h.login("").await;
+    until("the MusicKit page to be ready", || async {
+        h.client.find(Locator::Id("continue")).await.ok().is_some()
+    })
+    .await;
+    h.goto(&format!("/auth/apple-music/return#{attacker}"))
+        .await;
+    until("the 404 page", || async {
+        h.client
+            .source()
+            .await
+            .map(|s| s.contains("/auth/apple-music/return"))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(h.accepted.lock().unwrap().is_empty());
+    assert_eq!(h.me_status().await, 401);
     h.client.clone().close().await.unwrap();
 }

@@ -119,8 +119,10 @@ async fn two_strategies_share_an_app_and_sign_in_renews_the_session() {
     ]);
     let resp = test::call_service(
         &app,
-        test::TestRequest::get()
-            .uri(&format!("/auth/plain/callback?{query}"))
+        test::TestRequest::post()
+            .uri("/auth/plain/callback")
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload(query)
             .cookie(before)
             .to_request(),
     )
@@ -175,8 +177,10 @@ async fn two_strategies_share_an_app_and_sign_in_renews_the_session() {
     // The plain strategy's own error path goes through the same typed errors.
     let resp = test::call_service(
         &app,
-        test::TestRequest::get()
-            .uri("/auth/plain/callback?state=x")
+        test::TestRequest::post()
+            .uri("/auth/plain/callback")
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload("state=x")
             .to_request(),
     )
     .await;

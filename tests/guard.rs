@@ -123,7 +123,6 @@ async fn json_of(resp: actix_web::dev::ServiceResponse) -> Value {
 fn identity(at: time::OffsetDateTime, token: &str) -> AppleMusicIdentity {
     AppleMusicIdentity::new(
         MusicUserToken::new(token),
-        "dev",
         at,
         Duration::from_secs(180 * 86_400),
         None,

@@ -86,7 +86,20 @@ impl Redis {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// The session keys (without the ledger's spent-state keys).
     fn keys(&self) -> Vec<String> {
+        let mut keys = self.all_keys();
+        keys.retain(|k| !k.starts_with(session_store::SPENT_STATE_PREFIX));
+        keys
+    }
+
+    fn spent_states(&self) -> Vec<String> {
+        let mut keys = self.all_keys();
+        keys.retain(|k| k.starts_with(session_store::SPENT_STATE_PREFIX));
+        keys
+    }
+
+    fn all_keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self
             .cli(&["KEYS", "*"])
             .lines()
@@ -116,6 +129,18 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
 
 /// Starts one app instance on a free port; answers its base URL.
 async fn instance(redis_url: &str, pem: &str, key: &Key, clock: Option<ManualClock>) -> String {
+    instance_with(redis_url, pem, key, clock, true).await
+}
+
+/// Starts one app instance; `sealed: false` is a store as written before sealing existed
+/// (values in plaintext, no shared ledger).
+async fn instance_with(
+    redis_url: &str,
+    pem: &str,
+    key: &Key,
+    clock: Option<ManualClock>,
+    sealed: bool,
+) -> String {
     let mut config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
         .verify_tokens(false)
         .user_token_lifetime(Duration::from_secs(3600))
@@ -123,8 +148,18 @@ async fn instance(redis_url: &str, pem: &str, key: &Key, clock: Option<ManualClo
     if let Some(clock) = clock {
         config = config.clock(clock);
     }
-    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-    let store = session_store::redis(redis_url).await.unwrap();
+    let mut auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let store = if sealed {
+        let redis = session_store::redis(redis_url, key).await.unwrap();
+        auth = auth.state_ledger(redis.ledger());
+        redis.store()
+    } else {
+        let plain = actix_session::storage::RedisSessionStore::new(redis_url)
+            .await
+            .unwrap();
+        // The same type as the sealed store's, without the sealing.
+        session_store::IdentityStore::new(plain)
+    };
     let key = key.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -285,6 +320,13 @@ async fn two_instances_share_one_sign_in_through_redis() {
     let after = redis.keys();
     assert_eq!(after.len(), 1, "{after:?}");
     assert_ne!(after, before, "the pre-login session is deleted");
+    let spent = redis.spent_states();
+    assert_eq!(spent.len(), 1, "the state is recorded as spent: {spent:?}");
+    let spent_ttl = redis.ttl(&spent[0]);
+    assert!(
+        (1..=600).contains(&spent_ttl),
+        "spent state kept {spent_ttl} s"
+    );
     // TTL follows the identity: 1 h token + 60 s margin.
     let ttl = redis.ttl(&after[0]);
     assert!((3600..=3660).contains(&ttl), "signed-in session TTL {ttl}");
@@ -313,6 +355,11 @@ async fn two_instances_share_one_sign_in_through_redis() {
         .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(redis.keys().is_empty(), "{:?}", redis.keys());
+    assert_eq!(
+        redis.spent_states().len(),
+        1,
+        "the spent state stays until its end"
+    );
     let me = browser.get(&format!("{a}/me"), "application/json").await;
     assert_eq!(me.status, StatusCode::UNAUTHORIZED);
     assert_eq!(me.json()["error"], "unauthenticated");
@@ -406,4 +453,108 @@ async fn a_redis_outage_answers_503_and_the_app_recovers_without_a_restart() {
         let me = browser.get(&format!("{base}/me"), "application/json").await;
         assert_eq!(me.status, StatusCode::OK);
     }
+}
+
+/// Twenty callbacks with one state and one cookie, at once, spread over two instances:
+/// exactly one signs in; the others are refused as `state_mismatch`.
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn parallel_callbacks_with_one_state_sign_in_once_across_instances() {
+    let redis = Redis::start();
+    let (a, b) = two_instances(&redis).await;
+    let mut browser = Client::new();
+    let data = browser.login(&a).await;
+    let cookie = browser.cookie.clone();
+    let calls = (0..20).map(|i| {
+        let mut client = Client::new();
+        client.cookie = cookie.clone();
+        let base = if i % 2 == 0 { a.clone() } else { b.clone() };
+        let data = data.clone();
+        async move {
+            client
+                .callback(&base, &data, &format!("mut-parallel-{i}"))
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let signed_in = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::SEE_OTHER)
+        .count();
+    assert_eq!(signed_in, 1, "exactly one of 20 signs in");
+    for answer in answers.iter().filter(|a| a.status != StatusCode::SEE_OTHER) {
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+        assert_eq!(answer.json()["reason"], "state_mismatch");
+    }
+    assert_eq!(redis.spent_states().len(), 1);
+}
+
+/// A dump of every Redis key holds no music user token, no developer token and no login
+/// state in plaintext; a session written before sealing still reads, and is sealed when
+/// next written.
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn redis_holds_no_token_or_state_in_plaintext() {
+    let redis = Redis::start();
+    let pem = common::fresh_pkcs8_pem();
+    let key = Key::generate();
+    let sealed = instance(&redis.url(), &pem, &key, None).await;
+    let legacy = instance_with(&redis.url(), &pem, &key, None, false).await;
+
+    let token = "mut-at-rest-0123456789";
+    let mut browser = Client::new();
+    let data = browser.login(&sealed).await;
+    let state = data["state"].as_str().unwrap().to_owned();
+    let pending = redis.keys();
+    let dump = |redis: &Redis| -> String {
+        redis
+            .all_keys()
+            .iter()
+            .map(|k| format!("{k} = {}\n", redis.cli(&["GET", k])))
+            .collect()
+    };
+    let at_login = dump(&redis);
+    assert_eq!(pending.len(), 1);
+    assert!(
+        !at_login.contains(&state),
+        "the login state is sealed: {at_login}"
+    );
+    assert!(!at_login.contains("apple-music.login\":\"{"), "{at_login}");
+    let done = browser.callback(&sealed, &data, token).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let signed_in = dump(&redis);
+    let developer_token = data["developerToken"].as_str().unwrap();
+    assert!(!signed_in.contains(token), "{signed_in}");
+    assert!(!signed_in.contains(developer_token), "{signed_in}");
+    assert!(!signed_in.contains(&state), "{signed_in}");
+    assert!(
+        signed_in.contains("aam1."),
+        "values are sealed: {signed_in}"
+    );
+    // The sealed session reads back on the sealed instance.
+    let me = browser
+        .get(&format!("{sealed}/me"), "application/json")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    // A session written by the old, unsealed store: its identity is plaintext in Redis…
+    let mut old = Client::new();
+    let data = old.login(&legacy).await;
+    let done = old
+        .callback(&legacy, &data, "mut-written-before-sealing")
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(dump(&redis).contains("mut-written-before-sealing"));
+    // …and still reads on the sealed instance, which seals it when it writes it next
+    // (a logout-free way to make it write: start a login in the same session).
+    let me = old.get(&format!("{sealed}/me"), "application/json").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let _ = old.login(&sealed).await;
+    assert!(
+        !dump(&redis).contains("mut-written-before-sealing"),
+        "{}",
+        dump(&redis)
+    );
+    let me = old.get(&format!("{sealed}/me"), "application/json").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }

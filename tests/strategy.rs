@@ -191,10 +191,38 @@ async fn login_and_post_callback_sign_the_user_in() {
 }
 
 #[actix_web::test]
-async fn a_get_callback_works_like_passport_apple_music() {
+async fn a_get_callback_is_refused_unless_the_app_opts_in() {
     let clock = ManualClock::starting_now();
     let app = app!(Authenticator::new(
         AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    let query = form(&answer(&data, TOKEN));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/callback?{query}"))
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(resp.headers().get(header::ALLOW).unwrap(), "POST");
+    assert!(
+        session_cookie(&resp).is_none(),
+        "the session is not touched"
+    );
+    assert_eq!(whoami!(app, cookie.clone()).0, StatusCode::UNAUTHORIZED);
+    // The login is still pending: the POST form of the same answer signs in.
+    let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
+
+#[actix_web::test]
+async fn a_get_callback_works_like_passport_apple_music_when_allowed() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).allow_get_callback(true)).unwrap()
     ));
     let (data, cookie) = start_login!(app, "");
     let query = form(&answer(&data, TOKEN));
@@ -648,7 +676,10 @@ async fn failures_answer_html_to_browsers_and_json_to_the_rest() {
     assert!(html.contains("href=\"/auth/apple-music/login\""));
 
     for accept in [None, Some("*/*"), Some("application/json")] {
-        let mut req = test::TestRequest::get().uri(&format!("{PREFIX}/callback?code=x"));
+        let mut req = test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload("code=x");
         if let Some(accept) = accept {
             req = req.insert_header((header::ACCEPT, accept));
         }
@@ -692,6 +723,19 @@ async fn logout_forgets_the_user_and_refuses_foreign_origins() {
     assert_eq!(whoami!(app, removed).0, StatusCode::UNAUTHORIZED);
 }
 
+/// The `handback` value of a redirect login page's return URL.
+fn handback_of(data: &Value) -> String {
+    let url = url::Url::parse("http://x.invalid")
+        .unwrap()
+        .join(s(&data["returnUrl"]))
+        .unwrap();
+    assert_eq!(url.path(), format!("{PREFIX}/return"));
+    url.query_pairs()
+        .find(|(k, _)| k == "handback")
+        .map(|(_, v)| v.into_owned())
+        .expect("the redirect page's return URL carries the hand-back")
+}
+
 #[actix_web::test]
 async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_cannot() {
     let clock = ManualClock::starting_now();
@@ -700,11 +744,12 @@ async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_canno
             .unwrap()
     ));
     let (data, cookie) = start_login!(app, "");
-    // The return page carries the pending state and the developer token.
+    let handback = handback_of(&data);
+    // The return page holds the developer token, and nothing of the session.
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
-            .uri(&format!("{PREFIX}/return"))
+            .uri(&format!("{PREFIX}/return?handback={handback}"))
             .cookie(cookie.clone())
             .to_request(),
     )
@@ -712,8 +757,9 @@ async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_canno
     assert_eq!(resp.status(), StatusCode::OK);
     let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
     let ret = page_data(&html, "apple-music-return");
-    assert_eq!(ret["state"], data["state"]);
     assert_eq!(ret["developerToken"], data["developerToken"]);
+    assert!(ret.get("state").is_none(), "{ret}");
+    assert!(!html.contains(s(&data["state"])) && !html.contains(&handback));
 
     let fragment = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"musicUserToken": TOKEN, "itre": "1", "cid": "abc"}).to_string());
@@ -722,7 +768,7 @@ async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_canno
         Some(cookie),
         &[
             ("fragment", &fragment),
-            ("state", s(&ret["state"])),
+            ("handback", &handback),
             ("id_token_hint", s(&ret["developerToken"])),
         ]
     );
@@ -730,6 +776,128 @@ async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_canno
     let (_, me) = whoami!(app, session_cookie(&resp).unwrap());
     assert_eq!(me["token"], TOKEN);
     assert_eq!(me["restricted"], true);
+}
+
+/// The login CSRF: a page on another site opens our login page in a window (a login state
+/// lands in the victim's session), then navigates that window to the return page with its
+/// own token in the fragment. Whatever the return page is given, without this login's
+/// hand-back nobody is signed in.
+#[actix_web::test]
+async fn a_return_the_browser_did_not_get_from_apple_signs_nobody_in() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).login_page(actix_apple_music::LoginPage::Redirect))
+            .unwrap()
+    ));
+    let (data, victim) = start_login!(app, "");
+    let handback = handback_of(&data);
+    let attacker = base64::engine::general_purpose::STANDARD
+        .encode(json!({"musicUserToken": "attacker-token"}).to_string());
+    let dev = s(&data["developerToken"]);
+    // What the return page posts when reached by a bare navigation: no hand-back, an empty
+    // one, a guessed one, another login's, or the state's value in its place.
+    let (other, _) = start_login!(app, "");
+    let other_handback = handback_of(&other);
+    let attempts: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("fragment", &attacker), ("id_token_hint", dev)],
+            "missing_state",
+        ),
+        (
+            vec![
+                ("fragment", &attacker),
+                ("handback", ""),
+                ("id_token_hint", dev),
+            ],
+            "handback_mismatch",
+        ),
+        (
+            vec![
+                ("fragment", &attacker),
+                ("handback", "guess"),
+                ("id_token_hint", dev),
+            ],
+            "handback_mismatch",
+        ),
+        (
+            vec![
+                ("fragment", &attacker),
+                ("handback", &other_handback),
+                ("id_token_hint", dev),
+            ],
+            "handback_mismatch",
+        ),
+        (
+            vec![
+                ("fragment", &attacker),
+                ("handback", s(&data["state"])),
+                ("id_token_hint", dev),
+            ],
+            "handback_mismatch",
+        ),
+        (
+            vec![
+                ("code", "attacker-token"),
+                ("handback", "guess"),
+                ("id_token_hint", dev),
+            ],
+            "handback_mismatch",
+        ),
+    ];
+    for (fields, reason) in attempts {
+        let resp = post_callback!(app, Some(victim.clone()), &fields);
+        let (status, body) = error_json(resp).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{fields:?}");
+        assert_eq!(body["error"], "token_error");
+        assert_eq!(body["reason"], reason, "{fields:?}");
+        assert_eq!(whoami!(app, victim.clone()).0, StatusCode::UNAUTHORIZED);
+    }
+    // The real return of this browser still works, once.
+    let own = base64::engine::general_purpose::STANDARD
+        .encode(json!({"musicUserToken": TOKEN}).to_string());
+    let fields = [
+        ("fragment", own.as_str()),
+        ("handback", &handback),
+        ("id_token_hint", dev),
+    ];
+    let resp = post_callback!(app, Some(victim.clone()), &fields);
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        whoami!(app, session_cookie(&resp).unwrap()).1["token"],
+        TOKEN
+    );
+    let (_, body) = error_json(post_callback!(app, Some(victim), &fields)).await;
+    assert_eq!(
+        body["reason"], "state_mismatch",
+        "the hand-back is single-use"
+    );
+}
+
+#[actix_web::test]
+async fn the_return_page_exists_only_for_the_redirect_login_page() {
+    let clock = ManualClock::starting_now();
+    for page in [
+        actix_apple_music::LoginPage::MusicKit,
+        actix_apple_music::LoginPage::Direct,
+    ] {
+        let app = app!(Authenticator::new(
+            AppleMusicStrategy::new(config(&clock).login_page(page)).unwrap()
+        ));
+        let (data, cookie) = start_login!(app, "");
+        assert!(
+            !s(&data["returnUrl"]).contains('?'),
+            "no hand-back outside redirect"
+        );
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("{PREFIX}/return"))
+                .cookie(cookie)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{page:?}");
+    }
 }
 
 #[actix_web::test]
@@ -750,19 +918,16 @@ async fn the_longest_accepted_token_still_fits_a_cookie() {
 }
 
 #[actix_web::test]
-async fn identity_debug_output_redacts_both_tokens() {
+async fn identity_debug_output_redacts_the_token() {
     let identity = AppleMusicIdentity::new(
         actix_apple_music::MusicUserToken::new("secret-mut"),
-        "secret.dev.token",
         datetime!(2026-01-01 0:00 UTC),
         Duration::from_secs(60),
         Some(false),
     );
     let debug = format!("{identity:?}");
-    assert!(
-        !debug.contains("secret-mut") && !debug.contains("secret.dev.token"),
-        "{debug}"
-    );
+    assert!(!debug.contains("secret-mut"), "{debug}");
+    assert!(debug.contains("MusicUserToken([redacted])"), "{debug}");
     let params =
         actix_apple_music::strategy::CallbackParams::parse(b"code=secret-mut&state=s").unwrap();
     assert!(!format!("{params:?}").contains("secret-mut"));
@@ -807,4 +972,156 @@ async fn failures_go_where_the_app_wants() {
     let resp = post_callback!(app, None::<Cookie<'static>>, &[("code", TOKEN)]);
     assert_eq!(resp.status(), StatusCode::IM_A_TEAPOT);
     assert_eq!(test::read_body(resp).await, "token_error:missing_state");
+}
+
+/// A login state a few seconds old (not yet expired) is accepted; one second before its end
+/// too; at its end it is not.
+#[actix_web::test]
+async fn a_state_is_good_until_its_end_and_not_after() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).state_ttl(Duration::from_secs(60))).unwrap()
+    ));
+    let (data, cookie) = start_login!(app, "");
+    clock.advance(Duration::from_secs(5));
+    let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "5 s old");
+
+    let (data, cookie) = start_login!(app, "");
+    clock.advance(Duration::from_secs(59));
+    let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "59 s old");
+
+    let (data, cookie) = start_login!(app, "");
+    clock.advance(Duration::from_secs(60));
+    let (status, body) = error_json(post_callback!(app, Some(cookie), &answer(&data, TOKEN))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["reason"], "state_expired", "60 s old");
+}
+
+/// Cookie store, one process: the pre-login cookie replayed after a successful sign-in,
+/// with the same state and another token, is refused.
+#[actix_web::test]
+async fn a_used_state_replayed_with_the_pre_login_cookie_is_refused() {
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let (data, pre_login) = start_login!(app, "");
+    let resp = post_callback!(app, Some(pre_login.clone()), &answer(&data, TOKEN));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let resp = post_callback!(
+        app,
+        Some(pre_login.clone()),
+        &answer(&data, "another-token")
+    );
+    let (status, body) = error_json(resp).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["reason"], "state_mismatch");
+    assert_eq!(whoami!(app, pre_login).0, StatusCode::UNAUTHORIZED);
+}
+
+/// `Origin` is compared with the request's own scheme and `Host`; forwarded headers count
+/// only when the app trusts them, and a configured public origin is the only one accepted.
+#[actix_web::test]
+async fn same_origin_checks_believe_forwarded_headers_only_when_told() {
+    let clock = ManualClock::starting_now();
+    let logout = |origin: &str| {
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/logout"))
+            .insert_header((header::HOST, "localhost:8080"))
+            .insert_header((header::ORIGIN, origin.to_owned()))
+            .insert_header(("x-forwarded-host", "evil.example"))
+            .insert_header(("x-forwarded-proto", "https"))
+            .insert_header((header::FORWARDED, "host=evil.example;proto=https"))
+            .to_request()
+    };
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let status = |resp: actix_web::dev::ServiceResponse| resp.status();
+    assert_eq!(
+        status(test::call_service(&app, logout("https://evil.example")).await),
+        StatusCode::FORBIDDEN,
+        "forwarded headers from any client are not believed"
+    );
+    assert_eq!(
+        status(test::call_service(&app, logout("http://localhost:8080")).await),
+        StatusCode::SEE_OTHER
+    );
+
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).trust_forwarded_headers(true)).unwrap()
+    ));
+    assert_eq!(
+        status(test::call_service(&app, logout("https://evil.example")).await),
+        StatusCode::SEE_OTHER,
+        "behind a proxy that sets them, they are"
+    );
+
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(
+            config(&clock)
+                .public_origin("https://app.example")
+                .trust_forwarded_headers(true)
+        )
+        .unwrap()
+    ));
+    assert_eq!(
+        status(test::call_service(&app, logout("https://app.example")).await),
+        StatusCode::SEE_OTHER
+    );
+    for other in ["http://localhost:8080", "https://evil.example"] {
+        assert_eq!(
+            status(test::call_service(&app, logout(other)).await),
+            StatusCode::FORBIDDEN,
+            "{other}: the public origin is the only one"
+        );
+    }
+}
+
+/// A callback body that stalls is answered `408` once the body timeout has passed (a real
+/// server on a loopback port, a raw socket that sends half a body and waits).
+#[actix_web::test]
+async fn a_stalled_callback_body_is_answered_408() {
+    let clock = ManualClock::starting_now();
+    let auth = Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).body_timeout(Duration::from_millis(300))).unwrap(),
+    );
+    let key = Key::generate();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = actix_web::HttpServer::new(move || {
+        App::new()
+            .wrap(session(&key))
+            .configure(auth.clone().mount(PREFIX))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    let answer = actix_web::rt::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut socket = std::net::TcpStream::connect(addr).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(8)))
+            .unwrap();
+        socket
+            .write_all(
+                b"POST /auth/apple-music/callback HTTP/1.1\r\nHost: localhost\r\n\
+                  Content-Type: application/x-www-form-urlencoded\r\nAccept: application/json\r\n\
+                  Content-Length: 100\r\n\r\nstate=abc",
+            )
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = socket.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
 }

@@ -132,6 +132,9 @@ pub mod env {
     pub const VERIFY_TOKENS: &str = "APPLE_MUSIC_VERIFY_TOKENS";
     /// Apple Music API base URL (default `https://api.music.apple.com`).
     pub const API_BASE_URL: &str = "APPLE_MUSIC_API_BASE_URL";
+    /// `true` or `false` (default): also accept the callback by `GET`, as
+    /// passport-apple-music's page sends it.
+    pub const ALLOW_GET_CALLBACK: &str = "APPLE_MUSIC_ALLOW_GET_CALLBACK";
 }
 
 impl AppleMusicConfig {
@@ -168,8 +171,9 @@ impl AppleMusicConfig {
     /// `APPLE_MUSIC_APP_NAME`, `APPLE_MUSIC_APP_ICON_URL`, `APPLE_MUSIC_LOGIN_PAGE`,
     /// `APPLE_MUSIC_MUSICKIT_JS_URL`, `APPLE_MUSIC_AUTHORIZE_URL`,
     /// `APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS`, `APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS`,
-    /// `APPLE_MUSIC_ORIGINS` and `APPLE_MUSIC_STATE_TTL_SECS`. Each bad value is its own
-    /// error naming the variable.
+    /// `APPLE_MUSIC_ORIGINS`, `APPLE_MUSIC_STATE_TTL_SECS`, `APPLE_MUSIC_VERIFY_TOKENS`,
+    /// `APPLE_MUSIC_API_BASE_URL` and `APPLE_MUSIC_ALLOW_GET_CALLBACK` (see [`env`]). Each
+    /// bad value is its own error naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         let team_id = required(env::TEAM_ID, "your 10-character Team ID")?;
         let key_id = required(env::KEY_ID, "the 10-character ID of your MusicKit key")?;
@@ -212,18 +216,11 @@ impl AppleMusicConfig {
                 .map(String::from)
                 .collect();
         }
-        if let Some(value) = optional(env::VERIFY_TOKENS) {
-            self.verify_tokens = match value.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError::invalid(
-                        env::VERIFY_TOKENS,
-                        &value,
-                        "true or false",
-                    ))
-                }
-            };
+        if let Some(on) = boolean(env::VERIFY_TOKENS)? {
+            self.verify_tokens = on;
+        }
+        if let Some(on) = boolean(env::ALLOW_GET_CALLBACK)? {
+            self.flow.allow_get_callback = on;
         }
         if let Some(url) = optional(env::API_BASE_URL) {
             self.api = self.api.clone().base_url(url.trim());
@@ -370,10 +367,32 @@ impl AppleMusicConfig {
         self.flow.state_ttl = ttl;
         self
     }
-    /// The app's public origin (`https://app.example`), accepted in `Origin` headers besides
-    /// the request's own scheme and host (useful behind proxies).
+    /// The app's public origin (`https://app.example`). When set, it is the only origin the
+    /// same-origin checks (logout, manual token entry) accept in `Origin` headers; unset, the
+    /// request's own scheme and `Host` are. Set it behind a TLS-terminating proxy.
     pub fn public_origin(mut self, origin: impl Into<String>) -> Self {
         self.flow.public_origin = Some(origin.into());
+        self
+    }
+    /// Believe `Forwarded` / `X-Forwarded-Host` / `X-Forwarded-Proto` for the request's own
+    /// origin when no [`public_origin`](Self::public_origin) is set (default `false`: any
+    /// client can send them). Only behind a proxy that sets them itself.
+    pub fn trust_forwarded_headers(mut self, trust: bool) -> Self {
+        self.flow.trust_forwarded_headers = trust;
+        self
+    }
+    /// Also accept the callback by `GET` (default `false`: `GET …/callback` answers `405`
+    /// with `Allow: POST`). Only for clients that follow passport-apple-music's GET callback:
+    /// it puts the music user token in a URL, where browser history and access logs keep it.
+    pub fn allow_get_callback(mut self, allow: bool) -> Self {
+        self.flow.allow_get_callback = allow;
+        self
+    }
+    /// How long the crate's routes wait for a request body (default
+    /// [`DEFAULT_BODY_TIMEOUT`](crate::strategy::DEFAULT_BODY_TIMEOUT), 10 s); later is
+    /// answered `408` (`request_timeout`).
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.flow.body_timeout = timeout;
         self
     }
     /// Where every expiry is read from; tests pass a [`ManualClock`](crate::ManualClock).
@@ -448,6 +467,17 @@ fn required(name: &str, expected: &str) -> Result<String, ConfigError> {
         name: name.into(),
         expected: expected.into(),
     })
+}
+
+fn boolean(name: &str) -> Result<Option<bool>, ConfigError> {
+    let Some(value) = optional(name) else {
+        return Ok(None);
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" => Ok(Some(false)),
+        _ => Err(ConfigError::invalid(name, &value, "true or false")),
+    }
 }
 
 fn seconds(name: &str) -> Result<Option<Duration>, ConfigError> {

@@ -13,13 +13,12 @@ use crate::secret::MusicUserToken;
 /// A signed-in Apple Music user, as kept in the session.
 ///
 /// There is no refresh token: when the music user token ends (about 180 days after sign-in,
-/// or earlier if revoked) the user signs in again. `Debug` redacts both tokens.
+/// or earlier if revoked) the user signs in again. `Debug` redacts the token. The developer
+/// token the sign-in ran with is not kept (it is public, and the signer has the current one).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct AppleMusicIdentity {
     #[serde(rename = "mut")]
     music_user_token: MusicUserToken,
-    #[serde(rename = "dev")]
-    developer_token: String,
     #[serde(rename = "at", with = "time::serde::timestamp")]
     authenticated_at: OffsetDateTime,
     #[serde(rename = "exp", with = "time::serde::timestamp")]
@@ -37,14 +36,12 @@ impl AppleMusicIdentity {
     /// `lifetime`. The callback builds these; tests and manual sign-ins may too.
     pub fn new(
         music_user_token: MusicUserToken,
-        developer_token: impl Into<String>,
         authenticated_at: OffsetDateTime,
         lifetime: Duration,
         restricted: Option<bool>,
     ) -> Self {
         Self {
             music_user_token,
-            developer_token: developer_token.into(),
             authenticated_at,
             expires_at: authenticated_at + lifetime,
             restricted,
@@ -82,11 +79,6 @@ impl AppleMusicIdentity {
         &self.music_user_token
     }
 
-    /// The developer token the sign-in ran with (from `id_token_hint`).
-    pub fn developer_token(&self) -> &str {
-        &self.developer_token
-    }
-
     /// When the user signed in.
     pub fn authenticated_at(&self) -> OffsetDateTime {
         self.authenticated_at
@@ -122,7 +114,6 @@ impl fmt::Debug for AppleMusicIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppleMusicIdentity")
             .field("music_user_token", &self.music_user_token)
-            .field("developer_token", &"[redacted]")
             .field("authenticated_at", &self.authenticated_at)
             .field("expires_at", &self.expires_at)
             .field("restricted", &self.restricted)

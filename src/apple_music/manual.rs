@@ -8,7 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use super::AppleMusicStrategy;
 use crate::error::{AuthError, TokenError};
 use crate::response;
-use crate::strategy::{read_body, Authenticator, CallbackParams};
+use crate::strategy::{read_body, Authenticator, CallbackParams, StateProof};
 
 type Auth = Authenticator<AppleMusicStrategy>;
 
@@ -37,7 +37,7 @@ pub(super) async fn manual_token(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let result = async {
-        let bytes = read_body(&req, body, is_json).await?;
+        let bytes = read_body(&req, body, is_json, auth.options().body_timeout).await?;
         let input: ManualToken = if is_json {
             serde_json::from_slice(&bytes).map_err(|_| {
                 TokenError::malformed("expected {\"music_user_token\": …, \"state\": …}")
@@ -50,11 +50,14 @@ pub(super) async fn manual_token(
             }
         };
         let session = req.get_session();
-        let return_to = auth.check_state(&session, input.state.as_deref())?;
+        let proof = StateProof {
+            state: input.state.as_deref(),
+            handback: None,
+        };
+        let return_to = auth.spend_state(&session, proof).await?;
         let strategy = auth.strategy();
-        let developer_token = strategy.signer().token();
         let code = input.music_user_token.unwrap_or_default().trim().to_owned();
-        let identity = strategy.identity_for(code, developer_token.as_str(), None)?;
+        let identity = strategy.identity_for(code, None)?;
         let identity = strategy.verify_with_apple(identity).await?;
         auth.complete(&req, &session, identity.clone()).await?;
         Ok::<_, AuthError>((identity, return_to))

@@ -4,11 +4,23 @@
 //!
 //! - `GET login[?return_to=/path][&prompt=login]`: a page that runs the authorization in the
 //!   browser (see [`LoginPage`]) and then submits a POST form to the callback.
-//! - `GET`/`POST callback`: passport-apple-music's parameters,
-//!   `code=<music user token>&state=…&id_token_hint=<developer token>[&restricted=1|0]` or
-//!   `error=<message>&state=…[&id_token_hint=…]`.
-//! - `GET return`: the `redirect` page's return page (reads the URL fragment).
+//! - `POST callback` (and `GET`, only with
+//!   [`allow_get_callback`](AppleMusicConfig::allow_get_callback)): passport-apple-music's
+//!   parameters, `code=<music user token>&state=…&id_token_hint=<developer token>[&restricted=1|0]`
+//!   or `error=<message>&state=…[&id_token_hint=…]`.
+//! - `GET return?handback=…`: the `redirect` page's return page (reads the URL fragment);
+//!   mounted only when the `redirect` page is configured.
 //! - `POST logout`.
+//!
+//! # The return page cannot be used to sign someone in
+//!
+//! A page on another site can open our login page in a window (a fresh login state lands in
+//! the victim's session) and then navigate that window to our return page with its own token
+//! in the fragment. So the return page holds nothing of the session: it posts the fragment
+//! with the `handback` value it finds in its own URL. That value is a second secret of the
+//! login, put only into the return URL the login page gives Apple (`referrer`); the callback
+//! accepts it in place of `state`, once. A return without it, or with another login's, is
+//! [`TokenError::HandbackMismatch`] (`handback_mismatch`).
 //!
 //! # The `redirect` page is reverse-engineered
 //!
@@ -25,7 +37,6 @@ pub(crate) mod page;
 
 use std::future::Future;
 
-use actix_session::SessionExt;
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -114,7 +125,6 @@ struct LoginData<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReturnData<'a> {
-    state: Option<String>,
     developer_token: &'a str,
     callback_url: &'a str,
 }
@@ -215,7 +225,6 @@ impl AppleMusicStrategy {
     pub(crate) fn identity_for(
         &self,
         code: String,
-        developer_token: &str,
         restricted: Option<bool>,
     ) -> Result<AppleMusicIdentity, TokenError> {
         if code.is_empty() {
@@ -228,7 +237,6 @@ impl AppleMusicStrategy {
         }
         Ok(AppleMusicIdentity::new(
             MusicUserToken::new(code),
-            developer_token,
             self.config.flow.clock.now(),
             self.config.user_token_lifetime,
             restricted,
@@ -251,7 +259,7 @@ impl AppleMusicStrategy {
                 parse_restricted(params.get("restricted"))?,
             ),
         };
-        self.identity_for(code, hint, restricted)
+        self.identity_for(code, restricted)
     }
 }
 
@@ -313,7 +321,12 @@ impl Strategy for AppleMusicStrategy {
             developer_token: token.as_str(),
             state: login.state,
             callback_url: login.callback_path,
-            return_url: format!("{}/return", login.prefix),
+            // Only the redirect page returns through our URL; only it learns the hand-back.
+            return_url: if mode == LoginPage::Redirect {
+                format!("{}/return?handback={}", login.prefix, login.handback)
+            } else {
+                format!("{}/return", login.prefix)
+            },
             app_name: &self.config.app_name,
             app_icon_url: self.config.app_icon_url.as_deref(),
             force_dialog: login.force_dialog,
@@ -345,7 +358,10 @@ impl Strategy for AppleMusicStrategy {
     }
 
     fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
-        let mut scope = scope.route("/return", web::get().to(return_page));
+        let mut scope = scope;
+        if self.config.login_page == LoginPage::Redirect {
+            scope = scope.route("/return", web::get().to(return_page));
+        }
         if self.config.manual_token_route {
             scope = scope.route("/token", web::post().to(manual::manual_token));
         }
@@ -356,14 +372,12 @@ impl Strategy for AppleMusicStrategy {
     }
 }
 
-async fn return_page(
-    req: HttpRequest,
-    auth: web::Data<Authenticator<AppleMusicStrategy>>,
-) -> HttpResponse {
+/// The return page: the same for every visitor (it reads nothing of the session), so a bare
+/// navigation to it learns nothing that could complete a sign-in.
+async fn return_page(auth: web::Data<Authenticator<AppleMusicStrategy>>) -> HttpResponse {
     let strategy = auth.strategy();
     let token = strategy.signer.token();
     let data = ReturnData {
-        state: auth.pending_state(&req.get_session()),
         developer_token: token.as_str(),
         callback_url: auth.callback_path(),
     };

@@ -26,10 +26,13 @@
     }
   }
 
+  // The sandbox hands its tokens only to pages of its own origin: a `referrer` elsewhere is
+  // refused, so no other site can collect a token through it.
   var targetOrigin = null;
   try { targetOrigin = new URL(referrer).origin; } catch (e) { targetOrigin = null; }
+  if (targetOrigin !== location.origin) { targetOrigin = null; }
   if (!referrer || !targetOrigin || params.get('app') !== 'music' || params.get('p') !== 'subscribe' || !params.get('a')) {
-    problem.textContent = 'Missing or wrong parameters: expected a, referrer, app=music and p=subscribe.';
+    problem.textContent = 'Missing or wrong parameters: expected a, referrer (a page of this site), app=music and p=subscribe.';
   }
   try { show(decodeInfo(params.get('a') || '')); } catch (e) { problem.textContent = 'The `a` parameter is not base64 of JSON.'; }
 
@@ -67,7 +70,7 @@
       window.close();
       return;
     }
-    if (!referrer) { return; }
+    if (!targetOrigin) { return; }
     var back = new URL(referrer);
     if (method === 'authorize') {
       var json = JSON.stringify({ musicUserToken: token, itre: restricted, cid: 'sandbox-cid' });

@@ -1,10 +1,14 @@
 // Return page of the redirect login: Apple sends the browser back here with the result in
 // the URL fragment (base64 of {"musicUserToken", "itre", "cid"}). The fragment never reaches
-// the server, so this page reads it, removes it from the address bar, and submits it.
+// the server, so this page reads it, removes it and the query from the address bar, and
+// submits it with the login's hand-back value from this page's own URL (`?handback=…`, put
+// there by the login page). The page knows nothing of the session: a return that does not
+// carry this browser's hand-back is refused by the server.
 (function () {
   'use strict';
   var data = JSON.parse(document.getElementById('apple-music-return').textContent);
   var fragment = location.hash.replace(/^#/, '');
+  var handback = new URLSearchParams(location.search).get('handback') || '';
   history.replaceState(null, '', location.pathname);
 
   function decode(text) {
@@ -18,7 +22,7 @@
     return value;
   }
 
-  var fields = { state: data.state, id_token_hint: data.developerToken };
+  var fields = { handback: handback, id_token_hint: data.developerToken };
   if (!fragment) {
     fields.error = 'declined'; // what Apple sends on refusal here is not known
   } else {
