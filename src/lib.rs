@@ -44,8 +44,9 @@
 //! # drop(app); Ok(()) }
 //! ```
 //!
-//! That serves `GET /auth/apple-music/login`, `GET|POST /auth/apple-music/callback`,
-//! `GET /auth/apple-music/return` and `POST /auth/apple-music/logout`.
+//! That serves `GET /auth/apple-music/login`, `POST /auth/apple-music/callback` and
+//! `POST /auth/apple-music/logout` (and `GET /auth/apple-music/return` with the `redirect`
+//! login page).
 //!
 //! # Verifying with Apple
 //!
@@ -66,13 +67,20 @@
 //! # Security notes
 //!
 //! - The login state is single-use, expires (10 minutes by default) and is compared in
-//!   constant time; the session id is renewed at sign-in. With the cookie store, renewing
-//!   cannot revoke a copy of the old cookie: use a server-side store (Redis) where that
-//!   matters.
+//!   constant time; it is spent atomically in a [`single_use::StateLedger`] before anything
+//!   else (Apple included), so parallel and replayed callbacks fail; the session id is
+//!   renewed at sign-in. With the cookie store, renewing cannot revoke a copy of the old
+//!   cookie: use a server-side store (Redis) where that matters.
+//! - The `redirect` page's return page holds nothing of the session; a return must carry the
+//!   login's `handback`, which only the URL given to Apple has (see the
+//!   [`AppleMusicStrategy`] docs), so no other site can complete a sign-in with its own token.
 //! - `id_token_hint` must be a developer token this app signed and that is still valid.
+//! - Callbacks are POST only unless the app switches GET on; bodies must arrive within 10 s.
 //! - actix's default `Logger` format (`%r`) prints the query string, which holds the token
 //!   on a GET callback. Log with [`SAFE_LOG_FORMAT`] and [`safe_log_path`] instead, which
 //!   print the method and path only. The crate's own log lines never hold a token.
+//! - Rate-limit the sign-in routes in the app (each callback may cost a call to Apple); the
+//!   demo shows one.
 
 pub mod api;
 mod apple_music;

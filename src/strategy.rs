@@ -887,3 +887,157 @@ fn decode_component(raw: &[u8]) -> Result<String, TokenError> {
     let bytes: Vec<u8> = percent_encoding::percent_decode(&plus_as_space).collect();
     String::from_utf8(bytes).map_err(|_| TokenError::malformed("a parameter is not valid UTF-8"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{any, prop_assert_eq, prop_oneof, proptest, Just};
+    use proptest::strategy::Strategy as _;
+
+    fn pending(state: &str, handback: &str) -> Option<PendingLogin> {
+        Some(PendingLogin {
+            state: state.into(),
+            handback: handback.into(),
+            created: 0,
+            return_to: None,
+        })
+    }
+
+    fn proof<'a>(state: Option<&'a str>, handback: Option<&'a str>) -> StateProof<'a> {
+        StateProof { state, handback }
+    }
+
+    #[test]
+    fn the_proof_is_the_state_or_the_handback_of_this_login() {
+        let ok = |p| check_proof(pending("S", "H"), p).map(|p| p.state);
+        assert_eq!(ok(proof(Some("S"), None)), Ok("S".into()));
+        assert_eq!(ok(proof(None, Some("H"))), Ok("S".into()));
+        assert_eq!(ok(proof(Some("S"), Some("wrong"))), Ok("S".into()));
+        assert_eq!(ok(proof(Some("H"), None)), Err(TokenError::StateMismatch));
+        assert_eq!(ok(proof(Some("S"), Some("H")).clone()), Ok("S".into()));
+        assert_eq!(
+            ok(proof(None, Some("S"))),
+            Err(TokenError::HandbackMismatch)
+        );
+        assert_eq!(ok(proof(None, Some(""))), Err(TokenError::HandbackMismatch));
+        assert_eq!(ok(proof(Some(""), None)), Err(TokenError::MissingState));
+        assert_eq!(ok(proof(None, None)), Err(TokenError::MissingState));
+        // No login in the session.
+        assert_eq!(
+            check_proof(None, proof(Some("S"), None)).map(|p| p.state),
+            Err(TokenError::StateMismatch)
+        );
+        assert_eq!(
+            check_proof(None, proof(None, Some("H"))).map(|p| p.state),
+            Err(TokenError::HandbackMismatch)
+        );
+        // A login stored before hand-backs existed has none: no hand-back matches it.
+        assert_eq!(
+            check_proof(pending("S", ""), proof(None, Some(""))).map(|p| p.state),
+            Err(TokenError::HandbackMismatch)
+        );
+    }
+
+    #[test]
+    fn return_to_takes_same_site_paths_only() {
+        for good in [
+            "/",
+            "/library",
+            "/a/b?c=d#e",
+            "/after%3Fx%3D1",
+            "/%2F%2Fevil",
+        ] {
+            assert_eq!(safe_return_to(good).as_deref(), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "library",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil",
+            "https://evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            " /x",
+            "javascript:alert(1)",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_return_to(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Strings made of what open redirects are made of.
+    fn tricky() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("/"),
+                Just("\\"),
+                Just("."),
+                Just(":"),
+                Just("@"),
+                Just("%"),
+                Just("?"),
+                Just("#"),
+                Just("\t"),
+                Just("\n"),
+                Just("\r"),
+                Just(" "),
+                Just("%2f"),
+                Just("%5c"),
+                Just("evil.example"),
+                Just("http"),
+                Just("a"),
+                Just("\u{0}"),
+                Just("\u{3002}"),
+                Just("\u{ff0f}"),
+                Just("%09"),
+                Just("//"),
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn an_accepted_return_to_never_leaves_the_site(value in tricky()) {
+            if let Some(accepted) = safe_return_to(&value) {
+                prop_assert_eq!(&accepted, &value);
+                for base in ["https://app.example/", "https://app.example/deep/page?q=1#f", "http://127.0.0.1:8080/auth/x"] {
+                    let base = url::Url::parse(base).unwrap();
+                    let resolved = base.join(&value).unwrap();
+                    prop_assert_eq!(resolved.origin(), base.origin(), "{:?} left {}", value, base);
+                }
+            }
+        }
+
+        #[test]
+        fn return_to_never_panics(value in ".{0,64}") {
+            let _ = safe_return_to(&value);
+        }
+
+        #[test]
+        fn the_callback_parser_never_panics_and_keeps_names_unique(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
+            if let Ok(params) = CallbackParams::parse(&raw) {
+                let mut names: Vec<&str> = params.pairs.iter().map(|(n, _)| n.as_str()).collect();
+                let count = names.len();
+                names.sort_unstable();
+                names.dedup();
+                prop_assert_eq!(names.len(), count);
+            }
+        }
+
+        #[test]
+        fn the_callback_parser_reads_back_what_a_form_encodes(
+            pairs in proptest::collection::btree_map("[a-z_]{1,12}", "\\PC{0,40}", 0..6)
+        ) {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter())
+                .finish();
+            let params = CallbackParams::parse(body.as_bytes()).unwrap();
+            for (name, value) in &pairs {
+                prop_assert_eq!(params.get(name), Some(value.as_str()));
+            }
+        }
+    }
+}

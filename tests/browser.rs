@@ -125,7 +125,8 @@ async fn harness_with(
             .wrap(
                 SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
                     .cookie_content_security(CookieContentSecurity::Private)
-                    .cookie_secure(false)
+                    // `Secure`, as the demo's default: Chromium keeps it on http://127.0.0.1.
+                    .cookie_secure(true)
                     .build(),
             )
             .configure(auth.clone().mount("/auth/apple-music"))

@@ -172,7 +172,7 @@ impl AppleMusicConfig {
     /// `APPLE_MUSIC_MUSICKIT_JS_URL`, `APPLE_MUSIC_AUTHORIZE_URL`,
     /// `APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS`, `APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS`,
     /// `APPLE_MUSIC_ORIGINS`, `APPLE_MUSIC_STATE_TTL_SECS`, `APPLE_MUSIC_VERIFY_TOKENS`,
-    /// `APPLE_MUSIC_API_BASE_URL` and `APPLE_MUSIC_ALLOW_GET_CALLBACK` (see [`env`]). Each
+    /// `APPLE_MUSIC_API_BASE_URL` and `APPLE_MUSIC_ALLOW_GET_CALLBACK` (see [`env`](mod@env)). Each
     /// bad value is its own error naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         let team_id = required(env::TEAM_ID, "your 10-character Team ID")?;

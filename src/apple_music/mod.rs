@@ -383,3 +383,57 @@ async fn return_page(auth: web::Data<Authenticator<AppleMusicStrategy>>) -> Http
     };
     strategy.return_template.respond(&data, "", "")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_fragment_decoder_never_panics(text in "\\PC{0,200}") {
+            let _ = decode_fragment(&text);
+        }
+
+        #[test]
+        fn the_fragment_decoder_reads_every_base64_flavour(
+            token in "\\PC{1,80}",
+            itre in prop_oneof![Just(None), Just(Some("0")), Just(Some("1")), Just(Some("x"))],
+            engine in 0usize..4,
+            hash in any::<bool>(),
+        ) {
+            let mut json = serde_json::json!({"musicUserToken": token, "cid": "c"});
+            if let Some(itre) = itre {
+                json["itre"] = itre.into();
+            }
+            let engines = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD];
+            let encoded = engines[engine].encode(json.to_string());
+            let fragment = if hash { format!("#{encoded}") } else { encoded };
+            let (decoded, restricted) = decode_fragment(&fragment).unwrap();
+            prop_assert_eq!(decoded, token);
+            prop_assert_eq!(restricted, match itre {
+                Some("1") => Some(true),
+                Some("0") => Some(false),
+                _ => None,
+            });
+        }
+    }
+
+    #[test]
+    fn a_fragment_that_is_not_base64_json_is_malformed() {
+        for bad in [
+            "",
+            "#",
+            "%%%",
+            "bm90IGpzb24",
+            "e30",
+            "eyJtdXNpY1VzZXJUb2tlbiI6MX0",
+        ] {
+            assert_eq!(
+                decode_fragment(bad).map_err(|e| e.reason()),
+                Err("malformed_request"),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The demo as a newcomer runs it (`cargo run --example demo`, sandbox mode), checked from the
+# outside with curl: Secure cookies by default and off only when told, POST-only callback,
+# no return page outside the redirect login page, the sign-in routes' rate limit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build -q --example demo
+demo=target/debug/examples/demo
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+start() { # start ENV...: runs the demo on a free port with ENV, sets $base
+  local port
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  env BIND="127.0.0.1:$port" RUST_LOG=warn "$@" "$demo" >"$tmp/out" 2>&1 &
+  pid=$!
+  base="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do
+    curl -fs -o /dev/null "$base/" && return 0
+    sleep 0.1
+  done
+  cat "$tmp/out"; echo "the demo did not start"; exit 1
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+fail() { echo "demo smoke: $*"; exit 1; }
+headers() { curl -s -o /dev/null -D - "$@" | tr -d '\r'; }
+
+start
+grep -q "INSECURE_COOKIES=1" "$tmp/out" || fail "the start-up message does not say how to drop Secure"
+login=$(headers "$base/auth/apple-music/login")
+echo "$login" | grep -i '^set-cookie: id=' | grep -qi '; *secure' || fail "the session cookie lacks Secure: $login"
+echo "$login" | grep -i '^set-cookie: id=' | grep -qi '; *httponly' || fail "the session cookie lacks HttpOnly"
+get_callback=$(headers "$base/auth/apple-music/callback?code=x&state=y")
+echo "$get_callback" | grep -q '^HTTP/1.1 405' || fail "GET callback: $get_callback"
+echo "$get_callback" | grep -qi '^allow: POST' || fail "GET callback without Allow: POST"
+headers "$base/auth/apple-music/return" | grep -q '^HTTP/1.1 404' || fail "a return page outside the redirect page"
+stop
+
+start INSECURE_COOKIES=1 AUTH_RATE_LIMIT_PER_MINUTE=3
+headers "$base/auth/apple-music/login" | grep -i '^set-cookie: id=' | grep -qvi 'secure' \
+  || fail "INSECURE_COOKIES=1 still sends Secure"
+for _ in 1 2; do curl -fs -o /dev/null "$base/auth/apple-music/login"; done
+limited=$(curl -s -D - -H 'Accept: application/json' "$base/auth/apple-music/login" | tr -d '\r')
+echo "$limited" | grep -q '^HTTP/1.1 429' || fail "no 429 after the limit: $limited"
+echo "$limited" | grep -qi '^retry-after: [1-9]' || fail "429 without Retry-After"
+echo "$limited" | grep -q '"error":"rate_limited"' || fail "429 is not JSON for a JSON client"
+curl -s -H 'Accept: text/html' "$base/auth/apple-music/login" | grep -q 'data-error="rate_limited"' \
+  || fail "429 is not HTML for a browser"
+curl -fs -o /dev/null "$base/" || fail "the limit reaches past the sign-in routes"
+stop
+echo "demo smoke: ok"
