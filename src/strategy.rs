@@ -914,7 +914,7 @@ mod tests {
         assert_eq!(ok(proof(None, Some("H"))), Ok("S".into()));
         assert_eq!(ok(proof(Some("S"), Some("wrong"))), Ok("S".into()));
         assert_eq!(ok(proof(Some("H"), None)), Err(TokenError::StateMismatch));
-        assert_eq!(ok(proof(Some("S"), Some("H")).clone()), Ok("S".into()));
+        assert_eq!(ok(proof(Some("S"), Some("H"))), Ok("S".into()));
         assert_eq!(
             ok(proof(None, Some("S"))),
             Err(TokenError::HandbackMismatch)
