@@ -671,3 +671,30 @@ async fn the_musickit_page_has_no_return_page_to_abuse() {
     assert_eq!(h.me_status().await, 401);
     h.client.clone().close().await.unwrap();
 }
+
+/// The sandbox authorizer hands its tokens only to pages of its own origin: given another
+/// site's `referrer`, "Allow" goes nowhere.
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn the_sandbox_hands_no_token_to_another_site() {
+    let h = harness(LoginPage::Redirect).await;
+    let info = base64::engine::general_purpose::STANDARD
+        .encode(serde_json::json!({"thirdPartyName": "Evil", "thirdPartyToken": "x"}).to_string());
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("a", &info)
+        .append_pair("referrer", "http://evil.invalid/collect")
+        .append_pair("app", "music")
+        .append_pair("p", "subscribe")
+        .finish();
+    h.goto(&format!("/sandbox/authorize?{query}")).await;
+    until("the refusal", || async {
+        h.text_of("problem").await.contains("a page of this site")
+    })
+    .await;
+    h.click("allow").await;
+    // Still on the authorizer: the click did not navigate anywhere.
+    let url = h.client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/sandbox/authorize");
+    assert!(h.accepted.lock().unwrap().is_empty());
+    h.client.clone().close().await.unwrap();
+}
