@@ -18,9 +18,9 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
+use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::session_store::{IdentityStore, StoreFailures};
-use actix_apple_music::DeveloperTokenCheck;
 use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::{CookieSessionStore, SessionStore};
@@ -56,7 +56,7 @@ async fn home(user: Option<AppleMusicUser>, mode: web::Data<&'static str>) -> Ht
         ),
         Some(user) => {
             let identity = user.identity();
-            let days = user.time_left().as_secs() / 86_400;
+            let days = user.token_time_left().as_secs() / 86_400;
             let warning = if user.expires_soon() {
                 r#"<p class="warn">Your Apple Music connection ends soon: reconnect to keep it.</p>"#
             } else {

@@ -1,16 +1,9 @@
-//! Keeping signed-out users out: an extractor for handlers, a middleware for scopes, and the
-//! re-login when a music user token reaches its end.
+//! Keeping signed-out users out, for any strategy: an extractor for handlers
+//! ([`SignedIn`]), a middleware for scopes ([`RequireSignIn`]), and the re-login when a
+//! credential reaches its end.
 //!
-//! Both answer the same way when the request has no usable identity:
-//!
-//! | situation | browser (`Accept` lists `text/html`) | any other client |
-//! | --- | --- | --- |
-//! | not signed in | `303` to `…/login?return_to=<path and query>` | `401 {"error": "unauthenticated"}` + `WWW-Authenticate` |
-//! | token past its end, or invalidated | `303` to `…/login?prompt=login&return_to=…` | `401 {"error": "reauthentication_required", "expired_at": …}` |
-//!
-//! A tampered, foreign or unreadable session cookie counts as "not signed in".
-
 use std::future::{ready, Ready};
+use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -24,13 +17,10 @@ use serde::de::DeserializeOwned;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::apple_music::{AppleMusicIdentity, AppleMusicStrategy};
 use crate::response;
-use crate::strategy::Authenticator;
+use crate::strategy::{Authenticator, Strategy};
 
-type AppleMusicAuth = Authenticator<AppleMusicStrategy>;
-
-/// Why a guarded request was refused. Answers as the table in the [module docs](self) says.
+/// Why a guarded request was refused. Answers as the table on [`SignedIn`] says.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GuardError {
@@ -41,9 +31,11 @@ pub enum GuardError {
         login_url: String,
         /// Whether the client is a browser.
         html: bool,
+        /// The strategy's name (the `WWW-Authenticate` realm).
+        realm: String,
     },
-    /// The identity's music user token reached its end or was invalidated.
-    #[error("your Apple Music connection has ended; please sign in again")]
+    /// The identity's credential reached its end or was invalidated.
+    #[error("your connection has ended; please sign in again")]
     ReauthenticationRequired {
         /// When it ended.
         expired_at: OffsetDateTime,
@@ -51,9 +43,11 @@ pub enum GuardError {
         login_url: String,
         /// Whether the client is a browser.
         html: bool,
+        /// The strategy's name (the `WWW-Authenticate` realm).
+        realm: String,
     },
-    /// The Apple Music strategy is not mounted in this app (a programming error).
-    #[error("the Apple Music strategy is not mounted: call App::configure(auth.mount(\"/auth/apple-music\"))")]
+    /// The guard's strategy is not mounted in this app (a programming error).
+    #[error("the strategy guarding this route is not mounted: call App::configure(auth.mount(\"/auth/…\"))")]
     NotMounted,
 }
 
@@ -70,30 +64,35 @@ impl ResponseError for GuardError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        const CHALLENGE: &str = "AppleMusic realm=\"apple-music\"";
+        let challenge = |realm: &str, error: Option<&str>| {
+            let scheme = scheme_of(realm);
+            let value = match error {
+                Some(error) => format!("{scheme} realm=\"{realm}\", error=\"{error}\""),
+                None => format!("{scheme} realm=\"{realm}\""),
+            };
+            HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("Session"))
+        };
         match self {
             GuardError::Unauthenticated {
                 login_url,
                 html: true,
+                ..
             }
             | GuardError::ReauthenticationRequired {
                 login_url,
                 html: true,
                 ..
             } => response::see_other(login_url),
-            GuardError::Unauthenticated { .. } => HttpResponse::Unauthorized()
-                .insert_header((
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(CHALLENGE),
-                ))
+            GuardError::Unauthenticated { realm, .. } => HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, challenge(realm, None)))
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .json(serde_json::json!({"error": "unauthenticated"})),
-            GuardError::ReauthenticationRequired { expired_at, .. } => HttpResponse::Unauthorized()
+            GuardError::ReauthenticationRequired {
+                expired_at, realm, ..
+            } => HttpResponse::Unauthorized()
                 .insert_header((
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        "AppleMusic realm=\"apple-music\", error=\"reauthentication_required\"",
-                    ),
+                    challenge(realm, Some("reauthentication_required")),
                 ))
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
                 .json(serde_json::json!({
@@ -108,7 +107,21 @@ impl ResponseError for GuardError {
     }
 }
 
-fn login_url(auth: &AppleMusicAuth, req: &HttpRequest, prompt: bool) -> String {
+/// The `WWW-Authenticate` scheme for a strategy name: `apple-music` → `AppleMusic`.
+fn scheme_of(realm: &str) -> String {
+    realm
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
+}
+
+fn login_url<S: Strategy>(auth: &Authenticator<S>, req: &HttpRequest, prompt: bool) -> String {
     let return_to = match req.uri().path_and_query() {
         Some(pq) => pq.as_str().to_owned(),
         None => req.path().to_owned(),
@@ -122,145 +135,123 @@ fn login_url(auth: &AppleMusicAuth, req: &HttpRequest, prompt: bool) -> String {
 }
 
 /// Checks the session of `req`; answers the identity or the refusal.
-fn check(
-    req: &HttpRequest,
-) -> Result<(AppleMusicIdentity, Session, web::Data<AppleMusicAuth>), GuardError> {
+type Checked<S> = (
+    <S as Strategy>::Identity,
+    Session,
+    web::Data<Authenticator<S>>,
+);
+
+fn check<S: Strategy>(req: &HttpRequest) -> Result<Checked<S>, GuardError> {
     let auth = req
-        .app_data::<web::Data<AppleMusicAuth>>()
+        .app_data::<web::Data<Authenticator<S>>>()
         .cloned()
         .ok_or(GuardError::NotMounted)?;
     let session = req.get_session();
-    let now = auth.strategy().config().flow.clock.now();
+    let now = auth.flow_options().now();
     let ended_at = match auth.stored_identity(&session) {
-        Some(identity) if !identity.is_expired_at(now) => return Ok((identity, session, auth)),
-        Some(identity) => {
-            auth.mark_reauthentication(&session, identity.expires_at());
-            Some(identity.expires_at())
-        }
+        Some(identity) => match auth.strategy().identity_expires_at(&identity) {
+            Some(end) if now >= end => {
+                auth.mark_reauthentication(&session, end);
+                Some(end)
+            }
+            _ => return Ok((identity, session, auth)),
+        },
         None => auth.reauthentication_mark(&session),
     };
     // Only refusals need to know who is asking and where to send them.
     let html = response::wants_html(req);
+    let realm = auth.strategy().name().to_owned();
     Err(match ended_at {
         Some(expired_at) => GuardError::ReauthenticationRequired {
             expired_at,
             login_url: login_url(&auth, req, true),
             html,
+            realm,
         },
         None => GuardError::Unauthenticated {
             login_url: login_url(&auth, req, false),
             html,
+            realm,
         },
     })
 }
 
-/// The signed-in Apple Music user, for handlers: `async fn me(user: AppleMusicUser) -> …`.
+/// The user signed in with strategy `S`, for handlers:
+/// `async fn me(user: SignedIn<MyStrategy>) -> …` (for Apple Music,
+/// [`AppleMusicUser`](crate::AppleMusicUser)).
 ///
-/// `U` is the app's own user value, as the verify hook answered it (`()` without a hook).
-/// Use `Option<AppleMusicUser>` on pages that work signed in or out.
-pub struct AppleMusicUser<U = ()> {
-    identity: AppleMusicIdentity,
+/// `U` is the app's own user value, as the sign-in hook answered it (`()` without a hook).
+/// Use `Option<SignedIn<S>>` on pages that work signed in or out, and
+/// `Result<SignedIn<S>, GuardError>` to tell "signed out" from "re-login needed".
+///
+/// The extractor and [`RequireSignIn`] answer the same way when the request has no usable identity:
+///
+/// | situation | browser (`Accept` lists `text/html`) | any other client |
+/// | --- | --- | --- |
+/// | not signed in | `303` to `…/login?return_to=<path and query>` | `401 {"error": "unauthenticated"}` + `WWW-Authenticate` |
+/// | credential past its end, or invalidated | `303` to `…/login?prompt=login&return_to=…` | `401 {"error": "reauthentication_required", "expired_at": …}` |
+///
+/// A tampered, foreign or unreadable session cookie counts as "not signed in"; an identity
+/// written by another version of the app counts as "re-login".
+pub struct SignedIn<S: Strategy, U = ()> {
+    identity: S::Identity,
     user: Option<U>,
     session: Session,
-    auth: web::Data<AppleMusicAuth>,
+    auth: web::Data<Authenticator<S>>,
 }
 
-impl<U> std::fmt::Debug for AppleMusicUser<U> {
+impl<S: Strategy, U> std::fmt::Debug for SignedIn<S, U>
+where
+    S::Identity: std::fmt::Debug,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppleMusicUser")
+        f.debug_struct("SignedIn")
             .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
 
-impl<U: DeserializeOwned> AppleMusicUser<U> {
-    /// The identity (music user token, times, restriction).
-    pub fn identity(&self) -> &AppleMusicIdentity {
+impl<S: Strategy, U> SignedIn<S, U> {
+    /// The identity.
+    pub fn identity(&self) -> &S::Identity {
         &self.identity
     }
 
-    /// The app's user value from the verify hook, if there was one.
+    /// The app's user value from the sign-in hook, if there was one.
     pub fn user(&self) -> Option<&U> {
         self.user.as_ref()
     }
 
-    /// Time left before the music user token reaches its end.
-    pub fn time_left(&self) -> Duration {
-        let left = self.identity.expires_at() - self.auth.strategy().config().flow.clock.now();
-        left.try_into().unwrap_or(Duration::ZERO)
+    /// The authenticator that signed this user in.
+    pub fn authenticator(&self) -> &Authenticator<S> {
+        &self.auth
     }
 
-    /// Whether the end is within the warning window (default 14 days): time to tell the user
-    /// "your Apple Music connection expires in N days".
-    pub fn expires_soon(&self) -> bool {
-        self.time_left() <= self.auth.strategy().config().expiry_warning
+    /// When the credential ends, if the strategy knows.
+    pub fn expires_at(&self) -> Option<OffsetDateTime> {
+        self.auth.strategy().identity_expires_at(&self.identity)
     }
-}
 
-impl<U> AppleMusicUser<U> {
-    /// Marks this identity as no longer valid, e.g. after Apple answered `403` on a
-    /// `/v1/me/…` call (the token was revoked or ended early). The next guarded request goes
-    /// through re-login with `prompt=login`.
-    ///
-    /// ```no_run
-    /// # use actix_apple_music::AppleMusicUser;
-    /// # async fn call_apple(_: &AppleMusicUser) -> u16 { 403 }
-    /// async fn library(user: AppleMusicUser) -> actix_web::HttpResponse {
-    ///     let status = call_apple(&user).await; // GET /v1/me/library/songs with user's headers
-    ///     if status == 403 {
-    ///         user.invalidate();
-    ///         return actix_web::HttpResponse::SeeOther()
-    ///             .insert_header(("Location", "/library"))
-    ///             .finish();
-    ///     }
-    ///     actix_web::HttpResponse::Ok().finish()
-    /// }
-    /// ```
+    /// Time left before the credential ends (`None` when the strategy does not know).
+    pub fn time_left(&self) -> Option<Duration> {
+        let left = self.expires_at()? - self.auth.flow_options().now();
+        Some(left.try_into().unwrap_or(Duration::ZERO))
+    }
+
+    /// Marks this identity as no longer valid, e.g. after the provider refused its
+    /// credential. The next guarded request goes through re-login with `prompt=login`.
     pub fn invalidate(&self) {
-        let now = self.auth.strategy().config().flow.clock.now();
+        let now = self.auth.flow_options().now();
         self.auth.mark_reauthentication(&self.session, now);
     }
-
-    /// Sends an Apple Music API request as this user (developer token and music user
-    /// token), through the strategy's [`AppleMusicApi`](crate::api::AppleMusicApi). When
-    /// Apple answers `403` to a `/v1/me/…` request the token is dead: the identity is
-    /// [invalidated](Self::invalidate) before the error is answered, so the next guarded
-    /// request goes through re-login.
-    ///
-    /// ```no_run
-    /// use actix_apple_music::api::{ApiError, ApiRequest};
-    /// use actix_apple_music::AppleMusicUser;
-    ///
-    /// async fn songs(user: AppleMusicUser) -> Result<actix_web::HttpResponse, ApiError> {
-    ///     let answer = user.api(ApiRequest::get("/v1/me/library/songs?limit=10")).await?;
-    ///     Ok(actix_web::HttpResponse::Ok().json(answer.json::<serde_json::Value>()?))
-    /// }
-    /// ```
-    pub async fn api(
-        &self,
-        request: crate::api::ApiRequest,
-    ) -> Result<crate::api::ApiResponse, crate::api::ApiError> {
-        let personal = request.is_personal();
-        let result = self
-            .auth
-            .strategy()
-            .api()
-            .send(request, Some(self.identity.music_user_token()))
-            .await;
-        if personal && matches!(result, Err(crate::api::ApiError::UserTokenRejected)) {
-            log::info!("Apple Music refused a user's token: the identity is invalidated");
-            self.invalidate();
-        }
-        result
-    }
 }
 
-impl<U: DeserializeOwned + 'static> FromRequest for AppleMusicUser<U> {
+impl<S: Strategy, U: DeserializeOwned + 'static> FromRequest for SignedIn<S, U> {
     type Error = GuardError;
     type Future = Ready<Result<Self, GuardError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(check(req).map(|(identity, session, auth)| AppleMusicUser {
+        ready(check::<S>(req).map(|(identity, session, auth)| SignedIn {
             user: auth.stored_user::<U>(&session),
             identity,
             session,
@@ -269,44 +260,70 @@ impl<U: DeserializeOwned + 'static> FromRequest for AppleMusicUser<U> {
     }
 }
 
-/// Guards a whole scope: `web::scope("/library").wrap(RequireAppleMusic::new())`. Answers
-/// like [`AppleMusicUser`]; handlers inside may still take the extractor for the identity.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RequireAppleMusic;
+/// Guards a whole scope for strategy `S`:
+/// `web::scope("/library").wrap(RequireSignIn::<MyStrategy>::new())` (for Apple Music,
+/// [`RequireAppleMusic`](crate::RequireAppleMusic)). Answers like [`SignedIn`]; the identity
+/// is also put in the request's extensions, and handlers inside may still take the
+/// extractor.
+pub struct RequireSignIn<S>(PhantomData<fn() -> S>);
 
-impl RequireAppleMusic {
-    /// The guard.
-    pub fn new() -> Self {
-        Self
+impl<S> std::fmt::Debug for RequireSignIn<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequireSignIn")
     }
 }
 
-impl<S, B> Transform<S, ServiceRequest> for RequireAppleMusic
+impl<S> Clone for RequireSignIn<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for RequireSignIn<S> {}
+
+impl<S> Default for RequireSignIn<S> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<S> RequireSignIn<S> {
+    /// The guard.
+    pub fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<St, S, B> Transform<St, ServiceRequest> for RequireSignIn<S>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    S: Strategy,
+    St: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = actix_web::Error;
-    type Transform = RequireAppleMusicService<S>;
+    type Transform = RequireSignInService<St, S>;
     type InitError = ();
     type Future = Ready<Result<Self::Transform, ()>>;
 
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequireAppleMusicService {
+    fn new_transform(&self, service: St) -> Self::Future {
+        ready(Ok(RequireSignInService {
             service: Rc::new(service),
+            strategy: PhantomData,
         }))
     }
 }
 
-/// The service [`RequireAppleMusic`] wraps around a scope.
-pub struct RequireAppleMusicService<S> {
-    service: Rc<S>,
+/// The service [`RequireSignIn`] wraps around a scope.
+pub struct RequireSignInService<St, S> {
+    service: Rc<St>,
+    strategy: PhantomData<fn() -> S>,
 }
 
-impl<S, B> Service<ServiceRequest> for RequireAppleMusicService<S>
+impl<St, S, B> Service<ServiceRequest> for RequireSignInService<St, S>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    S: Strategy,
+    St: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: 'static,
 {
     type Response = ServiceResponse<EitherBody<B>>;
@@ -317,7 +334,7 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        match check(req.request()) {
+        match check::<S>(req.request()) {
             Ok((identity, _, _)) => {
                 req.extensions_mut().insert(identity);
                 let fut = self.service.call(req);
@@ -328,5 +345,15 @@ where
                 Box::pin(async move { Ok(req.into_response(response).map_into_right_body()) })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_challenge_scheme_is_the_strategy_name_in_camel_case() {
+        assert_eq!(super::scheme_of("apple-music"), "AppleMusic");
+        assert_eq!(super::scheme_of("plain"), "Plain");
+        assert_eq!(super::scheme_of("a_b-c"), "ABC");
     }
 }

@@ -51,9 +51,9 @@
 //! # Verifying with Apple
 //!
 //! Each new music user token is proven with Apple Music API (`GET /v1/me/storefront`) before
-//! the user is signed in, and the identity keeps the user's [`Storefront`]. Apple's refusals
+//! the user is signed in, and the identity keeps the user's [`Storefront`](api::Storefront). Apple's refusals
 //! become typed errors; when Apple cannot be asked the sign-in fails closed (`503`) unless the
-//! app chooses [`UnavailablePolicy::AcceptUnverified`]. See [`api`] for the outcomes, the
+//! app chooses [`UnavailablePolicy::AcceptUnverified`](api::UnavailablePolicy::AcceptUnverified). See [`api`] for the outcomes, the
 //! developer-token self-check and the request helper
 //! [`AppleMusicUser::api`].
 //!
@@ -82,12 +82,13 @@
 //! - Rate-limit the sign-in routes in the app (each callback may cost a call to Apple); the
 //!   demo shows one.
 
-pub mod api;
+#![deny(missing_docs)]
+
 mod apple_music;
 mod clock;
 pub mod developer_token;
 mod error;
-pub mod guard;
+mod guard;
 pub mod headers;
 mod response;
 #[cfg(feature = "sandbox")]
@@ -95,23 +96,25 @@ pub mod sandbox;
 mod secret;
 pub mod session_store;
 pub mod single_use;
-pub mod strategy;
+mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
-pub use api::{AppleMusicApi, DeveloperTokenCheck, Storefront, UnavailablePolicy, Verification};
 pub use apple_music::{
-    decode_fragment, env, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, LoginPage,
-    DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING, DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL,
-    DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
+    api, env, AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy,
+    AppleMusicUser, AuthorizationError, LoginPage, RequireAppleMusic, TokenError, UpstreamError,
+    DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING, DEFAULT_MAX_USER_TOKEN_LEN,
+    DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{
-    AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError, MAX_RETRY_AFTER,
-};
-pub use guard::{AppleMusicUser, GuardError, RequireAppleMusic};
+pub use error::ConfigError;
+pub use guard::{GuardError, RequireSignIn, RequireSignInService, SignedIn};
 pub use secret::{ClientSecret, MusicUserToken};
-pub use strategy::{Authenticator, Rejection};
+pub use strategy::{
+    Authenticator, CallbackParams, FailureKind, FlowError, FlowOptions, LoginRequest, Rejection,
+    SignInError, SignedInAt, StateProof, Strategy, StrategyError, DEFAULT_BODY_TIMEOUT,
+    DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL, MAX_CALLBACK_BYTES, MAX_RETRY_AFTER,
+};
 
 /// A `Logger` format that never prints a query string (which may hold a token): method and
 /// path come from [`safe_log_path`].

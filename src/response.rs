@@ -3,7 +3,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
-use crate::error::AuthError;
+use crate::strategy::StrategyError;
 
 /// Whether the client asked for HTML: its `Accept` lists `text/html` (browsers navigating).
 /// curl's `*/*` and a missing header count as JSON clients.
@@ -99,11 +99,11 @@ pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
     out
 }
 
-/// The JSON body of an [`AuthError`]:
+/// The JSON body of a failed sign-in:
 /// `{"error": "authorization_error" | "token_error" | "upstream_error", "reason": …, "message": …}`.
-pub(crate) fn auth_error_json(error: &AuthError) -> HttpResponse {
+pub(crate) fn failure_json(error: &dyn StrategyError) -> HttpResponse {
     error_builder(error).json(serde_json::json!({
-        "error": error.kind(),
+        "error": error.kind().as_str(),
         "reason": error.reason(),
         "message": error.to_string(),
     }))
@@ -112,18 +112,13 @@ pub(crate) fn auth_error_json(error: &AuthError) -> HttpResponse {
 const ERROR_PAGE: &str = include_str!("pages/error.html");
 
 /// A small HTML page that says what went wrong and links back to the login.
-pub(crate) fn auth_error_html(error: &AuthError, login_url: &str) -> HttpResponse {
+pub(crate) fn failure_html(error: &dyn StrategyError, login_url: &str) -> HttpResponse {
     let nonce = nonce();
-    let title = match error {
-        AuthError::Authorization(_) => "Apple Music sign-in did not complete",
-        AuthError::Token(_) => "This sign-in link is not valid",
-        _ => "Apple Music could not check the sign-in",
-    };
     let body = ERROR_PAGE
         .replace("{{NONCE}}", &nonce)
-        .replace("{{TITLE}}", title)
-        .replace("{{KIND}}", error.kind())
-        .replace("{{REASON}}", error.reason())
+        .replace("{{TITLE}}", &escape_html(&error.title()))
+        .replace("{{KIND}}", error.kind().as_str())
+        .replace("{{REASON}}", &escape_html(error.reason()))
         .replace("{{LOGIN_URL}}", &escape_html(login_url))
         .replace("{{MESSAGE}}", &escape_html(&error.to_string()));
     let mut builder = error_builder(error);
@@ -131,22 +126,28 @@ pub(crate) fn auth_error_html(error: &AuthError, login_url: &str) -> HttpRespons
     builder.body(body)
 }
 
-/// The status, `no-store` and, where waiting helps, `Retry-After` of an error answer.
-fn error_builder(error: &AuthError) -> HttpResponseBuilder {
+/// The status, `no-store` and, where waiting helps, `Retry-After` (at most
+/// [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER)) of an error answer.
+fn error_builder(error: &dyn StrategyError) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(error.status());
     builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
     if let Some(wait) = error.retry_after() {
-        builder.insert_header((header::RETRY_AFTER, wait.as_secs().max(1).to_string()));
+        let secs = wait.min(crate::MAX_RETRY_AFTER).as_secs().max(1);
+        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
     builder
 }
 
-/// The answer to an [`AuthError`] for this request: HTML for browsers, JSON otherwise.
-pub(crate) fn auth_error(req: &HttpRequest, error: &AuthError, login_url: &str) -> HttpResponse {
+/// The answer to a failed sign-in for this request: HTML for browsers, JSON otherwise.
+pub(crate) fn failure(
+    req: &HttpRequest,
+    error: &dyn StrategyError,
+    login_url: &str,
+) -> HttpResponse {
     if wants_html(req) {
-        auth_error_html(error, login_url)
+        failure_html(error, login_url)
     } else {
-        auth_error_json(error)
+        failure_json(error)
     }
 }
 

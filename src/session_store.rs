@@ -74,7 +74,7 @@ use actix_web::{HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use time::OffsetDateTime;
 
-use crate::strategy::SESSION_UNTIL_SUFFIX;
+use crate::strategy::LIFETIME_KEY;
 
 type SessionState = std::collections::HashMap<String, String>;
 
@@ -506,14 +506,16 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// The TTL a session should get: until the latest `*.until` entry, at least one second; the
-/// middleware's `configured` TTL when the session holds none.
-pub fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {
+/// The TTL a session should get: until the latest time in the crate's lifetime record (one
+/// entry per strategy), at least one second; the middleware's `configured` TTL when the
+/// session holds no record (or one that does not read).
+fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {
     let until = state
-        .iter()
-        .filter(|(key, _)| key.ends_with(SESSION_UNTIL_SUFFIX))
-        .filter_map(|(_, value)| value.trim().parse::<i64>().ok())
-        .max();
+        .get(LIFETIME_KEY)
+        .and_then(|record| {
+            serde_json::from_str::<std::collections::BTreeMap<String, i64>>(record).ok()
+        })
+        .and_then(|record| record.into_values().max());
     match until {
         Some(until) => Duration::seconds(until.saturating_sub(now.unix_timestamp()).max(1)),
         None => *configured,
@@ -724,24 +726,30 @@ mod tests {
     }
 
     #[test]
-    fn ttl_follows_the_latest_until_entry() {
+    fn ttl_follows_the_latest_entry_of_the_crates_own_record() {
         let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
         let configured = Duration::days(1);
         let mut state = SessionState::new();
         state.insert("app.cart".into(), "[]".into());
+        // An app's own key that looks like a lifetime changes nothing.
+        state.insert("cart.until".into(), "1000005".into());
         assert_eq!(session_ttl(&state, &configured, now), configured);
-        state.insert("apple-music.until".into(), "1000600".into());
+        state.insert(LIFETIME_KEY.into(), r#"{"apple-music":1000600}"#.into());
         assert_eq!(
             session_ttl(&state, &configured, now),
             Duration::seconds(600)
         );
-        state.insert("other.until".into(), "1003600".into());
+        state.insert(
+            LIFETIME_KEY.into(),
+            r#"{"apple-music":1000600,"other":1003600}"#.into(),
+        );
         assert_eq!(
             session_ttl(&state, &configured, now),
             Duration::seconds(3600)
         );
-        state.insert("apple-music.until".into(), "900000".into());
-        state.remove("other.until");
+        state.insert(LIFETIME_KEY.into(), r#"{"apple-music":900000}"#.into());
         assert_eq!(session_ttl(&state, &configured, now), Duration::seconds(1));
+        state.insert(LIFETIME_KEY.into(), "not json".into());
+        assert_eq!(session_ttl(&state, &configured, now), configured);
     }
 }

@@ -110,7 +110,7 @@ async fn harness_with(
     let config = tweak(config);
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let recorder = accepted.clone();
-    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap()).verify(
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap()).on_sign_in(
         move |_req: HttpRequest, identity: AppleMusicIdentity| {
             recorder
                 .lock()

@@ -142,7 +142,7 @@ async fn instance_with(
     sealed: bool,
 ) -> String {
     let mut config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
-        .verify_tokens(false)
+        .check_with_apple(false)
         .user_token_lifetime(Duration::from_secs(3600))
         .session_margin(Duration::from_secs(60));
     if let Some(clock) = clock {

@@ -19,9 +19,9 @@ pub const DEFAULT_AUTHORIZE_URL: &str = "https://authorize.music.apple.com/woa";
 /// Default lifetime of a music user token: 180 days, as passport-apple-music and Music
 /// Assistant use.
 pub const DEFAULT_USER_TOKEN_LIFETIME: Duration = Duration::from_secs(180 * 86_400);
-/// Default longest `code` (music user token) the callback accepts, in bytes. The identity
-/// lives in the session; with the cookie store it must fit a browser's 4 KiB cookie.
-pub const DEFAULT_MAX_CODE_LEN: usize = 1536;
+/// Default longest music user token the callback accepts, in bytes. The identity lives in
+/// the session; with the cookie store it must fit a browser's 4 KiB cookie.
+pub const DEFAULT_MAX_USER_TOKEN_LEN: usize = 1536;
 
 /// Default warning window before a music user token's end: 14 days.
 pub const DEFAULT_EXPIRY_WARNING: Duration = Duration::from_secs(14 * 86_400);
@@ -76,12 +76,12 @@ pub struct AppleMusicConfig {
     pub(crate) developer_token_lifetime: Duration,
     pub(crate) origins: Vec<String>,
     pub(crate) user_token_lifetime: Duration,
-    pub(crate) max_code_len: usize,
+    pub(crate) max_user_token_len: usize,
     pub(crate) authorize_timeout: Duration,
     pub(crate) expiry_warning: Duration,
     pub(crate) manual_token_route: bool,
     pub(crate) developer_token_route: bool,
-    pub(crate) verify_tokens: bool,
+    pub(crate) check_with_apple: bool,
     pub(crate) api: ApiOptions,
     pub(crate) unavailable_policy: UnavailablePolicy,
     pub(crate) flow: FlowOptions,
@@ -96,7 +96,7 @@ impl fmt::Debug for AppleMusicConfig {
             .field("app_name", &self.app_name)
             .field("login_page", &self.login_page)
             .field("user_token_lifetime", &self.user_token_lifetime)
-            .field("verify_tokens", &self.verify_tokens)
+            .field("check_with_apple", &self.check_with_apple)
             .field("api", &self.api)
             .field("unavailable_policy", &self.unavailable_policy)
             .field("flow", &self.flow)
@@ -154,12 +154,12 @@ impl AppleMusicConfig {
             developer_token_lifetime: DEFAULT_APPLE_MUSIC_LIFETIME,
             origins: Vec::new(),
             user_token_lifetime: DEFAULT_USER_TOKEN_LIFETIME,
-            max_code_len: DEFAULT_MAX_CODE_LEN,
+            max_user_token_len: DEFAULT_MAX_USER_TOKEN_LEN,
             authorize_timeout: Duration::from_secs(180),
             expiry_warning: DEFAULT_EXPIRY_WARNING,
             manual_token_route: false,
             developer_token_route: false,
-            verify_tokens: true,
+            check_with_apple: true,
             api: ApiOptions::default(),
             unavailable_policy: UnavailablePolicy::default(),
             flow: FlowOptions::default(),
@@ -217,7 +217,7 @@ impl AppleMusicConfig {
                 .collect();
         }
         if let Some(on) = boolean(env::VERIFY_TOKENS)? {
-            self.verify_tokens = on;
+            self.check_with_apple = on;
         }
         if let Some(on) = boolean(env::ALLOW_GET_CALLBACK)? {
             self.flow.allow_get_callback = on;
@@ -271,9 +271,10 @@ impl AppleMusicConfig {
         self.user_token_lifetime = lifetime;
         self
     }
-    /// Longest `code` accepted, in bytes (default 1536; see [`DEFAULT_MAX_CODE_LEN`]).
-    pub fn max_code_len(mut self, bytes: usize) -> Self {
-        self.max_code_len = bytes;
+    /// Longest music user token accepted, in bytes (default 1536; see
+    /// [`DEFAULT_MAX_USER_TOKEN_LEN`]).
+    pub fn max_user_token_len(mut self, bytes: usize) -> Self {
+        self.max_user_token_len = bytes;
         self
     }
     /// How long the login page waits for MusicKit or the popup before giving up with
@@ -306,8 +307,8 @@ impl AppleMusicConfig {
     /// Whether each new music user token (callback or manual entry) is proven with Apple's
     /// `GET /v1/me/storefront` before the user is signed in (default `true`; see
     /// [`api`](crate::api)). Off, identities carry no storefront.
-    pub fn verify_tokens(mut self, enabled: bool) -> Self {
-        self.verify_tokens = enabled;
+    pub fn check_with_apple(mut self, enabled: bool) -> Self {
+        self.check_with_apple = enabled;
         self
     }
     /// Apple Music API base URL (default `https://api.music.apple.com`; a stand-in in tests,
@@ -420,13 +421,6 @@ impl AppleMusicConfig {
                 "a non-empty name",
             ));
         }
-        if self.flow.state_ttl < Duration::from_secs(1) {
-            return Err(ConfigError::invalid(
-                "state TTL",
-                &format!("{:?}", self.flow.state_ttl),
-                "1 second or more",
-            ));
-        }
         if self.user_token_lifetime < Duration::from_secs(1) {
             return Err(ConfigError::invalid(
                 "music user token lifetime",
@@ -434,26 +428,7 @@ impl AppleMusicConfig {
                 "1 second or more",
             ));
         }
-        for (name, target) in [
-            ("success target", Some(&self.flow.success_target)),
-            ("logout target", Some(&self.flow.logout_target)),
-            ("failure target", self.flow.failure_target.as_ref()),
-        ] {
-            if let Some(target) = target {
-                if crate::strategy::safe_return_to(target).is_none()
-                    && http_url(name, target).is_err()
-                {
-                    return Err(ConfigError::invalid(
-                        name,
-                        target,
-                        "a path such as /home, or an absolute http(s) URL",
-                    ));
-                }
-            }
-        }
-        if let Some(origin) = &self.flow.public_origin {
-            crate::developer_token::check_origin_pub(origin)?;
-        }
+        self.flow.check()?;
         Ok(())
     }
 }

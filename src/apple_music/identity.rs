@@ -50,15 +50,16 @@ impl AppleMusicIdentity {
         }
     }
 
-    /// This identity as proven by Apple, with the user's storefront.
-    pub fn verified(mut self, storefront: Storefront) -> Self {
+    /// This identity as proven by Apple, with the user's storefront. Only the crate's own
+    /// check with Apple makes one.
+    pub(crate) fn verified(mut self, storefront: Storefront) -> Self {
         self.storefront = Some(storefront);
         self.verification = Verification::Verified;
         self
     }
 
     /// This identity marked as not proven: Apple could not be asked and the app accepts that.
-    pub fn unverified(mut self) -> Self {
+    pub(crate) fn unverified(mut self) -> Self {
         self.storefront = None;
         self.verification = Verification::Unverified;
         self

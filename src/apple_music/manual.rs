@@ -1,14 +1,11 @@
 //! The optional routes: manual token entry and the developer token for front ends.
 
-use actix_session::SessionExt;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use time::format_description::well_known::Rfc3339;
 
 use super::AppleMusicStrategy;
-use crate::error::{AuthError, TokenError};
-use crate::response;
-use crate::strategy::{read_body, Authenticator, CallbackParams, StateProof};
+use crate::strategy::{Authenticator, CallbackParams, FlowError, SignInError, StateProof};
 
 type Auth = Authenticator<AppleMusicStrategy>;
 
@@ -25,7 +22,7 @@ pub(super) async fn manual_token(
     body: web::Payload,
     auth: web::Data<Auth>,
 ) -> HttpResponse {
-    if !auth.same_origin(&req) {
+    if !auth.is_same_origin(&req) {
         return HttpResponse::Forbidden().json(serde_json::json!({
             "error": "forbidden",
             "message": "cross-origin token entry refused",
@@ -36,47 +33,48 @@ pub(super) async fn manual_token(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let result = async {
-        let bytes = read_body(&req, body, is_json, auth.options().body_timeout).await?;
-        let input: ManualToken = if is_json {
-            serde_json::from_slice(&bytes).map_err(|_| {
-                TokenError::malformed("expected {\"music_user_token\": …, \"state\": …}")
-            })?
-        } else {
-            let params = CallbackParams::parse(&bytes)?;
-            ManualToken {
-                music_user_token: params.get("music_user_token").map(str::to_owned),
-                state: params.get("state").map(str::to_owned),
-            }
-        };
-        let session = req.get_session();
-        let proof = StateProof {
-            state: input.state.as_deref(),
-            handback: None,
-        };
-        let return_to = auth.spend_state(&session, proof).await?;
-        let strategy = auth.strategy();
-        let code = input.music_user_token.unwrap_or_default().trim().to_owned();
-        let identity = strategy.identity_for(code, None)?;
-        let identity = strategy.verify_with_apple(identity).await?;
-        auth.complete(&req, &session, identity.clone()).await?;
-        Ok::<_, AuthError>((identity, return_to))
-    }
-    .await;
+    let input = match read_input(&req, body, &auth, is_json).await {
+        Ok(input) => input,
+        Err(e) => return auth.failure_response(&req, &SignInError::Flow(e)),
+    };
+    let strategy = auth.strategy();
+    let result = auth
+        .finish_sign_in(&req, StateProof::state(input.state.as_deref()), || async {
+            let token = input.music_user_token.unwrap_or_default().trim().to_owned();
+            let identity = strategy.identity_for(token, None)?;
+            strategy.check_with_apple(identity).await
+        })
+        .await;
     match result {
-        Ok((identity, _)) if is_json => HttpResponse::Ok()
+        Ok(done) if is_json => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
             .json(serde_json::json!({
                 "provider": "apple-music",
-                "authenticated_at": identity.authenticated_at().format(&Rfc3339).unwrap_or_default(),
-                "expires_at": identity.expires_at().format(&Rfc3339).unwrap_or_default(),
-                "restricted": identity.restricted(),
+                "authenticated_at": done.identity.authenticated_at().format(&Rfc3339).unwrap_or_default(),
+                "expires_at": done.identity.expires_at().format(&Rfc3339).unwrap_or_default(),
+                "restricted": done.identity.restricted(),
             })),
-        Ok((_, return_to)) => {
-            response::see_other(&return_to.unwrap_or_else(|| auth.strategy().config().flow.success_target.clone()))
-        }
-        Err(error) => auth.failure(&req, &error),
+        other => auth.respond(&req, other),
     }
+}
+
+async fn read_input(
+    req: &HttpRequest,
+    body: web::Payload,
+    auth: &Auth,
+    is_json: bool,
+) -> Result<ManualToken, FlowError> {
+    let bytes = auth.read_form_or_json(req, body).await?;
+    if is_json {
+        return serde_json::from_slice(&bytes).map_err(|_| FlowError::MalformedRequest {
+            detail: "expected {\"music_user_token\": …, \"state\": …}".into(),
+        });
+    }
+    let params = CallbackParams::parse(&bytes)?;
+    Ok(ManualToken {
+        music_user_token: params.get("music_user_token").map(str::to_owned),
+        state: params.get("state").map(str::to_owned),
+    })
 }
 
 /// `GET …/developer-token`: `{"token", "expires_at"}`, cacheable for at most five minutes and
@@ -84,7 +82,7 @@ pub(super) async fn manual_token(
 pub(super) async fn developer_token(auth: web::Data<Auth>) -> HttpResponse {
     let strategy = auth.strategy();
     let token = strategy.signer().token();
-    let now = strategy.config().flow.clock.now();
+    let now = auth.flow_options().now();
     let left = (token.expires_at() - now).whole_seconds().max(0);
     let max_age = left.min(300);
     HttpResponse::Ok()

@@ -30,10 +30,13 @@
 //! `referrer` has the origin of the page that navigated there; a return without a fragment is
 //! taken as `declined`.
 
+pub mod api;
 mod config;
+mod error;
 mod identity;
 mod manual;
 pub(crate) mod page;
+mod user;
 
 use std::future::Future;
 
@@ -44,15 +47,17 @@ use serde::Serialize;
 
 pub use config::{
     env, AppleMusicConfig, LoginPage, DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING,
-    DEFAULT_MAX_CODE_LEN, DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
+    DEFAULT_MAX_USER_TOKEN_LEN, DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
 };
+pub use error::{AppleMusicError, AuthorizationError, TokenError, UpstreamError};
 pub use identity::AppleMusicIdentity;
+pub use user::{AppleMusicUser, RequireAppleMusic};
 
-use crate::api::AppleMusicApi;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
-use crate::error::{AuthError, ConfigError, TokenError};
+use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
 use crate::strategy::{Authenticator, CallbackParams, FlowOptions, LoginRequest, Strategy};
+use api::AppleMusicApi;
 use page::PageTemplate;
 
 /// Session namespace and name of the strategy.
@@ -201,12 +206,12 @@ impl AppleMusicStrategy {
     }
 
     /// Proves a new identity's music user token with Apple (`GET /v1/me/storefront`) when
-    /// verification is on; answers the identity with its storefront, or the typed failure.
-    pub(crate) async fn verify_with_apple(
+    /// checking is on; answers the identity with its storefront, or the typed failure.
+    pub(crate) async fn check_with_apple(
         &self,
         identity: AppleMusicIdentity,
-    ) -> Result<AppleMusicIdentity, AuthError> {
-        if !self.config.verify_tokens {
+    ) -> Result<AppleMusicIdentity, AppleMusicError> {
+        if !self.config.check_with_apple {
             return Ok(identity);
         }
         match self.api.storefront(identity.music_user_token()).await {
@@ -224,19 +229,19 @@ impl AppleMusicStrategy {
     /// An identity for a music user token that arrived now, checked for length.
     pub(crate) fn identity_for(
         &self,
-        code: String,
+        music_user_token: String,
         restricted: Option<bool>,
     ) -> Result<AppleMusicIdentity, TokenError> {
-        if code.is_empty() {
-            return Err(TokenError::MissingCode);
+        if music_user_token.is_empty() {
+            return Err(TokenError::MissingUserToken);
         }
-        if code.len() > self.config.max_code_len {
-            return Err(TokenError::CodeTooLong {
-                max: self.config.max_code_len,
+        if music_user_token.len() > self.config.max_user_token_len {
+            return Err(TokenError::UserTokenTooLong {
+                max: self.config.max_user_token_len,
             });
         }
         Ok(AppleMusicIdentity::new(
-            MusicUserToken::new(code),
+            MusicUserToken::new(music_user_token),
             self.config.flow.clock.now(),
             self.config.user_token_lifetime,
             restricted,
@@ -252,14 +257,15 @@ impl AppleMusicStrategy {
         self.signer
             .verify(hint)
             .map_err(TokenError::InvalidIdTokenHint)?;
-        let (code, restricted) = match (params.get("code"), params.get("fragment")) {
+        // The music user token travels as `code`, as passport-apple-music sends it.
+        let (music_user_token, restricted) = match (params.get("code"), params.get("fragment")) {
             (None, Some(fragment)) => decode_fragment(fragment)?,
-            (code, _) => (
-                code.unwrap_or_default().to_owned(),
+            (token, _) => (
+                token.unwrap_or_default().to_owned(),
                 parse_restricted(params.get("restricted"))?,
             ),
         };
-        self.identity_for(code, restricted)
+        self.identity_for(music_user_token, restricted)
     }
 }
 
@@ -276,7 +282,7 @@ fn parse_restricted(value: Option<&str>) -> Result<Option<bool>, TokenError> {
 
 /// Decodes the `redirect` return fragment: base64 (standard or URL-safe, padded or not) of
 /// `{"musicUserToken": …, "itre": "0" | "1", "cid": …}`.
-pub fn decode_fragment(fragment: &str) -> Result<(String, Option<bool>), TokenError> {
+fn decode_fragment(fragment: &str) -> Result<(String, Option<bool>), TokenError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Fragment {
@@ -304,13 +310,15 @@ pub fn decode_fragment(fragment: &str) -> Result<(String, Option<bool>), TokenEr
 
 impl Strategy for AppleMusicStrategy {
     type Identity = AppleMusicIdentity;
+    type Error = AppleMusicError;
 
     fn name(&self) -> &str {
         STRATEGY_NAME
     }
 
-    fn flow_options(&self) -> &FlowOptions {
-        &self.config.flow
+    /// The flow options of the config (targets, state lifetime, GET callback, clock, …).
+    fn default_options(&self) -> FlowOptions {
+        self.config.flow.clone()
     }
 
     fn login_page(&self, _req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {
@@ -348,9 +356,13 @@ impl Strategy for AppleMusicStrategy {
         &self,
         _req: &HttpRequest,
         params: &CallbackParams,
-    ) -> impl Future<Output = Result<AppleMusicIdentity, AuthError>> {
-        let checked = self.identity(params).map_err(AuthError::from);
-        async move { self.verify_with_apple(checked?).await }
+    ) -> impl Future<Output = Result<AppleMusicIdentity, AppleMusicError>> {
+        // MusicKit's error words (`declined`, `popup_blocked`, …) come back as `error`.
+        let checked = match params.get("error") {
+            Some(error) => Err(AuthorizationError::from_callback_error(error).into()),
+            None => self.identity(params).map_err(AppleMusicError::from),
+        };
+        async move { self.check_with_apple(checked?).await }
     }
 
     fn identity_expires_at(&self, identity: &AppleMusicIdentity) -> Option<time::OffsetDateTime> {

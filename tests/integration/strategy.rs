@@ -1,13 +1,14 @@
 //! The Apple Music strategy end to end, in process: login page, callback, session, errors.
 //! Real `SessionMiddleware` with the cookie store in private (encrypted) mode.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use actix_apple_music::developer_token::{DeveloperTokenConfig, SigningKey};
 use actix_apple_music::{
-    AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, Authenticator, ManualClock, Rejection,
+    AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy, Authenticator,
+    ManualClock, Rejection, SignInError, StrategyError,
 };
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
@@ -25,7 +26,7 @@ const TOKEN: &str = "user-token-Ab12.Cd34/Ef56+Gh78==";
 
 fn config(clock: &ManualClock) -> AppleMusicConfig {
     AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
-        .verify_tokens(false)
+        .check_with_apple(false)
         .app_name("Test App")
         .clock(clock.clone())
 }
@@ -249,7 +250,7 @@ async fn a_get_callback_works_like_passport_apple_music_when_allowed() {
 #[actix_web::test]
 async fn the_verify_hook_links_a_user_or_refuses() {
     let clock = ManualClock::starting_now();
-    let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).verify(
+    let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).on_sign_in(
         |_req: HttpRequest, identity: AppleMusicIdentity| async move {
             if identity.music_user_token().secret() == "banned" {
                 Err(Rejection::new("this account is suspended"))
@@ -321,7 +322,7 @@ async fn callback_problems_map_to_token_reasons() {
         .build(SigningKey::generate())
         .unwrap()
         .token();
-    let long_code = "x".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN + 1);
+    let long_code = "x".repeat(actix_apple_music::DEFAULT_MAX_USER_TOKEN_LEN + 1);
 
     type Case = (
         &'static str,
@@ -907,7 +908,7 @@ async fn the_longest_accepted_token_still_fits_a_cookie() {
         AppleMusicStrategy::new(config(&clock)).unwrap()
     ));
     let (data, cookie) = start_login!(app, "");
-    let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN);
+    let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_USER_TOKEN_LEN);
     let resp = post_callback!(app, Some(cookie), &answer(&data, &longest));
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set_cookie = resp.headers().get(header::SET_COOKIE).unwrap().len();
@@ -928,8 +929,7 @@ async fn identity_debug_output_redacts_the_token() {
     let debug = format!("{identity:?}");
     assert!(!debug.contains("secret-mut"), "{debug}");
     assert!(debug.contains("MusicUserToken([redacted])"), "{debug}");
-    let params =
-        actix_apple_music::strategy::CallbackParams::parse(b"code=secret-mut&state=s").unwrap();
+    let params = actix_apple_music::CallbackParams::parse(b"code=secret-mut&state=s").unwrap();
     assert!(!format!("{params:?}").contains("secret-mut"));
 }
 
@@ -964,8 +964,12 @@ async fn failures_go_where_the_app_wants() {
     // A failure handler replaces the answer entirely.
     let app = app!(
         Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).failure_handler(
-            |_req: &HttpRequest, error: &actix_apple_music::AuthError| {
-                HttpResponse::ImATeapot().body(format!("{}:{}", error.kind(), error.reason()))
+            |_req: &HttpRequest, error: &SignInError<AppleMusicError>| {
+                HttpResponse::ImATeapot().body(format!(
+                    "{}:{}",
+                    error.kind().as_str(),
+                    error.reason()
+                ))
             }
         )
     );

@@ -1,7 +1,7 @@
 //! `AppleMusicConfig::from_env` and start-up validation. One test, because it changes the
 //! process environment.
 
-mod common;
+use crate::common;
 
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, ConfigError};
 
@@ -21,6 +21,7 @@ const VARS: &[&str] = &[
     "APPLE_MUSIC_STATE_TTL_SECS",
     "APPLE_MUSIC_VERIFY_TOKENS",
     "APPLE_MUSIC_API_BASE_URL",
+    "APPLE_MUSIC_ALLOW_GET_CALLBACK",
 ];
 
 fn build() -> Result<AppleMusicStrategy, ConfigError> {
@@ -112,6 +113,11 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
         ("APPLE_MUSIC_TEAM_ID", "team", "10 upper-case"),
         ("APPLE_MUSIC_VERIFY_TOKENS", "maybe", "true or false"),
         (
+            "APPLE_MUSIC_ALLOW_GET_CALLBACK",
+            "sometimes",
+            "APPLE_MUSIC_ALLOW_GET_CALLBACK",
+        ),
+        (
             "APPLE_MUSIC_API_BASE_URL",
             "api.music.apple.com",
             "APPLE_MUSIC_API_BASE_URL",
@@ -133,6 +139,7 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
     std::env::set_var("APPLE_MUSIC_APP_NAME", "Mixtape");
     std::env::set_var("APPLE_MUSIC_VERIFY_TOKENS", "false");
     std::env::set_var("APPLE_MUSIC_API_BASE_URL", "http://127.0.0.1:4010");
+    std::env::set_var("APPLE_MUSIC_ALLOW_GET_CALLBACK", "true");
     let strategy = build().expect("short state lifetimes are accepted for tests");
     assert_eq!(strategy.api().base_url().as_str(), "http://127.0.0.1:4010/");
     assert_eq!(
@@ -143,7 +150,8 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
     assert!(
         debug.contains("Redirect")
             && debug.contains("Mixtape")
-            && debug.contains("verify_tokens: false"),
+            && debug.contains("check_with_apple: false")
+            && debug.contains("allow_get_callback: true"),
         "{debug}"
     );
     assert!(!debug.contains("PRIVATE KEY"), "{debug}");

@@ -6,7 +6,7 @@
 //!
 //! - [`storefront`](AppleMusicApi::storefront) (`GET /v1/me/storefront`) is the cheapest call
 //!   that proves a music user token; the strategy calls it at every sign-in (unless
-//!   [`verify_tokens(false)`](crate::AppleMusicConfig::verify_tokens)) and keeps the answer in
+//!   [`check_with_apple(false)`](crate::AppleMusicConfig::check_with_apple)) and keeps the answer in
 //!   the identity;
 //! - [`check_developer_token`](AppleMusicApi::check_developer_token) (`GET /v1/test`) proves the
 //!   developer token;
@@ -43,8 +43,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::error::{AppleMusicError, AuthorizationError, TokenError, UpstreamError};
 use crate::developer_token::DeveloperTokenSigner;
-use crate::error::{AuthError, AuthorizationError, ConfigError, TokenError, UpstreamError};
+use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
 
 /// Apple Music API.
@@ -209,7 +210,7 @@ impl ApiError {
 
     /// The sign-in failure this answer means, or `None` when the policy lets the sign-in
     /// through unverified.
-    pub(crate) fn into_sign_in_error(self, policy: UnavailablePolicy) -> Option<AuthError> {
+    pub(crate) fn into_sign_in_error(self, policy: UnavailablePolicy) -> Option<AppleMusicError> {
         Some(match self {
             ApiError::UserTokenRejected => TokenError::RejectedByApple.into(),
             ApiError::NoSubscription => AuthorizationError::NoSubscription.into(),
@@ -242,7 +243,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Some(upstream) = self.upstream() {
-            return crate::response::auth_error_json(&AuthError::Upstream(upstream));
+            return crate::response::failure_json(&AppleMusicError::Upstream(upstream));
         }
         let (error, reason) = match self {
             ApiError::UserTokenRejected => ("reauthentication_required", "rejected_by_apple"),
@@ -596,7 +597,7 @@ impl AppleMusicApi {
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|secs| Duration::from_secs(secs).min(crate::error::MAX_RETRY_AFTER));
+                .map(|secs| Duration::from_secs(secs).min(crate::MAX_RETRY_AFTER));
             let body = response
                 .body()
                 .limit(inner.max_body)

@@ -2,17 +2,16 @@
 //! self-check and the API helper, against a real HTTP server on a loopback port 0 that stands
 //! in for Apple Music API (no mocked client).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use actix_apple_music::api::{ApiError, ApiRequest};
-use actix_apple_music::developer_token::SigningKey;
-use actix_apple_music::{
-    AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator, DeveloperTokenCheck,
-    UnavailablePolicy, Verification,
+use actix_apple_music::api::{
+    ApiError, ApiRequest, DeveloperTokenCheck, UnavailablePolicy, Verification,
 };
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
@@ -513,7 +512,7 @@ async fn accept_unverified_signs_in_when_apple_is_down_but_not_when_it_refuses()
 #[actix_web::test]
 async fn verification_off_asks_nobody() {
     let fake = start_fake(Behaviour::Status(403), "http://127.0.0.1:9");
-    let app = app!(config(&fake.base).verify_tokens(false));
+    let app = app!(config(&fake.base).check_with_apple(false));
     let (resp, _, cookie) = sign_in(&app, "user-token-Off-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(fake.seen().is_empty());
@@ -622,10 +621,15 @@ async fn errors_and_identities_do_not_show_tokens_in_debug_output() {
         time::OffsetDateTime::now_utc(),
         Duration::from_secs(3600),
         None,
-    )
-    .verified(storefront);
-    assert_eq!(identity.verification(), Verification::Verified);
-    let shown = format!("{identity:?} {:?} {:?}", strategy.api(), strategy);
+    );
+    // A verified identity comes only out of the crate's own check with Apple (see
+    // `a_verified_sign_in_carries_the_storefront_and_sent_both_tokens`).
+    assert_eq!(identity.verification(), Verification::Off);
+    let shown = format!(
+        "{identity:?} {storefront:?} {:?} {:?}",
+        strategy.api(),
+        strategy
+    );
     assert!(!shown.contains("user-token-Debug-55"));
     assert!(!shown.contains(strategy.signer().token().as_str()));
     fake.set(Behaviour::Status(403));
@@ -660,8 +664,9 @@ async fn bad_requests_and_options_are_refused_before_anything_is_sent() {
     assert!(fake.seen().is_empty(), "nothing was sent");
     // An Origin header that cannot be sent is a configuration error, not a silent drop.
     let options = actix_apple_music::api::ApiOptions::new().origin("https://app.example\n");
-    let err = actix_apple_music::AppleMusicApi::with_options(strategy.signer().clone(), options)
-        .unwrap_err();
+    let err =
+        actix_apple_music::api::AppleMusicApi::with_options(strategy.signer().clone(), options)
+            .unwrap_err();
     assert!(err.to_string().contains("Origin"), "{err}");
 }
 
@@ -669,7 +674,7 @@ async fn bad_requests_and_options_are_refused_before_anything_is_sent() {
 async fn the_longest_token_with_its_storefront_still_fits_a_cookie() {
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
     let app = app!(config(&fake.base));
-    let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_CODE_LEN);
+    let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_USER_TOKEN_LEN);
     let (resp, _, _) = sign_in(&app, &longest).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let set_cookie = resp.headers().get(header::SET_COOKIE).unwrap().len();

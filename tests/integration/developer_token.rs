@@ -1,6 +1,6 @@
 //! Developer tokens: key loading, signing, verification, rotation, MusicAPI helpers.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;

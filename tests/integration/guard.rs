@@ -1,7 +1,7 @@
 //! Guarding routes: the extractor, the scope middleware, expiry and re-login, invalidation,
 //! the optional manual-token and developer-token routes, and the test helper.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -27,7 +27,7 @@ async fn library(user: AppleMusicUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "token": user.identity().music_user_token().secret(),
         "expires_soon": user.expires_soon(),
-        "days_left": user.time_left().as_secs() / 86_400,
+        "days_left": user.token_time_left().as_secs() / 86_400,
     }))
 }
 
@@ -54,7 +54,7 @@ async fn in_scope(req: HttpRequest) -> HttpResponse {
 
 fn config(clock: &ManualClock) -> AppleMusicConfig {
     AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
-        .verify_tokens(false)
+        .check_with_apple(false)
         .clock(clock.clone())
 }
 

@@ -2,7 +2,7 @@
 //! that follow the identity, `503`s while the store fails or hangs, and recovery. (The same
 //! behaviour against a real Redis is in `tests/redis.rs`.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ async fn me(_user: AppleMusicUser) -> HttpResponse {
 macro_rules! app {
     ($store:expr) => {{
         let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
-            .verify_tokens(false)
+            .check_with_apple(false)
             .user_token_lifetime(Duration::from_secs(7200))
             .session_margin(Duration::from_secs(300));
         let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());

@@ -1,0 +1,616 @@
+//! The [`Authenticator`]: a strategy mounted on an app, and everything around it that is not
+//! provider-specific (login state, the app's hook, the session, the answers).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use actix_session::{Session, SessionExt};
+use actix_web::http::header;
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::error::{FlowError, Rejection, SignInError, StrategyError};
+use super::options::FlowOptions;
+use super::params::{read_body, BodyKind, CallbackParams};
+use super::state::{check_proof, PendingLogin, StateProof};
+use super::{routes, Strategy};
+use crate::response;
+use crate::single_use::{MemoryLedger, StateId, StateLedger};
+
+/// The session key, owned by the crate, that records how long a session is worth keeping:
+/// a JSON object of Unix times, one per strategy. Server-side stores read it (see
+/// [`session_store`](crate::session_store)); no other key counts.
+pub(crate) const LIFETIME_KEY: &str = "actix-apple-music.lifetime";
+
+/// The version of the record the identity is kept in.
+const RECORD_VERSION: u32 = 1;
+
+type HookFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, Rejection>>>>;
+type Hook<I> = Arc<dyn Fn(HttpRequest, I) -> HookFuture + Send + Sync>;
+type FailureHandler<E> = Arc<dyn Fn(&HttpRequest, &SignInError<E>) -> HttpResponse + Send + Sync>;
+
+/// Mounts a [`Strategy`] on an actix app and runs the flow around it: `login`, `callback` and
+/// `logout` routes under a prefix, a single-use login state in the session, the app's
+/// sign-in hook, session renewal, the identity in the session, success and typed failure
+/// answers.
+///
+/// ```no_run
+/// # use actix_apple_music::{AppleMusicStrategy, Authenticator};
+/// # fn app(strategy: AppleMusicStrategy) {
+/// let auth = Authenticator::new(strategy).options(|o| o.success_target("/library"));
+/// let app = actix_web::App::new()
+///     // .wrap(SessionMiddleware::new(...))
+///     .configure(auth.mount("/auth/apple-music"));
+/// assert_eq!(auth.login_path(), "/auth/apple-music/login");
+/// # }
+/// ```
+///
+/// Cloning is cheap (a few `Arc`s); clones share their mount paths, so mount from any of
+/// them (e.g. inside `HttpServer::new`) and every clone knows the paths.
+pub struct Authenticator<S: Strategy> {
+    strategy: Arc<S>,
+    options: Arc<FlowOptions>,
+    hook: Option<Hook<S::Identity>>,
+    failure_handler: Option<FailureHandler<S::Error>>,
+    paths: Arc<OnceLock<MountPaths>>,
+    keys: Arc<SessionKeys>,
+    ledger: Arc<dyn StateLedger>,
+    unreadable_logged: Arc<AtomicBool>,
+}
+
+impl<S: Strategy> Clone for Authenticator<S> {
+    fn clone(&self) -> Self {
+        Self {
+            strategy: self.strategy.clone(),
+            options: self.options.clone(),
+            hook: self.hook.clone(),
+            failure_handler: self.failure_handler.clone(),
+            paths: self.paths.clone(),
+            keys: self.keys.clone(),
+            ledger: self.ledger.clone(),
+            unreadable_logged: self.unreadable_logged.clone(),
+        }
+    }
+}
+
+impl<S: Strategy + std::fmt::Debug> std::fmt::Debug for Authenticator<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("strategy", &self.strategy)
+            .field("options", &self.options)
+            .field("prefix", &self.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The mount prefix and the paths under it, computed once at mount.
+#[derive(Debug)]
+struct MountPaths {
+    prefix: String,
+    login: String,
+    callback: String,
+}
+
+impl MountPaths {
+    fn new(prefix: &str) -> Self {
+        let prefix = prefix.trim_end_matches('/');
+        Self {
+            prefix: prefix.to_owned(),
+            login: format!("{prefix}/login"),
+            callback: format!("{prefix}/callback"),
+        }
+    }
+}
+
+/// The session keys of one strategy, namespaced by its name.
+#[derive(Debug)]
+struct SessionKeys {
+    name: String,
+    login: String,
+    identity: String,
+    user: String,
+    reauth: String,
+}
+
+impl SessionKeys {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            login: format!("{name}.login"),
+            identity: format!("{name}.identity"),
+            user: format!("{name}.user"),
+            reauth: format!("{name}.reauth"),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct RecordRef<'a, I> {
+    v: u32,
+    id: &'a I,
+}
+
+#[derive(Deserialize)]
+struct Record<I> {
+    v: u32,
+    id: I,
+}
+
+/// What a finished sign-in answers: where to send the browser, and the identity.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SignedInAt<I> {
+    /// The stored `return_to`, or the success target.
+    pub location: String,
+    /// The identity now in the session.
+    pub identity: I,
+}
+
+impl<S: Strategy> Authenticator<S> {
+    /// Wraps a strategy, with the strategy's [default options](Strategy::default_options),
+    /// no sign-in hook, and an in-process [`MemoryLedger`].
+    pub fn new(strategy: S) -> Self {
+        let keys = Arc::new(SessionKeys::new(strategy.name()));
+        Self {
+            options: Arc::new(strategy.default_options()),
+            strategy: Arc::new(strategy),
+            hook: None,
+            failure_handler: None,
+            paths: Arc::new(OnceLock::new()),
+            keys,
+            ledger: Arc::new(MemoryLedger::new()),
+            unreadable_logged: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Changes the flow options: `auth.options(|o| o.success_target("/library"))`.
+    pub fn options(mut self, change: impl FnOnce(FlowOptions) -> FlowOptions) -> Self {
+        self.options = Arc::new(change((*self.options).clone()));
+        self
+    }
+
+    /// Where spent login states are recorded (default: a [`MemoryLedger`], which holds within
+    /// one process). Apps with several instances pass the Redis ledger of
+    /// [`session_store`](crate::session_store). See [`single_use`](crate::single_use).
+    pub fn state_ledger(mut self, ledger: impl StateLedger) -> Self {
+        self.ledger = Arc::new(ledger);
+        self
+    }
+
+    /// The app's sign-in hook, as PassportJS's verify callback: it receives the request and
+    /// the new identity and answers the app's own user value (kept in the session next to the
+    /// identity, see [`stored_user`](Self::stored_user)) or a [`Rejection`].
+    pub fn on_sign_in<F, Fut, U>(mut self, hook: F) -> Self
+    where
+        F: Fn(HttpRequest, S::Identity) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<U, Rejection>> + 'static,
+        U: Serialize + 'static,
+    {
+        let hook = Arc::new(hook);
+        self.hook = Some(Arc::new(move |req, identity| {
+            let fut = hook(req, identity);
+            Box::pin(async move {
+                let user = fut.await?;
+                serde_json::to_value(user).map_err(|e| {
+                    Rejection::new(format!("the app's user value could not be stored: {e}"))
+                })
+            })
+        }));
+        self
+    }
+
+    /// Replaces the default failure answer (an HTML page or a JSON body, by `Accept`).
+    pub fn failure_handler<F>(mut self, handler: F) -> Self
+    where
+        F: Fn(&HttpRequest, &SignInError<S::Error>) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.failure_handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &S {
+        &self.strategy
+    }
+
+    /// The flow options.
+    pub fn flow_options(&self) -> &FlowOptions {
+        &self.options
+    }
+
+    fn paths(&self) -> Option<&MountPaths> {
+        self.paths.get()
+    }
+
+    /// The mount prefix, e.g. `/auth/apple-music` (empty until mounted).
+    pub fn prefix(&self) -> &str {
+        self.paths().map_or("", |p| p.prefix.as_str())
+    }
+
+    /// The login path, e.g. `/auth/apple-music/login` (empty until mounted).
+    pub fn login_path(&self) -> &str {
+        self.paths().map_or("", |p| p.login.as_str())
+    }
+
+    /// The callback path, e.g. `/auth/apple-music/callback` (empty until mounted).
+    pub fn callback_path(&self) -> &str {
+        self.paths().map_or("", |p| p.callback.as_str())
+    }
+
+    /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
+    /// authenticator as app data, so extractors anywhere in the app can find it. Use with
+    /// [`App::configure`](actix_web::App::configure), once per worker:
+    ///
+    /// - `GET {prefix}/login[?return_to=/path][&prompt=login]`: the login page;
+    /// - `POST {prefix}/callback` (and `GET` with
+    ///   [`allow_get_callback`](FlowOptions::allow_get_callback)): finishes the sign-in;
+    /// - `POST {prefix}/logout`: clears the session, `303` to the logout target;
+    /// - whatever routes the strategy adds.
+    ///
+    /// # Panics
+    ///
+    /// If this authenticator (or a clone) was mounted at another prefix: one authenticator
+    /// has one place in the app. Mount another [`Authenticator::new`] for a second one.
+    /// Also if the [flow options](FlowOptions::check) are invalid.
+    pub fn mount(&self, prefix: &str) -> impl FnOnce(&mut ServiceConfig) {
+        if let Err(e) = self.options.check() {
+            panic!(
+                "invalid flow options for the `{}` strategy: {e}",
+                self.keys.name
+            );
+        }
+        let wanted = MountPaths::new(prefix);
+        let paths = self.paths.get_or_init(|| MountPaths::new(prefix));
+        assert_eq!(
+            paths.prefix, wanted.prefix,
+            "the `{}` authenticator is mounted at {} already",
+            self.keys.name, paths.prefix
+        );
+        let this = self.clone();
+        move |cfg: &mut ServiceConfig| {
+            let data = web::Data::new(this.clone());
+            let scope = web::scope(this.prefix())
+                .app_data(data.clone())
+                .route("/login", web::get().to(routes::login::<S>))
+                .route("/callback", web::get().to(routes::callback_get::<S>))
+                .route("/callback", web::post().to(routes::callback_post::<S>))
+                .route("/logout", web::post().to(routes::logout::<S>));
+            let scope = this.strategy.extra_routes(scope);
+            cfg.app_data(data).service(scope);
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.options.now()
+    }
+
+    /// The identity stored in this request's session, if any (whatever its expiry). One
+    /// that no longer reads (another version of the app wrote it, or a tampered store) is
+    /// logged once, removed, and the session is marked for re-login.
+    pub fn stored_identity(&self, session: &Session) -> Option<S::Identity> {
+        let record = match session.get::<Record<S::Identity>>(&self.keys.identity) {
+            Ok(record) => record?,
+            Err(_) => return self.unreadable(session),
+        };
+        if record.v != RECORD_VERSION || record.v == 0 {
+            return self.unreadable(session);
+        }
+        Some(record.id)
+    }
+
+    fn unreadable(&self, session: &Session) -> Option<S::Identity> {
+        if !self.unreadable_logged.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "a stored `{}` identity no longer reads (written by another version?): asking for a fresh sign-in (logged once)",
+                self.keys.name
+            );
+        }
+        self.mark_reauthentication(session, self.now());
+        None
+    }
+
+    /// The app's user value the sign-in hook answered, if any.
+    pub fn stored_user<U: DeserializeOwned>(&self, session: &Session) -> Option<U> {
+        session.get::<U>(&self.keys.user).ok().flatten()
+    }
+
+    /// Forgets this strategy's identity and the app's user value in this session, and
+    /// nothing else (other strategies' identities and the app's own keys stay). `POST
+    /// …/logout` clears the whole session instead.
+    pub fn forget(&self, session: &Session) {
+        self.remove_identity(session);
+        session.remove(&self.keys.reauth);
+        self.refresh_until(session);
+    }
+
+    fn remove_identity(&self, session: &Session) {
+        session.remove(&self.keys.identity);
+        session.remove(&self.keys.user);
+    }
+
+    /// Records how long this session is worth keeping for this strategy: the latest of the
+    /// pending login's end, the identity's end plus the session margin, and a re-login mark
+    /// plus the margin. An identity whose end is unknown removes the record (the store's own
+    /// TTL applies).
+    fn refresh_until(&self, session: &Session) {
+        let margin = self.options.session_margin.as_secs() as i64;
+        let mut until: Option<i64> = None;
+        let mut known = true;
+        let mut later = |t: i64| until = Some(until.map_or(t, |u| u.max(t)));
+        if let Some(pending) = session.get::<PendingLogin>(&self.keys.login).ok().flatten() {
+            later(
+                pending
+                    .created
+                    .saturating_add(self.options.state_ttl.as_secs() as i64),
+            );
+        }
+        if let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) {
+            match self.strategy.identity_expires_at(&record.id) {
+                Some(end) => later(end.unix_timestamp().saturating_add(margin)),
+                None => known = false,
+            }
+        }
+        if let Some(mark) = self.reauthentication_mark(session) {
+            later(mark.unix_timestamp().saturating_add(margin));
+        }
+        let mut record: std::collections::BTreeMap<String, i64> =
+            session.get(LIFETIME_KEY).ok().flatten().unwrap_or_default();
+        match (known, until) {
+            (true, Some(until)) => {
+                record.insert(self.keys.name.clone(), until);
+            }
+            _ => {
+                record.remove(&self.keys.name);
+            }
+        }
+        let written = if record.is_empty() {
+            session.remove(LIFETIME_KEY);
+            Ok(())
+        } else {
+            session.insert(LIFETIME_KEY, &record)
+        };
+        if let Err(e) = written {
+            log::warn!("could not record the session's lifetime: {e}");
+        }
+    }
+
+    /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
+    /// next guarded request asks for a fresh sign-in (`prompt=login`).
+    pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
+        session.remove(&self.keys.identity);
+        if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
+            log::warn!("could not mark the session for re-authentication: {e}");
+        }
+        self.refresh_until(session);
+    }
+
+    /// When the identity of this session ended, if it was marked by
+    /// [`mark_reauthentication`](Self::mark_reauthentication) and no sign-in happened since.
+    pub fn reauthentication_mark(&self, session: &Session) -> Option<OffsetDateTime> {
+        let secs = session.get::<i64>(&self.keys.reauth).ok().flatten()?;
+        OffsetDateTime::from_unix_timestamp(secs).ok()
+    }
+
+    /// Stores `identity` on this session as a finished sign-in does, without a login (for
+    /// test helpers and trusted back doors): renews the session id, clears a re-login mark,
+    /// and keeps the app's user value if given.
+    pub fn sign_in(
+        &self,
+        session: &Session,
+        identity: &S::Identity,
+        user: Option<&serde_json::Value>,
+    ) -> Result<(), FlowError> {
+        let fail = |e: actix_session::SessionInsertError| {
+            log::error!("could not store the identity in the session: {e}");
+            FlowError::malformed("the session could not hold the identity")
+        };
+        session.renew();
+        session.remove(&self.keys.reauth);
+        let record = RecordRef {
+            v: RECORD_VERSION,
+            id: identity,
+        };
+        session.insert(&self.keys.identity, &record).map_err(fail)?;
+        match user {
+            Some(user) => session.insert(&self.keys.user, user).map_err(fail)?,
+            None => {
+                session.remove(&self.keys.user);
+            }
+        }
+        self.refresh_until(session);
+        Ok(())
+    }
+
+    /// Starts a login: stores a fresh single-use state and hand-back value (with
+    /// `return_to`) in the session.
+    pub(crate) fn begin_login(
+        &self,
+        session: &Session,
+        return_to: Option<String>,
+    ) -> Result<PendingLogin, FlowError> {
+        let pending = PendingLogin::new(self.now().unix_timestamp(), return_to);
+        session.insert(&self.keys.login, &pending).map_err(|e| {
+            log::error!("could not store the login state: {e}");
+            FlowError::malformed("the session could not hold the login state")
+        })?;
+        self.refresh_until(session);
+        Ok(pending)
+    }
+
+    /// Checks the proof a callback carries against the session's pending login and spends
+    /// the login, once: removed from the session and recorded in the [`StateLedger`], so of
+    /// any number of parallel or replayed callbacks with this state exactly one goes on.
+    /// Answers the stored `return_to`.
+    async fn spend_state(
+        &self,
+        session: &Session,
+        proof: StateProof<'_>,
+    ) -> Result<Option<String>, FlowError> {
+        let pending = session.get::<PendingLogin>(&self.keys.login).ok().flatten();
+        let pending = check_proof(pending, proof)?;
+        // The lifetime record may still name the spent login's end: a sign-in rewrites it,
+        // and otherwise the session is not worth keeping past that end anyway.
+        session.remove(&self.keys.login);
+        let ttl = self.options.state_ttl;
+        let age = self.now().unix_timestamp().saturating_sub(pending.created);
+        if age < 0 || age as u64 >= ttl.as_secs() {
+            return Err(FlowError::StateExpired);
+        }
+        let id = StateId::new(&self.keys.name, &pending.state);
+        let left = ttl.saturating_sub(Duration::from_secs(age as u64));
+        match self
+            .ledger
+            .spend(&id, left.max(Duration::from_secs(1)))
+            .await
+        {
+            Ok(true) => Ok(pending.return_to),
+            Ok(false) => {
+                log::warn!("a spent login state came back (a replay or a parallel callback)");
+                Err(FlowError::StateMismatch)
+            }
+            Err(e) => {
+                log::error!("{e}");
+                Err(FlowError::StoreUnavailable {
+                    detail: "the single-use state ledger did not answer".into(),
+                })
+            }
+        }
+    }
+
+    /// Finishes a sign-in, the one way every route does it (the built-in callback, and any
+    /// strategy's own routes): spends the login state that `proof` names (before anything
+    /// else, so a state is worth one `identity` call at most), runs `identity` (the
+    /// strategy's own checks), then the app's sign-in hook, renews the session and stores the
+    /// identity. Answer it with [`respond`](Self::respond), or build your own success answer
+    /// and use [`failure_response`](Self::failure_response).
+    pub async fn finish_sign_in<F, Fut>(
+        &self,
+        req: &HttpRequest,
+        proof: StateProof<'_>,
+        identity: F,
+    ) -> Result<SignedInAt<S::Identity>, SignInError<S::Error>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<S::Identity, S::Error>>,
+    {
+        let session = req.get_session();
+        let return_to = self.spend_state(&session, proof).await?;
+        let identity = identity().await.map_err(SignInError::Strategy)?;
+        let user = match &self.hook {
+            Some(hook) => Some(
+                hook(req.clone(), identity.clone())
+                    .await
+                    .map_err(|Rejection(reason)| FlowError::RejectedByApp { reason })?,
+            ),
+            None => None,
+        };
+        self.sign_in(&session, &identity, user.as_ref())?;
+        Ok(SignedInAt {
+            location: return_to.unwrap_or_else(|| self.options.success_target.clone()),
+            identity,
+        })
+    }
+
+    /// The default answer to a finished sign-in: `303` to where it should go, or the failure
+    /// answer.
+    pub fn respond(
+        &self,
+        req: &HttpRequest,
+        result: Result<SignedInAt<S::Identity>, SignInError<S::Error>>,
+    ) -> HttpResponse {
+        match result {
+            Ok(done) => response::see_other(&done.location),
+            Err(error) => self.failure_response(req, &error),
+        }
+    }
+
+    /// Reads a callback's form body (`application/x-www-form-urlencoded`, at most
+    /// [`MAX_CALLBACK_BYTES`](crate::MAX_CALLBACK_BYTES), within the body timeout).
+    pub async fn read_form(
+        &self,
+        req: &HttpRequest,
+        body: web::Payload,
+    ) -> Result<CallbackParams, FlowError> {
+        let bytes = read_body(req, body, BodyKind::Form, self.options.body_timeout).await?;
+        CallbackParams::parse(&bytes)
+    }
+
+    /// Reads a form or JSON body (the caller parses it), with the same limits.
+    pub(crate) async fn read_form_or_json(
+        &self,
+        req: &HttpRequest,
+        body: web::Payload,
+    ) -> Result<web::BytesMut, FlowError> {
+        read_body(req, body, BodyKind::FormOrJson, self.options.body_timeout).await
+    }
+
+    /// The answer to a failed sign-in for this request: the app's failure handler, or a
+    /// redirect to the failure target for browsers, or an HTML page or JSON by `Accept`.
+    pub fn failure_response(
+        &self,
+        req: &HttpRequest,
+        error: &SignInError<S::Error>,
+    ) -> HttpResponse {
+        log::info!(
+            "sign-in failed: {} ({})",
+            error.kind().as_str(),
+            error.reason()
+        );
+        if let Some(handler) = &self.failure_handler {
+            return handler(req, error);
+        }
+        if let (Some(target), true) = (&self.options.failure_target, response::wants_html(req)) {
+            let sep = if target.contains('?') { '&' } else { '?' };
+            return response::see_other(&format!(
+                "{target}{sep}error={}&reason={}",
+                error.kind().as_str(),
+                error.reason()
+            ));
+        }
+        response::failure(req, error, self.login_path())
+    }
+
+    /// Whether the request's `Origin`, when present, is the app's own: the configured
+    /// public origin when there is one, else the request's scheme and `Host` (forwarded
+    /// headers only when the app trusts them). Routes that change the session on a POST
+    /// check it.
+    pub fn is_same_origin(&self, req: &HttpRequest) -> bool {
+        let Some(origin) = req.headers().get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        match &self.options.public_origin {
+            Some(public) => origin == public.trim_end_matches('/'),
+            None => {
+                Some(origin) == own_origin(req, self.options.trust_forwarded_headers).as_deref()
+            }
+        }
+    }
+}
+
+/// The request's own origin: its scheme (TLS or not) and `Host`; with `trust_forwarded`, what
+/// `Forwarded` / `X-Forwarded-*` say instead (actix's `ConnectionInfo`).
+fn own_origin(req: &HttpRequest, trust_forwarded: bool) -> Option<String> {
+    if trust_forwarded {
+        let info = req.connection_info();
+        return Some(format!("{}://{}", info.scheme(), info.host()));
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = match req.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok()?.to_owned(),
+        None => req.uri().authority()?.as_str().to_owned(),
+    };
+    Some(format!("{scheme}://{host}"))
+}

@@ -1,0 +1,98 @@
+//! The routes every strategy gets: login, callback (POST, and GET when switched on), logout.
+
+use actix_session::SessionExt;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::authenticator::Authenticator;
+use super::params::CallbackParams;
+use super::state::{safe_return_to, StateProof};
+use super::{LoginRequest, SignInError, Strategy};
+use crate::response;
+
+pub(super) async fn login<S: Strategy>(
+    req: HttpRequest,
+    auth: web::Data<Authenticator<S>>,
+) -> HttpResponse {
+    let mut return_to = None;
+    let mut force_dialog = false;
+    for (name, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
+        match &*name {
+            "return_to" => return_to = safe_return_to(&value),
+            "prompt" => force_dialog = value == "login",
+            _ => {}
+        }
+    }
+    let pending = match auth.begin_login(&req.get_session(), return_to) {
+        Ok(pending) => pending,
+        Err(e) => return auth.failure_response(&req, &SignInError::Flow(e)),
+    };
+    auth.strategy().login_page(
+        &req,
+        &LoginRequest {
+            state: &pending.state,
+            handback: &pending.handback,
+            callback_path: auth.callback_path(),
+            prefix: auth.prefix(),
+            force_dialog,
+        },
+    )
+}
+
+pub(super) async fn callback_get<S: Strategy>(
+    req: HttpRequest,
+    auth: web::Data<Authenticator<S>>,
+) -> HttpResponse {
+    if !auth.flow_options().allow_get_callback {
+        // Values in a URL end up in history and access logs: POST only.
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "POST"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({
+                "error": "method_not_allowed",
+                "message": "the callback takes a POST form; GET callbacks are switched off",
+            }));
+    }
+    match CallbackParams::parse(req.query_string().as_bytes()) {
+        Ok(params) => run_callback(&req, &auth, params).await,
+        Err(e) => auth.failure_response(&req, &SignInError::Flow(e)),
+    }
+}
+
+pub(super) async fn callback_post<S: Strategy>(
+    req: HttpRequest,
+    body: web::Payload,
+    auth: web::Data<Authenticator<S>>,
+) -> HttpResponse {
+    match auth.read_form(&req, body).await {
+        Ok(params) => run_callback(&req, &auth, params).await,
+        Err(e) => auth.failure_response(&req, &SignInError::Flow(e)),
+    }
+}
+
+async fn run_callback<S: Strategy>(
+    req: &HttpRequest,
+    auth: &Authenticator<S>,
+    params: CallbackParams,
+) -> HttpResponse {
+    let result = auth
+        .finish_sign_in(req, StateProof::from_params(&params), || {
+            auth.strategy().callback(req, &params)
+        })
+        .await;
+    auth.respond(req, result)
+}
+
+pub(super) async fn logout<S: Strategy>(
+    req: HttpRequest,
+    auth: web::Data<Authenticator<S>>,
+) -> HttpResponse {
+    if !auth.is_same_origin(&req) {
+        return HttpResponse::Forbidden().json(serde_json::json!({
+            "error": "forbidden",
+            "message": "cross-origin logout refused",
+        }));
+    }
+    req.get_session().purge();
+    response::see_other(&auth.flow_options().logout_target)
+}

@@ -1,0 +1,241 @@
+//! The login state: what a login in progress keeps in the session, the proof a callback
+//! offers, and the `return_to` check.
+
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+use super::error::FlowError;
+use super::params::CallbackParams;
+
+/// Session data of a login in progress.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct PendingLogin {
+    pub(crate) state: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) handback: String,
+    pub(crate) created: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) return_to: Option<String>,
+}
+
+impl PendingLogin {
+    pub(crate) fn new(created: i64, return_to: Option<String>) -> Self {
+        Self {
+            state: oauth2::CsrfToken::new_random().secret().clone(),
+            handback: oauth2::CsrfToken::new_random().secret().clone(),
+            created,
+            return_to,
+        }
+    }
+}
+
+/// What a callback offers as proof that it belongs to the login this session started: the
+/// login's `state`, or its `handback` (for a page that returns through a URL of the app, see
+/// [`LoginRequest::handback`](crate::LoginRequest::handback)).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StateProof<'a> {
+    state: Option<&'a str>,
+    handback: Option<&'a str>,
+}
+
+impl<'a> StateProof<'a> {
+    /// The `state` value a callback carries.
+    pub fn state(state: Option<&'a str>) -> Self {
+        Self {
+            state,
+            handback: None,
+        }
+    }
+
+    /// The `state` and `handback` parameters of a callback.
+    pub fn from_params(params: &'a CallbackParams) -> Self {
+        Self {
+            state: params.get("state"),
+            handback: params.get("handback"),
+        }
+    }
+}
+
+/// Checks `proof` against the pending login, in constant time. A `state` wins over a
+/// `handback` when both are given; a `handback` parameter that is empty or wrong, or given
+/// when the session has no login, is [`FlowError::HandbackMismatch`].
+pub(crate) fn check_proof(
+    pending: Option<PendingLogin>,
+    proof: StateProof<'_>,
+) -> Result<PendingLogin, FlowError> {
+    fn nonempty(v: Option<&str>) -> Option<&str> {
+        v.filter(|s| !s.is_empty())
+    }
+    let equal = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+    match (nonempty(proof.state), proof.handback) {
+        (Some(state), _) => match pending {
+            Some(p) if equal(&p.state, state) => Ok(p),
+            _ => Err(FlowError::StateMismatch),
+        },
+        (None, Some(handback)) => match pending {
+            Some(p) if !p.handback.is_empty() && equal(&p.handback, handback) => Ok(p),
+            _ => Err(FlowError::HandbackMismatch),
+        },
+        (None, None) => Err(FlowError::MissingState),
+    }
+}
+
+/// Accepts a `return_to` only as a same-site path: `/…`, never `//…`, `/\…` or a scheme.
+pub(crate) fn safe_return_to(value: &str) -> Option<String> {
+    let ok = value.starts_with('/')
+        && !value.starts_with("//")
+        && !value.starts_with("/\\")
+        && value.len() <= 2048
+        && !value.chars().any(|c| c.is_control() || c == '\\');
+    if !ok {
+        return None;
+    }
+    // Resolve against a dummy origin: whatever the browser would make of it must stay there.
+    let base = url::Url::parse("http://return-to.invalid/").ok()?;
+    let url = base.join(value).ok()?;
+    (url.origin() == base.origin()).then(|| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just};
+    use proptest::strategy::Strategy as _;
+
+    fn pending(state: &str, handback: &str) -> Option<PendingLogin> {
+        Some(PendingLogin {
+            state: state.into(),
+            handback: handback.into(),
+            created: 0,
+            return_to: None,
+        })
+    }
+
+    fn proof<'a>(state: Option<&'a str>, handback: Option<&'a str>) -> StateProof<'a> {
+        StateProof { state, handback }
+    }
+
+    #[test]
+    fn the_proof_is_the_state_or_the_handback_of_this_login() {
+        let ok = |p| check_proof(pending("S", "H"), p).map(|p| p.state);
+        assert_eq!(ok(proof(Some("S"), None)), Ok("S".into()));
+        assert_eq!(ok(proof(None, Some("H"))), Ok("S".into()));
+        assert_eq!(ok(proof(Some("S"), Some("wrong"))), Ok("S".into()));
+        assert_eq!(ok(proof(Some("S"), Some("H"))), Ok("S".into()));
+        assert_eq!(ok(proof(Some("H"), None)), Err(FlowError::StateMismatch));
+        assert_eq!(ok(proof(None, Some("S"))), Err(FlowError::HandbackMismatch));
+        assert_eq!(ok(proof(None, Some(""))), Err(FlowError::HandbackMismatch));
+        assert_eq!(ok(proof(Some(""), None)), Err(FlowError::MissingState));
+        assert_eq!(ok(proof(None, None)), Err(FlowError::MissingState));
+        // No login in the session.
+        assert_eq!(
+            check_proof(None, proof(Some("S"), None)).map(|p| p.state),
+            Err(FlowError::StateMismatch)
+        );
+        assert_eq!(
+            check_proof(None, proof(None, Some("H"))).map(|p| p.state),
+            Err(FlowError::HandbackMismatch)
+        );
+        // A login stored before hand-backs existed has none: no hand-back matches it.
+        assert_eq!(
+            check_proof(pending("S", ""), proof(None, Some(""))).map(|p| p.state),
+            Err(FlowError::HandbackMismatch)
+        );
+    }
+
+    #[test]
+    fn fresh_logins_have_distinct_random_secrets() {
+        let a = PendingLogin::new(0, None);
+        let b = PendingLogin::new(0, None);
+        assert_ne!(a.state, b.state);
+        assert_ne!(a.handback, b.handback);
+        assert_ne!(a.state, a.handback);
+        assert!(
+            a.state.len() >= 22 && a.handback.len() >= 22,
+            "128-bit values"
+        );
+    }
+
+    #[test]
+    fn return_to_takes_same_site_paths_only() {
+        for good in [
+            "/",
+            "/library",
+            "/a/b?c=d#e",
+            "/after%3Fx%3D1",
+            "/%2F%2Fevil",
+        ] {
+            assert_eq!(safe_return_to(good).as_deref(), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "library",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil",
+            "https://evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            " /x",
+            "javascript:alert(1)",
+            "/a\\b",
+        ] {
+            assert_eq!(safe_return_to(bad), None, "{bad:?}");
+        }
+    }
+
+    /// Strings made of what open redirects are made of.
+    fn tricky() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                Just("/"),
+                Just("\\"),
+                Just("."),
+                Just(":"),
+                Just("@"),
+                Just("%"),
+                Just("?"),
+                Just("#"),
+                Just("\t"),
+                Just("\n"),
+                Just("\r"),
+                Just(" "),
+                Just("%2f"),
+                Just("%5c"),
+                Just("evil.example"),
+                Just("http"),
+                Just("a"),
+                Just("\u{0}"),
+                Just("\u{3002}"),
+                Just("\u{ff0f}"),
+                Just("%09"),
+                Just("//"),
+            ],
+            0..12,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn an_accepted_return_to_never_leaves_the_site(value in tricky()) {
+            if let Some(accepted) = safe_return_to(&value) {
+                prop_assert_eq!(&accepted, &value);
+                for base in [
+                    "https://app.example/",
+                    "https://app.example/deep/page?q=1#f",
+                    "http://127.0.0.1:8080/auth/x",
+                ] {
+                    let base = url::Url::parse(base).unwrap();
+                    let resolved = base.join(&value).unwrap();
+                    prop_assert_eq!(resolved.origin(), base.origin(), "{:?} left {}", value, base);
+                }
+            }
+        }
+
+        #[test]
+        fn return_to_never_panics(value in ".{0,64}") {
+            let _ = safe_return_to(&value);
+        }
+    }
+}

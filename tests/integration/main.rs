@@ -1,0 +1,19 @@
+//! Every in-process test, in one binary (one link step) sharing the fixtures of `common`:
+//! developer tokens, the strategy framework and a second strategy, the Apple Music strategy,
+//! the guard, session stores, Apple Music API against a stand-in, configuration from the
+//! environment. The browser and Redis tests are binaries of their own (they need Chromium or
+//! a `redis-server`, installed by `.ci/run`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod apple_api;
+// With both crypto backends enabled (`--all-features`): run by `.ci/run`.
+#[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]
+mod both_backends;
+mod config_env;
+mod developer_token;
+mod framework;
+mod guard;
+mod session_store;
+mod strategy;
