@@ -20,7 +20,7 @@ use std::process::ExitCode;
 
 use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
-use actix_apple_music::session_store::{IdentityStore, StoreFailures};
+use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
 use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::{CookieSessionStore, SessionStore};
@@ -113,7 +113,7 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
         "expires_at": rfc3339(identity.expires_at()),
         "restricted": identity.restricted(),
         "storefront": identity.storefront().map(|s| serde_json::json!({"id": s.id, "name": s.name})),
-        "verification": identity.verification(),
+        "verification": identity.apple_check(),
         "music_user_token_sha256": hex,
     }))
 }
@@ -212,7 +212,7 @@ fn too_many_requests(req: &ServiceRequest, wait: std::time::Duration) -> HttpRes
 async fn serve<S, F>(make_store: F, server: Server) -> Result<(), String>
 where
     S: SessionStore + 'static,
-    F: Fn() -> IdentityStore<S> + Clone + Send + 'static,
+    F: Fn() -> LifetimeStore<S> + Clone + Send + 'static,
 {
     let Server {
         listener,
@@ -232,8 +232,7 @@ where
             .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
             .build();
         let mut app = App::new()
-            .wrap(session)
-            .wrap(StoreFailures::new())
+            .wrap(StoreFailures::around(session))
             .wrap(
                 Logger::new(SAFE_LOG_FORMAT)
                     .custom_request_replace("path", actix_apple_music::safe_log_path),
@@ -405,7 +404,7 @@ async fn run() -> Result<(), String> {
     };
     match store {
         Sessions::Cookie => {
-            serve(|| IdentityStore::new(CookieSessionStore::default()), server).await
+            serve(|| LifetimeStore::new(CookieSessionStore::default()), server).await
         }
         #[cfg(feature = "redis")]
         Sessions::Redis(redis) => serve(move || redis.store(), server).await,

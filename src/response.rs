@@ -3,7 +3,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
-use crate::strategy::StrategyError;
+use crate::strategy::{SignInError, StrategyError};
 
 /// Whether the client asked for HTML: its `Accept` lists `text/html` (browsers navigating).
 /// curl's `*/*` and a missing header count as JSON clients.
@@ -157,4 +157,15 @@ pub(crate) fn see_other(location: &str) -> HttpResponse {
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .finish()
+}
+
+impl<E: StrategyError + std::fmt::Debug> actix_web::ResponseError for SignInError<E> {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        StrategyError::status(self)
+    }
+
+    /// JSON; the mounted routes choose JSON or HTML by the request's `Accept` header.
+    fn error_response(&self) -> actix_web::HttpResponse {
+        failure_json(self)
+    }
 }

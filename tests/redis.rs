@@ -158,20 +158,19 @@ async fn instance_with(
             .await
             .unwrap();
         // The same type as the sealed store's, without the sealing.
-        session_store::IdentityStore::new(plain)
+        session_store::LifetimeStore::new(plain)
     };
     let key = key.clone();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(
+            .wrap(StoreFailures::around(
                 SessionMiddleware::builder(store.clone(), key.clone())
                     .cookie_content_security(CookieContentSecurity::Private)
                     .cookie_secure(false)
                     .build(),
-            )
-            .wrap(StoreFailures::new())
+            ))
             .configure(auth.clone().mount(PREFIX))
             .route("/me", web::get().to(me))
     })

@@ -7,7 +7,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::api::{Storefront, Verification};
+use crate::api::{AppleCheck, Storefront};
 use crate::secret::MusicUserToken;
 
 /// A signed-in Apple Music user, as kept in the session.
@@ -28,7 +28,7 @@ pub struct AppleMusicIdentity {
     #[serde(rename = "sf", default, skip_serializing_if = "Option::is_none")]
     storefront: Option<Storefront>,
     #[serde(rename = "v", default)]
-    verification: Verification,
+    verification: AppleCheck,
 }
 
 impl AppleMusicIdentity {
@@ -46,7 +46,7 @@ impl AppleMusicIdentity {
             expires_at: authenticated_at + lifetime,
             restricted,
             storefront: None,
-            verification: Verification::Off,
+            verification: AppleCheck::Off,
         }
     }
 
@@ -54,14 +54,14 @@ impl AppleMusicIdentity {
     /// check with Apple makes one.
     pub(crate) fn verified(mut self, storefront: Storefront) -> Self {
         self.storefront = Some(storefront);
-        self.verification = Verification::Verified;
+        self.verification = AppleCheck::Passed;
         self
     }
 
     /// This identity marked as not proven: Apple could not be asked and the app accepts that.
     pub(crate) fn unverified(mut self) -> Self {
         self.storefront = None;
-        self.verification = Verification::Unverified;
+        self.verification = AppleCheck::Unreachable;
         self
     }
 
@@ -70,8 +70,8 @@ impl AppleMusicIdentity {
         self.storefront.as_ref()
     }
 
-    /// Whether Apple vouched for the music user token at sign-in.
-    pub fn verification(&self) -> Verification {
+    /// What Apple's check of the music user token found at sign-in.
+    pub fn apple_check(&self) -> AppleCheck {
         self.verification
     }
 
@@ -119,7 +119,7 @@ impl fmt::Debug for AppleMusicIdentity {
             .field("expires_at", &self.expires_at)
             .field("restricted", &self.restricted)
             .field("storefront", &self.storefront)
-            .field("verification", &self.verification)
+            .field("apple_check", &self.verification)
             .finish()
     }
 }

@@ -32,6 +32,7 @@
 
 pub mod api;
 mod config;
+pub mod env;
 mod error;
 mod identity;
 mod manual;
@@ -46,7 +47,7 @@ use base64::Engine;
 use serde::Serialize;
 
 pub use config::{
-    env, AppleMusicConfig, LoginPage, DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING,
+    AppleMusicConfig, LoginPage, DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING,
     DEFAULT_MAX_USER_TOKEN_LEN, DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
 };
 pub use error::{AppleMusicError, AuthorizationError, TokenError, UpstreamError};

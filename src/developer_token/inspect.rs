@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use std::sync::LazyLock;
 use time::OffsetDateTime;
 
-use super::signer::{VerifyError, MAX_TOKEN_LEN};
+use super::error::{VerifyError, MAX_TOKEN_LEN};
 use super::SigningKey;
 
 /// A JWT's header and claims, decoded but **not verified**. For showing what a token says

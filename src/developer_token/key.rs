@@ -181,7 +181,7 @@ impl SigningKey {
     }
 
     fn parse(text: &str, source: KeySource) -> Result<Self, KeyError> {
-        crate::developer_token::ensure_crypto_provider();
+        super::provider::ensure_crypto_provider();
         if text.trim().is_empty() {
             return Err(KeyError::Empty {
                 source_name: source,
@@ -243,7 +243,7 @@ impl SigningKey {
     }
 
     fn from_secret(secret: p256::SecretKey, source: KeySource) -> Result<Self, ()> {
-        crate::developer_token::ensure_crypto_provider();
+        super::provider::ensure_crypto_provider();
         let pkcs8 = secret.to_pkcs8_der().map_err(|_| ())?;
         let public_key_pem = secret
             .public_key()

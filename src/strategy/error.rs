@@ -203,17 +203,6 @@ impl<E: StrategyError> StrategyError for SignInError<E> {
     }
 }
 
-impl<E: StrategyError + std::fmt::Debug> actix_web::ResponseError for SignInError<E> {
-    fn status_code(&self) -> StatusCode {
-        StrategyError::status(self)
-    }
-
-    /// JSON; the mounted routes choose JSON or HTML by the request's `Accept` header.
-    fn error_response(&self) -> actix_web::HttpResponse {
-        crate::response::failure_json(self)
-    }
-}
-
 /// A refusal from the app's sign-in hook; becomes [`FlowError::RejectedByApp`] with this
 /// reason.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use actix_apple_music::api::{
-    ApiError, ApiRequest, DeveloperTokenCheck, UnavailablePolicy, Verification,
+    ApiError, ApiRequest, AppleCheck, DeveloperTokenCheck, UnavailablePolicy,
 };
 use actix_apple_music::developer_token::SigningKey;
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
@@ -42,6 +42,7 @@ enum Behaviour {
 /// A request the stand-in received.
 #[derive(Clone, Debug)]
 struct Seen {
+    app_client: bool,
     path: String,
     authorization: Option<String>,
     music_user_token: Option<String>,
@@ -68,6 +69,7 @@ async fn fake_apple(req: HttpRequest, state: web::Data<FakeState>) -> HttpRespon
             .map(str::to_owned)
     };
     state.seen.lock().unwrap().push(Seen {
+        app_client: header("x-app-client").is_some(),
         path: req.path().to_owned(),
         authorization: header("authorization"),
         music_user_token: header("music-user-token"),
@@ -195,7 +197,7 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
     let identity = user.identity();
     HttpResponse::Ok().json(json!({
         "storefront": identity.storefront().map(|s| json!({"id": s.id, "name": s.name})),
-        "verification": identity.verification(),
+        "verification": identity.apple_check(),
     }))
 }
 
@@ -374,6 +376,34 @@ async fn rate_limiting_is_a_503_with_retry_after() {
     assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "7");
     assert_eq!(body["error"], "upstream_error");
     assert_eq!(body["reason"], "rate_limited");
+}
+
+/// The app hands in its own HTTP client (made once per thread); the sign-in goes through it.
+#[actix_web::test]
+async fn the_app_can_hand_in_its_own_http_client() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = made.clone();
+    let app = app!(config(&fake.base).api_http_client(move || {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        awc::Client::builder()
+            .disable_redirects()
+            .add_default_header(("x-app-client", "yes"))
+            .finish()
+    }));
+    let (resp, _, _) = sign_in(&app, "user-token-own-client").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let (resp, _, _) = sign_in(&app, "user-token-own-client-2").await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        made.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one client per thread"
+    );
+    assert!(
+        fake.seen().iter().all(|s| s.app_client),
+        "every call went through the app's client"
+    );
 }
 
 #[actix_web::test]
@@ -624,7 +654,7 @@ async fn errors_and_identities_do_not_show_tokens_in_debug_output() {
     );
     // A verified identity comes only out of the crate's own check with Apple (see
     // `a_verified_sign_in_carries_the_storefront_and_sent_both_tokens`).
-    assert_eq!(identity.verification(), Verification::Off);
+    assert_eq!(identity.apple_check(), AppleCheck::Off);
     let shown = format!(
         "{identity:?} {storefront:?} {:?} {:?}",
         strategy.api(),

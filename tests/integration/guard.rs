@@ -73,7 +73,7 @@ macro_rules! app {
                         .build(),
                 )
                 .configure(auth.mount(PREFIX))
-                .configure(test_util::routes)
+                .configure(test_util::routes::<AppleMusicStrategy>)
                 .route("/", web::get().to(home))
                 .route("/library", web::get().to(library))
                 .route("/apple-403", web::post().to(apple_said_403))
@@ -198,7 +198,7 @@ async fn signed_out_api_clients_get_401_json() {
 async fn the_scope_middleware_hands_the_identity_to_handlers() {
     let clock = ManualClock::starting_now();
     let app = app!(config(&clock));
-    let cookie = test_util::sign_in(
+    let cookie = test_util::sign_in::<AppleMusicStrategy>(
         &app,
         &identity(actix_apple_music::Clock::now(&clock), "scoped"),
     )
@@ -213,7 +213,11 @@ async fn the_scope_middleware_hands_the_identity_to_handlers() {
 async fn an_ended_token_sends_the_user_through_login_with_prompt() {
     let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
     let app = app!(config(&clock));
-    let cookie = test_util::sign_in(&app, &identity(datetime!(2026-01-01 0:00 UTC), "old")).await;
+    let cookie = test_util::sign_in::<AppleMusicStrategy>(
+        &app,
+        &identity(datetime!(2026-01-01 0:00 UTC), "old"),
+    )
+    .await;
 
     // Day 100: fine, no warning. Day 170: inside the 14-day window.
     clock.advance(Duration::from_secs(100 * 86_400));
@@ -267,7 +271,7 @@ async fn an_ended_token_sends_the_user_through_login_with_prompt() {
 async fn invalidating_after_apple_refused_the_token_forces_a_fresh_login() {
     let clock = ManualClock::starting_now();
     let app = app!(config(&clock));
-    let cookie = test_util::sign_in(
+    let cookie = test_util::sign_in::<AppleMusicStrategy>(
         &app,
         &identity(actix_apple_music::Clock::now(&clock), "revoked"),
     )
@@ -296,13 +300,16 @@ async fn tampered_or_foreign_cookies_count_as_signed_out() {
     let clock = ManualClock::starting_now();
     let app = app!(config(&clock));
     let other_app = app!(config(&clock));
-    let foreign = test_util::sign_in(
+    let foreign = test_util::sign_in::<AppleMusicStrategy>(
         &other_app,
         &identity(actix_apple_music::Clock::now(&clock), "x"),
     )
     .await;
-    let mut tampered =
-        test_util::sign_in(&app, &identity(actix_apple_music::Clock::now(&clock), "y")).await;
+    let mut tampered = test_util::sign_in::<AppleMusicStrategy>(
+        &app,
+        &identity(actix_apple_music::Clock::now(&clock), "y"),
+    )
+    .await;
     let mut value = tampered.value().to_owned();
     value.replace_range(10..14, "AAAA");
     tampered.set_value(value);

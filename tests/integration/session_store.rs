@@ -1,4 +1,4 @@
-//! `IdentityStore` and `StoreFailures` over an in-memory store that can be taken down: TTLs
+//! `LifetimeStore` and `StoreFailures` over an in-memory store that can be taken down: TTLs
 //! that follow the identity, `503`s while the store fails or hangs, and recovery. (The same
 //! behaviour against a real Redis is in `tests/redis.rs`.)
 
@@ -7,7 +7,7 @@ use crate::common;
 use std::time::Duration;
 
 use actix_apple_music::developer_token::SigningKey;
-use actix_apple_music::session_store::{IdentityStore, StoreFailures};
+use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
@@ -32,7 +32,7 @@ macro_rules! app {
             .user_token_lifetime(Duration::from_secs(7200))
             .session_margin(Duration::from_secs(300));
         let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-        let store = IdentityStore::new($store.clone()).timeout(Duration::from_millis(200));
+        let store = LifetimeStore::new($store.clone()).timeout(Duration::from_millis(200));
         test::init_service(
             App::new()
                 .wrap(

@@ -30,330 +30,34 @@
 //! shares actix-http's code (a small addition to the build) and keeps one connection pool per
 //! worker thread.
 
+mod error;
+mod options;
+mod request;
+mod types;
+
+pub use error::ApiError;
+pub use options::ApiOptions;
+pub use request::{ApiRequest, ApiResponse};
+pub use types::{
+    AppleCheck, DeveloperTokenCheck, Storefront, UnavailablePolicy, DEFAULT_API_BASE_URL,
+    DEFAULT_API_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES,
+};
+
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, ResponseError};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use url::Url;
 
-use super::error::{AppleMusicError, AuthorizationError, TokenError, UpstreamError};
 use crate::developer_token::DeveloperTokenSigner;
 use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
-
-/// Apple Music API.
-pub const DEFAULT_API_BASE_URL: &str = "https://api.music.apple.com";
-/// Default timeout of one request, body included: 10 seconds.
-pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default largest response body read: 4 MiB.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// What a sign-in does when Apple cannot be asked (timeout, connection failure, `5xx`, a
-/// body that is not the expected JSON).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum UnavailablePolicy {
-    /// Refuse the sign-in with `503` (`upstream_error`, `apple_unavailable`). The default.
-    #[default]
-    FailClosed,
-    /// Sign the user in, with the identity marked [`Verification::Unverified`] and no
-    /// storefront. Rate limiting (`429`) and a refused developer token still fail.
-    AcceptUnverified,
-}
-
-/// Whether Apple vouched for an identity's music user token at sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Verification {
-    /// `GET /v1/me/storefront` succeeded.
-    Verified,
-    /// Apple could not be asked and the app accepts that
-    /// ([`UnavailablePolicy::AcceptUnverified`]).
-    Unverified,
-    /// Verification is switched off.
-    #[default]
-    Off,
-}
-
-/// The user's Apple Music storefront (country), as `GET /v1/me/storefront` answers it: the
-/// crate's counterpart of passport's `userProfile`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct Storefront {
-    /// Apple's storefront ID, e.g. `"us"`.
-    pub id: String,
-    /// Its name, e.g. `"United States"`.
-    pub name: String,
-    /// Its default language tag, e.g. `"en-US"`, when Apple sent one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub default_language_tag: Option<String>,
-}
-
-impl Storefront {
-    /// A storefront (for tests and stand-ins).
-    pub fn new(id: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            id: id.into(),
-            name: name.into(),
-            default_language_tag: None,
-        }
-    }
-}
-
-/// The answer of [`AppleMusicApi::check_developer_token`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DeveloperTokenCheck {
-    /// Apple accepted the developer token (`GET /v1/test` answered `200`).
-    Accepted,
-    /// Apple refused it (`401` or `403`).
-    Rejected {
-        /// The status Apple answered.
-        status: u16,
-    },
-    /// Apple could not be asked, or answered something else.
-    Inconclusive {
-        /// What happened (never a token).
-        cause: String,
-    },
-}
-
-impl fmt::Display for DeveloperTokenCheck {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeveloperTokenCheck::Accepted => {
-                f.write_str("Apple Music accepted the developer token")
-            }
-            DeveloperTokenCheck::Rejected { status } => write!(
-                f,
-                "Apple Music refused the developer token (HTTP {status}): check the team ID, \
-                 the key ID, the .p8 key and that the key has MusicKit enabled"
-            ),
-            DeveloperTokenCheck::Inconclusive { cause } => {
-                write!(
-                    f,
-                    "could not check the developer token with Apple Music: {cause}"
-                )
-            }
-        }
-    }
-}
-
-/// A failed Apple Music API request. Its messages never hold a token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApiError {
-    /// `403`: Apple refused the music user token (expired, revoked, or not a token).
-    #[error("Apple Music refused the music user token (403)")]
-    UserTokenRejected,
-    /// `400` with error code `40015`: the account has no Apple Music subscription.
-    #[error("the Apple ID has no Apple Music subscription (400, code 40015)")]
-    NoSubscription,
-    /// `401`: Apple refused the developer token (a configuration fault).
-    #[error("Apple Music refused the developer token (401): check the team ID, the key ID, the .p8 key and that the key has MusicKit enabled")]
-    DeveloperTokenRejected,
-    /// `429`: too many requests with this developer token.
-    #[error("Apple Music is rate limiting this app (429)")]
-    RateLimited {
-        /// Apple's `Retry-After`, when it sent one.
-        retry_after: Option<Duration>,
-    },
-    /// Apple could not be asked, or answered something unusable.
-    #[error("Apple Music is unavailable: {cause}")]
-    Unavailable {
-        /// What happened.
-        cause: String,
-    },
-    /// The request's JSON body could not be serialised.
-    #[error("the request body could not be serialised as JSON: {detail}")]
-    InvalidBody {
-        /// serde's message.
-        detail: String,
-    },
-    /// The path is not an Apple Music API path of the configured base (`/v1/…`).
-    #[error("not an Apple Music API path: {path:?} (expected /v1/…)")]
-    InvalidPath {
-        /// The path given (cut to 200 characters).
-        path: String,
-    },
-}
-
-impl ApiError {
-    fn unavailable(cause: impl Into<String>) -> Self {
-        ApiError::Unavailable {
-            cause: cause.into(),
-        }
-    }
-
-    /// The upstream failure this is, for the answers that are neither the user's nor the
-    /// token's fault.
-    fn upstream(&self) -> Option<UpstreamError> {
-        Some(match self {
-            ApiError::DeveloperTokenRejected => UpstreamError::DeveloperTokenRejected,
-            ApiError::RateLimited { retry_after } => UpstreamError::RateLimited {
-                retry_after: *retry_after,
-            },
-            ApiError::Unavailable { cause } => UpstreamError::AppleUnavailable {
-                detail: cause.clone(),
-            },
-            _ => return None,
-        })
-    }
-
-    /// The sign-in failure this answer means, or `None` when the policy lets the sign-in
-    /// through unverified.
-    pub(crate) fn into_sign_in_error(self, policy: UnavailablePolicy) -> Option<AppleMusicError> {
-        Some(match self {
-            ApiError::UserTokenRejected => TokenError::RejectedByApple.into(),
-            ApiError::NoSubscription => AuthorizationError::NoSubscription.into(),
-            ApiError::Unavailable { .. } if policy == UnavailablePolicy::AcceptUnverified => {
-                return None
-            }
-            other => other
-                .upstream()
-                .unwrap_or_else(|| UpstreamError::AppleUnavailable {
-                    detail: other.to_string(),
-                })
-                .into(),
-        })
-    }
-}
-
-/// Handlers may answer `Result<_, ApiError>`: `401 reauthentication_required` for a refused
-/// user token, `403 no_subscription`, `500` for a refused developer token or a bad request,
-/// `503` (with `Retry-After`) when Apple is rate limiting or unavailable. The last three
-/// answer exactly as a sign-in's [`UpstreamError`] does.
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match (self, self.upstream()) {
-            (_, Some(upstream)) => upstream.status(),
-            (ApiError::UserTokenRejected, _) => StatusCode::UNAUTHORIZED,
-            (ApiError::NoSubscription, _) => StatusCode::FORBIDDEN,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let Some(upstream) = self.upstream() {
-            return crate::response::failure_json(&AppleMusicError::Upstream(upstream));
-        }
-        let (error, reason) = match self {
-            ApiError::UserTokenRejected => ("reauthentication_required", "rejected_by_apple"),
-            ApiError::NoSubscription => ("authorization_error", "no_subscription"),
-            ApiError::InvalidBody { .. } => ("internal_error", "invalid_api_body"),
-            _ => ("internal_error", "invalid_api_path"),
-        };
-        HttpResponse::build(self.status_code())
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(serde_json::json!({
-                "error": error,
-                "reason": reason,
-                "message": self.to_string(),
-            }))
-    }
-}
-
-/// A request for [`AppleMusicApi::send`]: method, path (with query) and an optional JSON
-/// body. The path is relative to the API base and must start with `/v1/`.
-///
-/// ```
-/// use actix_apple_music::api::ApiRequest;
-/// let songs = ApiRequest::get("/v1/me/library/songs?limit=25");
-/// let playlist = ApiRequest::post("/v1/me/library/playlists")
-///     .json(&serde_json::json!({"attributes": {"name": "Road trip"}}));
-/// # drop((songs, playlist));
-/// ```
-#[derive(Debug, Clone)]
-pub struct ApiRequest {
-    method: Method,
-    path: String,
-    body: Option<Result<Bytes, String>>,
-}
-
-impl ApiRequest {
-    /// A request with any method.
-    pub fn new(method: Method, path: impl Into<String>) -> Self {
-        Self {
-            method,
-            path: path.into(),
-            body: None,
-        }
-    }
-
-    /// A `GET`.
-    pub fn get(path: impl Into<String>) -> Self {
-        Self::new(Method::GET, path)
-    }
-
-    /// A `POST`.
-    pub fn post(path: impl Into<String>) -> Self {
-        Self::new(Method::POST, path)
-    }
-
-    /// Sends `body` as JSON. A body that cannot be serialised makes
-    /// [`send`](AppleMusicApi::send) answer [`ApiError::InvalidBody`] without sending.
-    pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
-        self.body = Some(
-            serde_json::to_vec(body)
-                .map(Bytes::from)
-                .map_err(|e| e.to_string()),
-        );
-        self
-    }
-
-    /// The path (and query).
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// Whether this is a personalised (`/v1/me/…`) request.
-    pub fn is_personal(&self) -> bool {
-        self.path.starts_with("/v1/me/") || self.path == "/v1/me"
-    }
-}
-
-/// Apple's answer to an [`ApiRequest`] whose status was not one of the failures
-/// [`ApiError`] stands for (`2xx`, or a `4xx` such as `404` that the app handles).
-#[derive(Clone)]
-pub struct ApiResponse {
-    status: StatusCode,
-    body: Bytes,
-}
-
-impl fmt::Debug for ApiResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ApiResponse")
-            .field("status", &self.status)
-            .field("body_len", &self.body.len())
-            .finish()
-    }
-}
-
-impl ApiResponse {
-    /// The status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The body.
-    pub fn body(&self) -> &Bytes {
-        &self.body
-    }
-
-    /// The body as JSON; a body of another shape is [`ApiError::Unavailable`].
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|_| ApiError::unavailable("the body is not the expected JSON"))
-    }
-}
+use options::ClientFactory;
 
 /// A client for Apple Music API bound to one developer-token signer. Cheap to clone.
 ///
@@ -375,6 +79,8 @@ pub struct AppleMusicApi {
 }
 
 struct ApiInner {
+    id: u64,
+    make_client: Option<ClientFactory>,
     signer: DeveloperTokenSigner,
     base: Url,
     timeout: Duration,
@@ -392,6 +98,8 @@ impl fmt::Debug for AppleMusicApi {
             .finish_non_exhaustive()
     }
 }
+
+static NEXT_API_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 thread_local! {
     // awc's client is single-threaded: one per worker thread, holding its connection pool.
@@ -411,6 +119,27 @@ thread_local! {
 /// Makes sure rustls (under awc) has a process-wide crypto provider: aws-lc-rs with the
 /// `aws_lc_rs` feature, ring with `rust_crypto` alone. If the app installed one already, that
 /// one stays.
+impl ApiInner {
+    /// This thread's client: the app's (from its factory, made once per thread), or the
+    /// crate's own.
+    fn client(&self) -> awc::Client {
+        thread_local! {
+            static APP_CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, awc::Client>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
+        match &self.make_client {
+            Some(make) => APP_CLIENTS.with(|clients| {
+                clients
+                    .borrow_mut()
+                    .entry(self.id)
+                    .or_insert_with(|| make())
+                    .clone()
+            }),
+            None => CLIENT.with(awc::Client::clone),
+        }
+    }
+}
+
 fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -468,6 +197,8 @@ impl AppleMusicApi {
         };
         Ok(Self {
             inner: Arc::new(ApiInner {
+                id: NEXT_API_ID.fetch_add(1, Ordering::Relaxed),
+                make_client: options.make_client.clone(),
                 signer,
                 base,
                 timeout: options.timeout,
@@ -568,8 +299,8 @@ impl AppleMusicApi {
             .map_err(|detail| ApiError::InvalidBody { detail })?;
         let inner = &self.inner;
         let developer_token = inner.signer.token();
-        let mut outgoing = CLIENT
-            .with(awc::Client::clone)
+        let mut outgoing = inner
+            .client()
             .request(request.method.clone(), url.as_str())
             .timeout(inner.timeout)
             .insert_header(crate::headers::apple_music_authorization(&developer_token))
@@ -677,54 +408,6 @@ impl AppleMusicApi {
             return Err(invalid());
         }
         Ok(url)
-    }
-}
-
-/// Options of an [`AppleMusicApi`]. Defaults: [`DEFAULT_API_BASE_URL`],
-/// [`DEFAULT_API_TIMEOUT`], [`DEFAULT_MAX_RESPONSE_BYTES`], no `Origin` header.
-#[derive(Debug, Clone)]
-pub struct ApiOptions {
-    base_url: String,
-    timeout: Duration,
-    max_body: usize,
-    origin: Option<String>,
-}
-
-impl Default for ApiOptions {
-    fn default() -> Self {
-        Self {
-            base_url: DEFAULT_API_BASE_URL.into(),
-            timeout: DEFAULT_API_TIMEOUT,
-            max_body: DEFAULT_MAX_RESPONSE_BYTES,
-            origin: None,
-        }
-    }
-}
-
-impl ApiOptions {
-    /// The defaults.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Where requests go (a stand-in in tests).
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-    /// Timeout of one request, from connecting to the end of the body.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-    /// Largest body read; a larger one is [`ApiError::Unavailable`].
-    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_body = bytes;
-        self
-    }
-    /// An `Origin` header to send, for developer tokens with an `origin` claim.
-    pub fn origin(mut self, origin: impl Into<String>) -> Self {
-        self.origin = Some(origin.into());
-        self
     }
 }
 

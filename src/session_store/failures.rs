@@ -1,0 +1,189 @@
+//! Store failures answered `503` ([`StoreFailures`]) instead of actix-session's bare `500`.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use futures_util::future::LocalBoxFuture;
+
+/// Which store operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreOperation {
+    /// Reading a session.
+    Load,
+    /// Writing a new session.
+    Save,
+    /// Rewriting a session.
+    Update,
+    /// Deleting a session (logout, or the old key at sign-in).
+    Delete,
+}
+
+impl StoreOperation {
+    /// `load`, `save`, `update` or `delete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreOperation::Load => "load",
+            StoreOperation::Save => "save",
+            StoreOperation::Update => "update",
+            StoreOperation::Delete => "delete",
+        }
+    }
+}
+
+/// The session store failed: answered `503` with `Retry-After: 5` and
+/// `{"error": "session_store_unavailable", "operation": …, "message": …}`, or an HTML page
+/// for browsers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the session store is unavailable (could not {} a session); please try again in a moment", .operation.as_str())]
+#[non_exhaustive]
+pub struct StoreUnavailable {
+    /// What failed.
+    pub operation: StoreOperation,
+    /// Whether the request asked for HTML (set by [`StoreFailures`]).
+    html: bool,
+}
+
+impl StoreUnavailable {
+    fn response(&self, html: bool) -> HttpResponse {
+        let mut builder = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE);
+        builder
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        if html {
+            let nonce = crate::response::nonce();
+            crate::response::secure_page(&mut builder, &nonce, "", "");
+            return builder.body(
+                include_str!("../pages/unavailable.html")
+                    .replace("{{NONCE}}", &nonce)
+                    .replace("{{OPERATION}}", self.operation.as_str())
+                    .replace(
+                        "{{MESSAGE}}",
+                        &crate::response::escape_html(&self.to_string()),
+                    ),
+            );
+        }
+        builder.json(serde_json::json!({
+            "error": "session_store_unavailable",
+            "operation": self.operation.as_str(),
+            "message": self.to_string(),
+        }))
+    }
+}
+
+impl ResponseError for StoreUnavailable {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.response(self.html)
+    }
+}
+
+tokio::task_local! {
+    // The store failure of the request that StoreFailures is running, if any.
+    static FAILURE: RefCell<Option<StoreUnavailable>>;
+}
+
+pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
+    log::error!(
+        "session store: could not {} a session: {cause}",
+        operation.as_str()
+    );
+    let reported = FAILURE.try_with(|slot| {
+        slot.borrow_mut().get_or_insert(StoreUnavailable {
+            operation,
+            html: false,
+        });
+    });
+    if reported.is_err() {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::error!(
+                "session store failures are not reported: no StoreFailures around SessionMiddleware \
+                 (use StoreFailures::around(session_middleware)); clients get actix-session's bare 500 (logged once)"
+            );
+        }
+    }
+}
+
+/// Answers `503` ([`StoreUnavailable`]) when an [`LifetimeStore`] failed during the request.
+/// Wrap it *around* `SessionMiddleware` (in actix, the last `.wrap` is the outermost).
+///
+/// When the session middleware gave up before a response existed (a failed load or save),
+/// the `503` travels as the request's error, as actix-session's own `500` does, and actix's
+/// server renders it; in tests, call the app with `actix_web::test::try_call_service` and
+/// render the error with `error_response()`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StoreFailures;
+
+impl StoreFailures {
+    /// The middleware, to wrap *around* `SessionMiddleware` (prefer [`around`](Self::around),
+    /// which cannot be misordered).
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for StoreFailures
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = StoreFailuresService<S>;
+    type InitError = ();
+    type Future = std::future::Ready<Result<Self::Transform, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        std::future::ready(Ok(StoreFailuresService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+/// The service [`StoreFailures`] wraps around the session middleware.
+pub struct StoreFailuresService<S> {
+    pub(super) service: Rc<S>,
+}
+
+impl<S, B> Service<ServiceRequest> for StoreFailuresService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let service = Rc::clone(&self.service);
+        // The request goes down the chain and must not be cloned (routing needs it unshared);
+        // keep its `Accept` values (cheap clones) and read them only if the store failed.
+        let accept: Vec<HeaderValue> = req.headers().get_all(header::ACCEPT).cloned().collect();
+        Box::pin(FAILURE.scope(RefCell::new(None), async move {
+            let result = service.call(req).await;
+            let Some(failure) = FAILURE.with(|slot| slot.borrow_mut().take()) else {
+                return result.map(ServiceResponse::map_into_left_body);
+            };
+            let html = crate::response::accepts_html(&accept);
+            match result {
+                Ok(res) => Ok(res
+                    .into_response(failure.response(html))
+                    .map_into_right_body()),
+                // The session middleware gave up on the request: answer through the error.
+                Err(_) => Err(StoreUnavailable { html, ..failure }.into()),
+            }
+        }))
+    }
+}

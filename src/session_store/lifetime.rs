@@ -1,0 +1,221 @@
+//! [`LifetimeStore`]: a session store whose TTLs follow the crate's lifetime record.
+
+use std::fmt;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration;
+use time::OffsetDateTime;
+
+use super::failures::{record, StoreOperation};
+use super::seal::Sealer;
+use super::SessionState;
+use crate::strategy::LIFETIME_KEY;
+
+/// A [`SessionStore`] that keeps each session as long as its sign-ins need (from the crate's
+/// lifetime record) and no longer, bounds each operation in time, reports failures to
+/// [`StoreFailures`], and, [`sealed`](Self::sealed), encrypts every value at rest. See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct LifetimeStore<S> {
+    inner: S,
+    timeout: std::time::Duration,
+    sealer: Option<Sealer>,
+}
+
+/// Default longest wait for one store operation: 2 seconds.
+pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs one store operation with a deadline; a failure or a timeout is recorded for
+/// [`StoreFailures`] and logged (the cause only: never a key or a value).
+async fn guarded<T, E>(
+    operation: StoreOperation,
+    timeout: std::time::Duration,
+    call: impl std::future::Future<Output = Result<T, E>>,
+    timed_out: impl FnOnce(anyhow::Error) -> E,
+    describe: impl FnOnce(&E) -> Option<String>,
+) -> Result<T, E> {
+    let result = match actix_web::rt::time::timeout(timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out(anyhow::anyhow!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    };
+    if let Err(e) = &result {
+        if let Some(cause) = describe(e) {
+            record(operation, &cause);
+        }
+    }
+    result
+}
+
+impl<S> fmt::Debug for LifetimeStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LifetimeStore").finish_non_exhaustive()
+    }
+}
+
+impl<S: SessionStore> LifetimeStore<S> {
+    /// Wraps a store; each operation waits at most [`DEFAULT_STORE_TIMEOUT`]. Values are
+    /// stored as they are: use [`sealed`](Self::sealed) for a server-side store.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            timeout: DEFAULT_STORE_TIMEOUT,
+            sealer: None,
+        }
+    }
+
+    /// Wraps a server-side store and seals every session value at rest (AES-256-GCM, key
+    /// derived from `key`, the session middleware's key). Every instance needs the same key.
+    pub fn sealed(inner: S, key: &actix_web::cookie::Key) -> Self {
+        Self {
+            sealer: Some(Sealer::new(key)),
+            ..Self::new(inner)
+        }
+    }
+
+    /// The longest wait for one store operation before the request is answered `503`.
+    /// (A Redis client may otherwise keep a request waiting while it reconnects.)
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+}
+
+/// The TTL a session should get: until the latest time in the crate's lifetime record (one
+/// entry per strategy), at least one second; the middleware's `configured` TTL when the
+/// session holds no record (or one that does not read).
+fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {
+    let until = state
+        .get(LIFETIME_KEY)
+        .and_then(|record| {
+            serde_json::from_str::<std::collections::BTreeMap<String, i64>>(record).ok()
+        })
+        .and_then(|record| record.into_values().max());
+    match until {
+        Some(until) => Duration::seconds(until.saturating_sub(now.unix_timestamp()).max(1)),
+        None => *configured,
+    }
+}
+
+impl<S: SessionStore> SessionStore for LifetimeStore<S> {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let state = guarded(
+            StoreOperation::Load,
+            self.timeout,
+            self.inner.load(session_key),
+            LoadError::Other,
+            |e| match e {
+                LoadError::Other(cause) => Some(cause.to_string()),
+                // Unreadable state: actix-session starts an empty session, no outage.
+                LoadError::Deserialization(_) => None,
+            },
+        )
+        .await?;
+        Ok(match (&self.sealer, state) {
+            (Some(sealer), Some(state)) => Some(sealer.open_state(state)),
+            (_, state) => state,
+        })
+    }
+
+    async fn save(
+        &self,
+        session_state: SessionState,
+        ttl: &Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
+        let session_state = match &self.sealer {
+            Some(sealer) => sealer.seal_state(session_state).map_err(SaveError::Other)?,
+            None => session_state,
+        };
+        guarded(
+            StoreOperation::Save,
+            self.timeout,
+            self.inner.save(session_state, &ttl),
+            SaveError::Other,
+            |e| Some(e.to_string()),
+        )
+        .await
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: SessionState,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
+        let session_state = match &self.sealer {
+            Some(sealer) => sealer
+                .seal_state(session_state)
+                .map_err(UpdateError::Other)?,
+            None => session_state,
+        };
+        guarded(
+            StoreOperation::Update,
+            self.timeout,
+            self.inner.update(session_key, session_state, &ttl),
+            UpdateError::Other,
+            |e| Some(e.to_string()),
+        )
+        .await
+    }
+
+    async fn update_ttl(
+        &self,
+        _session_key: &SessionKey,
+        _ttl: &Duration,
+    ) -> Result<(), anyhow::Error> {
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
+        guarded(
+            StoreOperation::Delete,
+            self.timeout,
+            self.inner.delete(session_key),
+            |e| e,
+            |e| Some(e.to_string()),
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_follows_the_latest_entry_of_the_crates_own_record() {
+        let now = OffsetDateTime::from_unix_timestamp(1_000_000).unwrap();
+        let configured = Duration::days(1);
+        let mut state = SessionState::new();
+        state.insert("app.cart".into(), "[]".into());
+        // An app's own key that looks like a lifetime changes nothing.
+        state.insert("cart.until".into(), "1000005".into());
+        assert_eq!(session_ttl(&state, &configured, now), configured);
+        state.insert(LIFETIME_KEY.into(), r#"{"apple-music":1000600}"#.into());
+        assert_eq!(
+            session_ttl(&state, &configured, now),
+            Duration::seconds(600)
+        );
+        state.insert(
+            LIFETIME_KEY.into(),
+            r#"{"apple-music":1000600,"other":1003600}"#.into(),
+        );
+        assert_eq!(
+            session_ttl(&state, &configured, now),
+            Duration::seconds(3600)
+        );
+        state.insert(LIFETIME_KEY.into(), r#"{"apple-music":900000}"#.into());
+        assert_eq!(session_ttl(&state, &configured, now), Duration::seconds(1));
+        state.insert(LIFETIME_KEY.into(), "not json".into());
+        assert_eq!(session_ttl(&state, &configured, now), configured);
+    }
+}

@@ -1,0 +1,71 @@
+//! Sessions on a server-side store (Redis) for apps that run several instances.
+//!
+//! Everything the crate keeps between requests — the login state, the identity, the re-login
+//! mark — lives in the actix-session session, so with a shared store any instance can serve
+//! any step of a sign-in. Two pieces make a store fit for that:
+//!
+//! - [`LifetimeStore`] wraps any [`SessionStore`] (actix-session's `RedisSessionStore` above
+//!   all). It sets each session's server-side TTL from what the session holds: a session with
+//!   only a login state lives as long as the state (10 minutes by default); a signed-in one
+//!   lives until the music user token's end plus the session margin
+//!   ([`DEFAULT_SESSION_MARGIN`](crate::strategy::DEFAULT_SESSION_MARGIN), 7 days, so that a
+//!   user who comes back after the end still gets the re-login prompt); a session holding
+//!   nothing of the crate's keeps the middleware's TTL. It also records store failures for…
+//! - [`StoreFailures`], a middleware placed *outside* `SessionMiddleware`, which answers a
+//!   request whose session could not be loaded or saved with `503` and a typed
+//!   [`StoreUnavailable`] error (JSON, or an HTML page for browsers) instead of actix-session's
+//!   bare `500`. Nothing is cached: the next request tries the store again, so the app serves
+//!   again as soon as the store is back.
+//!
+//! On a server-side store the values are **sealed** ([`LifetimeStore::sealed`]): each is
+//! encrypted with AES-256-GCM under a key derived (HKDF-SHA256) from the session key, so a dump
+//! of Redis holds no music user token. Values written before sealing was switched on still
+//! read, and are sealed when the session is next written. The cookie store needs no sealing:
+//! actix-session's private cookies are already encrypted with the session key.
+//!
+//! With Redis, [`redis`] also gives the [`RedisLedger`], which makes login states single-use
+//! across every instance (see [`single_use`](crate::single_use)):
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # async fn run(key: actix_web::cookie::Key, auth: actix_apple_music::Authenticator<actix_apple_music::AppleMusicStrategy>) -> Result<(), Box<dyn std::error::Error>> {
+//! use actix_apple_music::session_store::{self, StoreFailures};
+//! use actix_session::{config::PersistentSession, SessionMiddleware};
+//! use actix_web::{cookie::time::Duration, App, HttpServer};
+//!
+//! let redis = session_store::redis("redis://127.0.0.1:6379", &key).await?;
+//! let auth = auth.state_ledger(redis.ledger());
+//! let store = redis.store();
+//! HttpServer::new(move || {
+//!     App::new()
+//!         // Store outages become typed 503s, not actix-session's bare 500s.
+//!         .wrap(StoreFailures::around(
+//!             SessionMiddleware::builder(store.clone(), key.clone())
+//!                 // the cookie may live as long as a music user token (plus the margin)
+//!                 .session_lifecycle(PersistentSession::default().session_ttl(Duration::days(187)))
+//!                 .build(),
+//!         ))
+//!         .configure(auth.clone().mount("/auth/apple-music"))
+//! })
+//! # ; Ok(()) }
+//! ```
+//!
+//! The TTL is set whenever the session is written; `update_ttl` (actix-session's
+//! `TtlExtensionPolicy::OnEveryRequest`) is ignored, since extending a session past its
+//! identity's end is what this type avoids.
+
+mod failures;
+mod lifetime;
+mod middleware;
+#[cfg(feature = "redis")]
+mod redis;
+mod seal;
+
+pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
+pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
+pub use middleware::Sessions;
+#[cfg(feature = "redis")]
+pub use redis::{redis, RedisLedger, RedisSessions, SPENT_STATE_PREFIX};
+
+/// The state of one session, as actix-session hands it to stores.
+type SessionState = std::collections::HashMap<String, String>;
