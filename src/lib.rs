@@ -48,6 +48,82 @@
 //! `POST /auth/apple-music/logout` (and `GET /auth/apple-music/return` with the `redirect`
 //! login page).
 //!
+//! # Writing a strategy
+//!
+//! A [`Strategy`] is a login page, a callback that turns parameters into an identity, and an
+//! error type implementing [`StrategyError`]. The [`Authenticator`] does the rest (state,
+//! the app's hook, the session, the answers), and [`SignedIn`] / [`RequireSignIn`] guard routes
+//! for it:
+//!
+//! ```
+//! use std::future::{ready, Future};
+//!
+//! use actix_apple_music::{
+//!     Authenticator, CallbackParams, FailureKind, LoginRequest, SignedIn, Strategy, StrategyError,
+//! };
+//! use actix_web::{web, App, HttpRequest, HttpResponse};
+//!
+//! /// A stand-in provider: the login page is a form, the callback takes a name.
+//! struct GuestStrategy;
+//!
+//! /// The strategy's own failures, in the crate's families.
+//! #[derive(Debug, thiserror::Error)]
+//! enum GuestError {
+//!     #[error("a guest needs a name")]
+//!     NoName,
+//! }
+//!
+//! impl StrategyError for GuestError {
+//!     fn kind(&self) -> FailureKind {
+//!         FailureKind::Token // answered 400 token_error
+//!     }
+//!     fn reason(&self) -> &str {
+//!         "no_name"
+//!     }
+//! }
+//!
+//! impl Strategy for GuestStrategy {
+//!     type Identity = String; // kept in the session
+//!     type Error = GuestError;
+//!
+//!     fn name(&self) -> &str {
+//!         "guest" // also the session namespace: "guest.identity", …
+//!     }
+//!
+//!     fn login_page(&self, _req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {
+//!         // The state goes back with the callback; the framework checks and spends it.
+//!         HttpResponse::Ok().content_type("text/html").body(format!(
+//!             r#"<form method="post" action="{}"><input name="name">
+//!                <input type="hidden" name="state" value="{}"><button>Go</button></form>"#,
+//!             login.callback_path, login.state
+//!         ))
+//!     }
+//!
+//!     fn callback(
+//!         &self,
+//!         _req: &HttpRequest,
+//!         params: &CallbackParams,
+//!     ) -> impl Future<Output = Result<String, GuestError>> {
+//!         let name = params.get("name").filter(|n| !n.is_empty()).map(str::to_owned);
+//!         ready(name.ok_or(GuestError::NoName))
+//!     }
+//! }
+//!
+//! async fn hello(guest: SignedIn<GuestStrategy>) -> String {
+//!     format!("hello, {}", guest.identity())
+//! }
+//!
+//! let auth = Authenticator::new(GuestStrategy).options(|o| o.success_target("/hello"));
+//! let app = App::new()
+//!     // .wrap(SessionMiddleware::new(…))
+//!     .configure(auth.mount("/auth/guest"))
+//!     .route("/hello", web::get().to(hello));
+//! assert_eq!(auth.login_path(), "/auth/guest/login");
+//! ```
+//!
+//! Extra routes of a strategy finish a sign-in with [`Authenticator::finish_sign_in`].
+//!
+//!
 //! # Verifying with Apple
 //!
 //! Each new music user token is proven with Apple Music API (`GET /v1/me/storefront`) before
@@ -110,6 +186,11 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ConfigError;
 pub use guard::{GuardError, RequireSignIn, RequireSignInService, SignedIn};
 pub use secret::{ClientSecret, MusicUserToken};
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use strategy::{
     Authenticator, CallbackParams, FailureKind, FlowError, FlowOptions, LoginRequest, Rejection,
     SignInError, SignedInAt, StateProof, Strategy, StrategyError, DEFAULT_BODY_TIMEOUT,

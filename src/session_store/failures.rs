@@ -114,7 +114,7 @@ pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
     }
 }
 
-/// Answers `503` ([`StoreUnavailable`]) when an [`LifetimeStore`] failed during the request.
+/// Answers `503` ([`StoreUnavailable`]) when an [`LifetimeStore`](super::LifetimeStore) failed during the request.
 /// Wrap it *around* `SessionMiddleware` (in actix, the last `.wrap` is the outermost).
 ///
 /// When the session middleware gave up before a response existed (a failed load or save),

@@ -11,10 +11,10 @@ use super::seal::Sealer;
 use super::SessionState;
 use crate::strategy::LIFETIME_KEY;
 
-/// A [`SessionStore`] that keeps each session as long as its sign-ins need (from the crate's
+/// A [`SessionStore`](actix_session::storage::SessionStore) that keeps each session as long as its sign-ins need (from the crate's
 /// lifetime record) and no longer, bounds each operation in time, reports failures to
-/// [`StoreFailures`], and, [`sealed`](Self::sealed), encrypts every value at rest. See the
-/// [module docs](self).
+/// [`StoreFailures`](super::StoreFailures), and, [`sealed`](Self::sealed), encrypts every value at rest. See the
+/// [module docs](crate::session_store).
 #[derive(Clone)]
 pub struct LifetimeStore<S> {
     inner: S,
@@ -26,7 +26,7 @@ pub struct LifetimeStore<S> {
 pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs one store operation with a deadline; a failure or a timeout is recorded for
-/// [`StoreFailures`] and logged (the cause only: never a key or a value).
+/// [`StoreFailures`](super::StoreFailures) and logged (the cause only: never a key or a value).
 async fn guarded<T, E>(
     operation: StoreOperation,
     timeout: std::time::Duration,

@@ -4,7 +4,7 @@
 //! mark — lives in the actix-session session, so with a shared store any instance can serve
 //! any step of a sign-in. Two pieces make a store fit for that:
 //!
-//! - [`LifetimeStore`] wraps any [`SessionStore`] (actix-session's `RedisSessionStore` above
+//! - [`LifetimeStore`] wraps any [`SessionStore`](actix_session::storage::SessionStore) (actix-session's `RedisSessionStore` above
 //!   all). It sets each session's server-side TTL from what the session holds: a session with
 //!   only a login state lives as long as the state (10 minutes by default); a signed-in one
 //!   lives until the music user token's end plus the session margin

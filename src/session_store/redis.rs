@@ -14,7 +14,7 @@ use super::lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 /// without its password.
 ///
 /// The pool (deadpool-redis) opens connections on demand: while Redis is down requests fail
-/// at once (`503` through [`StoreFailures`]), and the first request after it is back is
+/// at once (`503` through [`StoreFailures`](super::StoreFailures)), and the first request after it is back is
 /// served. (actix-session's single-connection `RedisSessionStore::new` may instead keep
 /// requests waiting for a minute while it reconnects.)
 pub async fn redis(

@@ -1,4 +1,4 @@
-//! [`ApiError`]: Apple Music API's failure statuses, typed.
+//! [`ApiError`](super::ApiError): Apple Music API's failure statuses, typed.
 
 use std::time::Duration;
 

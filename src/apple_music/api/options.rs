@@ -61,7 +61,7 @@ impl ApiOptions {
         self.timeout = timeout;
         self
     }
-    /// Largest body read; a larger one is [`ApiError::Unavailable`].
+    /// Largest body read; a larger one is [`ApiError::Unavailable`](super::ApiError::Unavailable).
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_body = bytes;
         self

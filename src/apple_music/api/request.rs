@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::error::ApiError;
 
-/// A request for [`AppleMusicApi::send`]: method, path (with query) and an optional JSON
+/// A request for [`AppleMusicApi::send`](super::AppleMusicApi::send): method, path (with query) and an optional JSON
 /// body. The path is relative to the API base and must start with `/v1/`.
 ///
 /// ```
@@ -47,7 +47,7 @@ impl ApiRequest {
     }
 
     /// Sends `body` as JSON. A body that cannot be serialised makes
-    /// [`send`](AppleMusicApi::send) answer [`ApiError::InvalidBody`] without sending.
+    /// [`send`](super::AppleMusicApi::send) answer [`ApiError::InvalidBody`](super::ApiError::InvalidBody) without sending.
     pub fn json<T: Serialize + ?Sized>(mut self, body: &T) -> Self {
         self.body = Some(
             serde_json::to_vec(body)
@@ -69,7 +69,7 @@ impl ApiRequest {
 }
 
 /// Apple's answer to an [`ApiRequest`] whose status was not one of the failures
-/// [`ApiError`] stands for (`2xx`, or a `4xx` such as `404` that the app handles).
+/// [`ApiError`](super::ApiError) stands for (`2xx`, or a `4xx` such as `404` that the app handles).
 #[derive(Clone)]
 pub struct ApiResponse {
     pub(super) status: StatusCode,
@@ -96,7 +96,7 @@ impl ApiResponse {
         &self.body
     }
 
-    /// The body as JSON; a body of another shape is [`ApiError::Unavailable`].
+    /// The body as JSON; a body of another shape is [`ApiError::Unavailable`](super::ApiError::Unavailable).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.body)
             .map_err(|_| ApiError::unavailable("the body is not the expected JSON"))

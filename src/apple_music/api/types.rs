@@ -69,7 +69,7 @@ impl Storefront {
     }
 }
 
-/// The answer of [`AppleMusicApi::check_developer_token`].
+/// The answer of [`AppleMusicApi::check_developer_token`](super::AppleMusicApi::check_developer_token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeveloperTokenCheck {
