@@ -44,6 +44,14 @@ async fn apple_said_403(user: AppleMusicUser) -> HttpResponse {
     HttpResponse::BadGateway().finish()
 }
 
+/// Writes an identity as the crate stored it before identities carried a version.
+async fn write_old_identity(req: HttpRequest) -> HttpResponse {
+    use actix_session::SessionExt;
+    let old = json!({"mut": "old-format-token", "dev": "x", "at": 1_700_000_000, "exp": 4_000_000_000_i64, "v": "off"});
+    req.get_session().insert("apple-music.identity", old).unwrap();
+    HttpResponse::NoContent().finish()
+}
+
 async fn in_scope(req: HttpRequest) -> HttpResponse {
     let token = req
         .extensions()
@@ -77,6 +85,7 @@ macro_rules! app {
                 .route("/", web::get().to(home))
                 .route("/library", web::get().to(library))
                 .route("/apple-403", web::post().to(apple_said_403))
+                .route("/write-old-identity", web::post().to(write_old_identity))
                 .service(
                     web::scope("/private")
                         .wrap(RequireAppleMusic::new())
@@ -472,4 +481,29 @@ async fn the_developer_token_route_serves_the_cached_token_briefly() {
         None::<Cookie<'static>>
     );
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// An identity that no longer reads (written by an older version, without the record's
+/// version) is answered as a re-login, not a silent sign-out.
+#[actix_web::test]
+async fn an_identity_that_no_longer_reads_asks_for_a_fresh_sign_in() {
+    let clock = ManualClock::starting_now();
+    let app = app!(config(&clock));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/write-old-identity").to_request(),
+    )
+    .await;
+    let cookie = cookie_of(&resp).unwrap();
+    let resp = get!(app, "/library", Some(HTML), Some(cookie.clone()));
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(
+        location(&resp).starts_with(&format!("{PREFIX}/login?prompt=login&return_to=%2Flibrary")),
+        "{}",
+        location(&resp)
+    );
+    let cookie = cookie_of(&resp).unwrap_or(cookie);
+    let resp = get!(app, "/library", Some("application/json"), Some(cookie));
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(resp).await["error"], "reauthentication_required");
 }
