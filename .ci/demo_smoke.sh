@@ -51,4 +51,25 @@ curl -s -H 'Accept: text/html' "$base/auth/apple-music/login" | grep -q 'data-er
   || fail "429 is not HTML for a browser"
 curl -fs -o /dev/null "$base/" || fail "the limit reaches past the sign-in routes"
 stop
+
+# Accounts: a sign-in (the manual token route, as curl can) gets an account; another browser
+# (cookie jar) another one.
+start INSECURE_COOKIES=1
+sign_in() { # sign_in JAR TOKEN: login page, then the token form with the page's state
+  local state
+  state=$(curl -s -c "$1" -b "$1" "$base/auth/apple-music/login" | python3 -c '
+import json, re, sys
+page = sys.stdin.read()
+block = re.search(r"<script type=\"application/json\" id=\"apple-music-login\">(.*?)</script>", page, re.S)
+print(json.loads(block.group(1))["state"])')
+  curl -s -o /dev/null -c "$1" -b "$1" -H 'Content-Type: application/json' \
+    -d "{\"music_user_token\": \"$2\", \"state\": \"$state\"}" "$base/auth/apple-music/token"
+}
+account_of() { curl -s -b "$1" -H 'Accept: application/json' "$base/me" | python3 -c 'import json, sys; a = json.load(sys.stdin)["account"]; print(a["id"], a["sign_ins"])'; }
+sign_in "$tmp/a" sandbox.token-a
+sign_in "$tmp/b" sandbox.token-b
+a=$(account_of "$tmp/a"); b=$(account_of "$tmp/b")
+[ "$a" = "acct-1 1" ] || fail "first browser's account: $a"
+[ "$b" = "acct-2 1" ] || fail "second browser's account: $b"
+stop
 echo "demo smoke: ok"

@@ -198,6 +198,7 @@ pub struct SignedIn<S: Strategy, U = ()> {
     user: Option<U>,
     session: Session,
     auth: web::Data<Authenticator<S>>,
+    request: HttpRequest,
 }
 
 impl<S: Strategy, U> std::fmt::Debug for SignedIn<S, U>
@@ -239,10 +240,100 @@ impl<S: Strategy, U> SignedIn<S, U> {
     }
 
     /// Marks this identity as no longer valid, e.g. after the provider refused its
-    /// credential. The next guarded request goes through re-login with `prompt=login`.
+    /// credential. The next guarded request goes through re-login with `prompt=login`; the
+    /// app's user value stays for the re-login's hook.
     pub fn invalidate(&self) {
         let now = self.auth.flow_options().now();
         self.auth.mark_reauthentication(&self.session, now);
+    }
+
+    /// Signs this user out of this strategy ([`Authenticator::forget`]): the identity, the
+    /// app's user value and any re-login mark go; other strategies and the app's own session
+    /// keys stay. (`POST …/logout` clears the whole session.)
+    pub fn sign_out(self) {
+        self.auth.forget(&self.session);
+    }
+
+    /// The login URL that brings the user back to this request's page, with `prompt=login`
+    /// when `relogin`.
+    pub fn login_url(&self, relogin: bool) -> String {
+        login_url(&self.auth, &self.request, relogin)
+    }
+
+    /// The request this user came with.
+    pub fn request(&self) -> &HttpRequest {
+        &self.request
+    }
+}
+
+/// Signing out from code that holds only the request: `req.sign_out::<AppleMusicStrategy>()`
+/// does what [`SignedIn::sign_out`] does.
+pub trait SignOutExt {
+    /// Signs strategy `S` out of this request's session; `false` when `S` is not mounted.
+    fn sign_out<S: Strategy>(&self) -> bool;
+}
+
+impl SignOutExt for HttpRequest {
+    fn sign_out<S: Strategy>(&self) -> bool {
+        match self.app_data::<web::Data<Authenticator<S>>>() {
+            Some(auth) => {
+                auth.forget(&self.get_session());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Where a request stands with strategy `S`, for pages that work in every case (a home page
+/// with "Sign in" or "Reconnect"): never refuses the request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SignInState<S: Strategy, U = ()>
+where
+    S::Identity: std::fmt::Debug,
+{
+    /// Signed in.
+    SignedIn(SignedIn<S, U>),
+    /// Not signed in: send the user to `login_url` to sign in.
+    SignedOut {
+        /// The login URL, back to this page.
+        login_url: String,
+    },
+    /// Was signed in, but the credential ended or was invalidated: `login_url` asks again
+    /// (`prompt=login`).
+    ReloginNeeded {
+        /// When it ended.
+        ended_at: OffsetDateTime,
+        /// The login URL with `prompt=login`, back to this page.
+        login_url: String,
+    },
+}
+
+impl<S: Strategy, U: DeserializeOwned + 'static> FromRequest for SignInState<S, U>
+where
+    S::Identity: std::fmt::Debug,
+{
+    type Error = GuardError;
+    type Future = Ready<Result<Self, GuardError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = match SignedIn::<S, U>::from_request(req, payload).into_inner() {
+            Ok(user) => Ok(SignInState::SignedIn(user)),
+            Err(GuardError::Unauthenticated { login_url, .. }) => {
+                Ok(SignInState::SignedOut { login_url })
+            }
+            Err(GuardError::ReauthenticationRequired {
+                expired_at,
+                login_url,
+                ..
+            }) => Ok(SignInState::ReloginNeeded {
+                ended_at: expired_at,
+                login_url,
+            }),
+            Err(other) => Err(other),
+        };
+        ready(state)
     }
 }
 
@@ -252,11 +343,34 @@ impl<S: Strategy, U: DeserializeOwned + 'static> FromRequest for SignedIn<S, U> 
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         ready(check::<S>(req).map(|(identity, session, auth)| SignedIn {
-            user: auth.stored_user::<U>(&session),
+            user: read_user::<S, U>(&auth, &session),
             identity,
             session,
             auth,
+            request: req.clone(),
         }))
+    }
+}
+
+/// The app's user value as `U`; a stored value that does not read as `U` (often: a handler
+/// taking `SignedIn<S>`, so `U = ()`, beside a hook that stores a user) is logged once.
+fn read_user<S: Strategy, U: DeserializeOwned + 'static>(
+    auth: &Authenticator<S>,
+    session: &Session,
+) -> Option<U> {
+    let value = auth.stored_user::<serde_json::Value>(session)?;
+    match serde_json::from_value::<U>(value) {
+        Ok(user) => Some(user),
+        Err(_) => {
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                log::warn!(
+                    "the app's user value in the session does not read as `{}`: take `SignedIn<_, YourUser>` (or `AppleMusicUser<YourUser>`) to read it (logged once)",
+                    std::any::type_name::<U>()
+                );
+            }
+            None
+        }
     }
 }
 

@@ -184,7 +184,9 @@ pub use apple_music::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ConfigError;
-pub use guard::{GuardError, RequireSignIn, RequireSignInService, SignedIn};
+pub use guard::{
+    GuardError, RequireSignIn, RequireSignInService, SignInState, SignOutExt, SignedIn,
+};
 pub use secret::{ClientSecret, MusicUserToken};
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
@@ -193,8 +195,9 @@ pub struct ReadmeDoctests;
 
 pub use strategy::{
     Authenticator, CallbackParams, FailureKind, FlowError, FlowOptions, LoginRequest, Rejection,
-    SignInError, SignedInAt, StateProof, Strategy, StrategyError, DEFAULT_BODY_TIMEOUT,
-    DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL, MAX_CALLBACK_BYTES, MAX_RETRY_AFTER,
+    SignInContext, SignInError, SignedInAt, StateProof, Strategy, StrategyError,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL, MAX_CALLBACK_BYTES,
+    MAX_RETRY_AFTER,
 };
 
 /// A `Logger` format that never prints a query string (which may hold a token): method and

@@ -139,3 +139,181 @@ async fn post_sign_in<S: Strategy>(
         .map(|c| c.into_owned())
         .expect("the session middleware set a cookie")
 }
+
+/// An in-process stand-in for Apple Music API, for apps under `actix_web::test::init_service`
+/// (no port, no network): `AppleMusicConfig::api_stand_in(&stand_in)`. Every music user token
+/// is accepted (`GET /v1/me/storefront` answers the `us` storefront) unless marked with
+/// [`refuse`](Self::refuse) (`403`) or [`without_subscription`](Self::without_subscription)
+/// (`400` with code `40015`); `GET /v1/test` answers `200`; other paths answer `200`
+/// `{"data": []}`. It counts the calls it answered.
+#[derive(Clone, Default)]
+pub struct AppleMusicStandIn {
+    inner: std::sync::Arc<StandInState>,
+}
+
+#[derive(Default)]
+struct StandInState {
+    refused: std::sync::Mutex<Vec<String>>,
+    no_subscription: std::sync::Mutex<Vec<String>>,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for AppleMusicStandIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppleMusicStandIn")
+            .field("calls", &self.calls().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppleMusicStandIn {
+    /// A stand-in that accepts every token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `403` for `music_user_token` from now on (expired or revoked).
+    pub fn refuse(&self, music_user_token: &str) -> &Self {
+        self.inner
+            .refused
+            .lock()
+            .unwrap()
+            .push(music_user_token.to_owned());
+        self
+    }
+
+    /// Answers `400` with code `40015` (no subscription) for `music_user_token`.
+    pub fn without_subscription(&self, music_user_token: &str) -> &Self {
+        self.inner
+            .no_subscription
+            .lock()
+            .unwrap()
+            .push(music_user_token.to_owned());
+        self
+    }
+
+    /// The calls answered so far, as `"GET /v1/me/storefront"`.
+    pub fn calls(&self) -> Vec<String> {
+        self.inner.calls.lock().unwrap().clone()
+    }
+
+    pub(crate) fn handler(&self) -> crate::apple_music::api::StandIn {
+        let state = self.inner.clone();
+        std::sync::Arc::new(move |method, path, token| {
+            state.calls.lock().unwrap().push(format!("{method} {path}"));
+            let token = token.unwrap_or_default().to_owned();
+            let error = |status: u16, code: &str| {
+                let body =
+                    serde_json::json!({"errors": [{"status": status.to_string(), "code": code}]});
+                (status, body.to_string().into_bytes())
+            };
+            if path.starts_with("/v1/me/") {
+                if state.refused.lock().unwrap().contains(&token) {
+                    return error(403, "40300");
+                }
+                if state.no_subscription.lock().unwrap().contains(&token) {
+                    return error(400, "40015");
+                }
+            }
+            let body = match path {
+                "/v1/me/storefront" => {
+                    serde_json::json!({"data": [{"id": "us", "type": "storefronts",
+                    "attributes": {"name": "United States (stand-in)", "defaultLanguageTag": "en-US"}}]})
+                }
+                "/v1/test" => serde_json::json!({"meta": {"stand_in": true}}),
+                _ => serde_json::json!({"data": []}),
+            };
+            (200, body.to_string().into_bytes())
+        })
+    }
+}
+
+/// What [`log_in_with_apple_music`] ended with.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TestLogin {
+    /// The callback's status (`303` on success).
+    pub status: actix_web::http::StatusCode,
+    /// Where the callback sent the browser.
+    pub location: Option<String>,
+    /// The session cookie to use next (the new one on success).
+    pub cookie: Cookie<'static>,
+    /// The callback's body (the failure's JSON, or empty).
+    pub body: String,
+}
+
+/// Drives a whole Apple Music login under `actix_web::test`, as a browser would: `GET
+/// {prefix}/login` (with `cookie`, the browser's session so far, if any), then the callback
+/// with `music_user_token` and the page's state and developer token. With a
+/// [stand-in](AppleMusicStandIn) or `check_with_apple(false)` nothing leaves the process.
+pub async fn log_in_with_apple_music(
+    app: &impl Service<
+        AppRequest,
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+    >,
+    prefix: &str,
+    music_user_token: &str,
+    cookie: Option<Cookie<'static>>,
+) -> TestLogin {
+    let prefix = prefix.trim_end_matches('/');
+    let mut page = test::TestRequest::get().uri(&format!("{prefix}/login"));
+    if let Some(cookie) = &cookie {
+        page = page.cookie(cookie.clone());
+    }
+    let resp = test::call_service(app, page.to_request()).await;
+    assert!(
+        resp.status().is_success(),
+        "the login page answered {}",
+        resp.status()
+    );
+    let cookie = session_cookie(&resp)
+        .or(cookie)
+        .expect("the login page sets a session");
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap_or_default();
+    let data = login_page_data(&html);
+    let field = |name: &str| data[name].as_str().unwrap_or_default().to_owned();
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("code", music_user_token)
+        .append_pair("state", &field("state"))
+        .append_pair("id_token_hint", &field("developerToken"))
+        .finish();
+    let callback = test::TestRequest::post()
+        .uri(&format!("{prefix}/callback"))
+        .insert_header(("content-type", "application/x-www-form-urlencoded"))
+        .insert_header(("accept", "application/json"))
+        .cookie(cookie.clone())
+        .set_payload(form)
+        .to_request();
+    let resp = test::call_service(app, callback).await;
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get(actix_web::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let cookie = session_cookie(&resp).unwrap_or(cookie);
+    let body = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap_or_default();
+    TestLogin {
+        status,
+        location,
+        cookie,
+        body,
+    }
+}
+
+fn session_cookie(resp: &ServiceResponse<impl MessageBody>) -> Option<Cookie<'static>> {
+    resp.response().cookies().next().map(|c| c.into_owned())
+}
+
+/// The login page's JSON data block (`<script type="application/json" id="apple-music-login">`).
+pub fn login_page_data(html: &str) -> serde_json::Value {
+    let open = r#"<script type="application/json" id="apple-music-login">"#;
+    let Some(start) = html.find(open).map(|i| i + open.len()) else {
+        return serde_json::Value::Null;
+    };
+    let end = html[start..]
+        .find("</script>")
+        .map_or(html.len(), |i| start + i);
+    serde_json::from_str(&html[start..end]).unwrap_or(serde_json::Value::Null)
+}

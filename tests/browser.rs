@@ -7,13 +7,17 @@
 
 mod common;
 
+/// The demo's account table, linked through the sign-in hook as the demo does.
+#[path = "../examples/demo/accounts.rs"]
+mod accounts;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_apple_music::{
-    sandbox, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser, Authenticator, LoginPage,
+    sandbox, AppleMusicStrategy, AppleMusicUser, Authenticator, LoginPage, SignInContext,
 };
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
@@ -33,8 +37,13 @@ fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-async fn me(user: AppleMusicUser) -> HttpResponse {
+async fn me(
+    user: AppleMusicUser<accounts::DemoUser>,
+    accounts: web::Data<Arc<accounts::Accounts>>,
+) -> HttpResponse {
+    let account = user.user().map(|u| u.account.clone()).unwrap_or_default();
     HttpResponse::Ok().json(serde_json::json!({
+        "account": {"id": account, "sign_ins": accounts.sign_ins(&account)},
         "music_user_token_sha256": sha256_hex(user.identity().music_user_token().secret()),
         "restricted": user.identity().restricted(),
         "storefront": user.identity().storefront().map(|s| s.id.clone()),
@@ -110,13 +119,15 @@ async fn harness_with(
     let config = tweak(config);
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let recorder = accepted.clone();
+    let accounts = Arc::new(accounts::Accounts::default());
+    let link = accounts::Accounts::hook(accounts.clone());
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap()).on_sign_in(
-        move |_req: HttpRequest, identity: AppleMusicIdentity| {
+        move |sign_in: SignInContext<AppleMusicStrategy>| {
             recorder
                 .lock()
                 .unwrap()
-                .push(identity.music_user_token().secret().to_owned());
-            async { Ok(()) }
+                .push(sign_in.identity().music_user_token().secret().to_owned());
+            link(sign_in)
         },
     );
     let key = Key::generate();
@@ -130,6 +141,7 @@ async fn harness_with(
                     .build(),
             )
             .configure(auth.clone().mount("/auth/apple-music"))
+            .app_data(web::Data::new(accounts.clone()))
             .configure(sandbox::routes)
             .route("/me", web::get().to(me))
             .route("/musickit.js", web::get().to(musickit_standin))
@@ -564,6 +576,8 @@ async fn an_ended_token_goes_through_login_with_prompt_and_back() {
     })
     .await;
     let first = h.accepted.lock().unwrap()[0].clone();
+    let account = h.me().await["account"]["id"].clone();
+    assert_eq!(account, "acct-1");
 
     // Keep opening the guarded page until the 3-second token has ended.
     until("the guard to send the browser back to login", || async {
@@ -595,6 +609,10 @@ async fn an_ended_token_goes_through_login_with_prompt_and_back() {
         .await
         .unwrap();
     assert!(body.contains(&sha256_hex(&second)), "{body}");
+    // The re-login after the end reached the same account, one more sign-in.
+    let me = h.me().await;
+    assert_eq!(me["account"]["id"], account, "{me}");
+    assert_eq!(me["account"]["sign_ins"], 2, "{me}");
     h.client.clone().close().await.unwrap();
 }
 

@@ -294,6 +294,13 @@ impl AppleMusicConfig {
         self.api = self.api.http_client(make);
         self
     }
+    /// Answers Apple Music API calls in process (feature `test-util`): see
+    /// [`test_util::AppleMusicStandIn`](crate::test_util::AppleMusicStandIn).
+    #[cfg(feature = "test-util")]
+    pub fn api_stand_in(mut self, stand_in: &crate::test_util::AppleMusicStandIn) -> Self {
+        self.api = self.api.stand_in(stand_in.handler());
+        self
+    }
     /// Timeout of one Apple Music API request, body included (default 10 s).
     pub fn api_timeout(mut self, timeout: Duration) -> Self {
         self.api = self.api.timeout(timeout);

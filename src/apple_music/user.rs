@@ -28,10 +28,11 @@ impl<U> SignedIn<AppleMusicStrategy, U> {
     }
 
     /// Sends an Apple Music API request as this user (developer token and music user
-    /// token), through the strategy's [`AppleMusicApi`](crate::api::AppleMusicApi). When
-    /// Apple answers `403` to a `/v1/me/…` request the token is dead: the identity is
-    /// [invalidated](SignedIn::invalidate) before the error is answered, so the next guarded
-    /// request goes through re-login.
+    /// token), through the strategy's [`AppleMusicApi`](crate::api::AppleMusicApi). Any answer
+    /// but a `2xx` is an [`ApiError`]. When Apple answers `403` to a `/v1/me/…` request the
+    /// token is dead: the identity is [invalidated](SignedIn::invalidate) and the error is
+    /// [`ApiError::ReloginRequired`], which answers as the guard does (`303` to the login with
+    /// `prompt=login` for browsers, `401 reauthentication_required` otherwise).
     ///
     /// ```no_run
     /// use actix_apple_music::api::{ApiError, ApiRequest};
@@ -53,6 +54,10 @@ impl<U> SignedIn<AppleMusicStrategy, U> {
         if personal && matches!(result, Err(ApiError::UserTokenRejected)) {
             log::info!("Apple Music refused a user's token: the identity is invalidated");
             self.invalidate();
+            return Err(ApiError::ReloginRequired {
+                login_url: self.login_url(true),
+                html: crate::response::wants_html(self.request()),
+            });
         }
         result
     }

@@ -32,7 +32,7 @@ pub(crate) const LIFETIME_KEY: &str = "actix-apple-music.lifetime";
 const RECORD_VERSION: u32 = 1;
 
 type HookFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, Rejection>>>>;
-type Hook<I> = Arc<dyn Fn(HttpRequest, I) -> HookFuture + Send + Sync>;
+type Hook<S> = Arc<dyn Fn(SignInContext<S>) -> HookFuture + Send + Sync>;
 type FailureHandler<E> = Arc<dyn Fn(&HttpRequest, &SignInError<E>) -> HttpResponse + Send + Sync>;
 
 /// Mounts a [`Strategy`] on an actix app and runs the flow around it: `login`, `callback` and
@@ -56,7 +56,7 @@ type FailureHandler<E> = Arc<dyn Fn(&HttpRequest, &SignInError<E>) -> HttpRespon
 pub struct Authenticator<S: Strategy> {
     strategy: Arc<S>,
     options: Arc<FlowOptions>,
-    hook: Option<Hook<S::Identity>>,
+    hook: Option<Hook<S>>,
     failure_handler: Option<FailureHandler<S::Error>>,
     paths: Arc<OnceLock<MountPaths>>,
     keys: Arc<SessionKeys>,
@@ -142,6 +142,59 @@ struct Record<I> {
     id: I,
 }
 
+/// What the app's sign-in hook is told about a sign-in: the request, the new identity, the
+/// app's user value this session held before (kept through the credential's end and through
+/// invalidation, until the next sign-in, a [`forget`](Authenticator::forget) or a logout),
+/// and whether this is a re-login. It is the same whether or not a guarded request saw the
+/// end first.
+///
+/// A credential such as a music user token identifies nobody: it changes at every sign-in.
+/// `previous_user` is what this *browser session* held, so on a shared browser it may be
+/// someone else's account. Link to it only when that is safe for the app, e.g. when the
+/// session also holds an app account the user signed in to (or a Sign in with Apple
+/// identity, whose `sub` is stable).
+pub struct SignInContext<S: Strategy> {
+    request: HttpRequest,
+    identity: S::Identity,
+    previous_user: Option<serde_json::Value>,
+    relogin: bool,
+}
+
+impl<S: Strategy> SignInContext<S> {
+    /// The callback request.
+    pub fn request(&self) -> &HttpRequest {
+        &self.request
+    }
+    /// The new identity.
+    pub fn identity(&self) -> &S::Identity {
+        &self.identity
+    }
+    /// The new identity, by value.
+    pub fn into_identity(self) -> S::Identity {
+        self.identity
+    }
+    /// The app's user value this session held before this sign-in, read as `U` (`None` when
+    /// there was none, or it does not read as `U`).
+    pub fn previous_user<U: DeserializeOwned>(&self) -> Option<U> {
+        let value = self.previous_user.clone()?;
+        serde_json::from_value(value).ok()
+    }
+    /// Whether this session held this strategy's identity before (current, ended or
+    /// invalidated): a re-login rather than a first sign-in.
+    pub fn is_relogin(&self) -> bool {
+        self.relogin
+    }
+}
+
+impl<S: Strategy> std::fmt::Debug for SignInContext<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInContext")
+            .field("relogin", &self.relogin)
+            .field("has_previous_user", &self.previous_user.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a finished sign-in answers: where to send the browser, and the identity.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -183,18 +236,20 @@ impl<S: Strategy> Authenticator<S> {
         self
     }
 
-    /// The app's sign-in hook, as PassportJS's verify callback: it receives the request and
-    /// the new identity and answers the app's own user value (kept in the session next to the
-    /// identity, see [`stored_user`](Self::stored_user)) or a [`Rejection`].
+    /// The app's sign-in hook, as PassportJS's verify callback: it receives a
+    /// [`SignInContext`] (the request, the new identity, the app's user value this session
+    /// held before, whether this is a re-login) and answers the app's own user value (kept in
+    /// the session next to the identity, read by [`SignedIn::user`](crate::SignedIn::user))
+    /// or a [`Rejection`].
     pub fn on_sign_in<F, Fut, U>(mut self, hook: F) -> Self
     where
-        F: Fn(HttpRequest, S::Identity) -> Fut + Send + Sync + 'static,
+        F: Fn(SignInContext<S>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<U, Rejection>> + 'static,
         U: Serialize + 'static,
     {
         let hook = Arc::new(hook);
-        self.hook = Some(Arc::new(move |req, identity| {
-            let fut = hook(req, identity);
+        self.hook = Some(Arc::new(move |context| {
+            let fut = hook(context);
             Box::pin(async move {
                 let user = fut.await?;
                 serde_json::to_value(user).map_err(|e| {
@@ -320,9 +375,10 @@ impl<S: Strategy> Authenticator<S> {
         session.get::<U>(&self.keys.user).ok().flatten()
     }
 
-    /// Forgets this strategy's identity and the app's user value in this session, and
-    /// nothing else (other strategies' identities and the app's own keys stay). `POST
-    /// …/logout` clears the whole session instead.
+    /// Signs this strategy out of this session: forgets its identity, the app's user value
+    /// and any re-login mark, and nothing else (other strategies' identities and the app's
+    /// own keys stay). [`SignedIn::sign_out`](crate::SignedIn::sign_out) does the same from a
+    /// handler. `POST …/logout` clears the whole session instead (every strategy, every key).
     pub fn forget(&self, session: &Session) {
         self.remove_identity(session);
         session.remove(&self.keys.reauth);
@@ -388,6 +444,21 @@ impl<S: Strategy> Authenticator<S> {
             log::warn!("could not mark the session for re-authentication: {e}");
         }
         self.refresh_until(session);
+    }
+
+    /// Whether this session needs a fresh sign-in: its identity ended (or was invalidated)
+    /// and no sign-in happened since. The login page then asks the user again by itself, as
+    /// with `prompt=login`.
+    pub fn needs_relogin(&self, session: &Session) -> bool {
+        if self.reauthentication_mark(session).is_some() {
+            return true;
+        }
+        let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) else {
+            return false;
+        };
+        self.strategy
+            .identity_expires_at(&record.id)
+            .is_some_and(|end| self.now() >= end)
     }
 
     /// When the identity of this session ended, if it was marked by
@@ -503,11 +574,23 @@ impl<S: Strategy> Authenticator<S> {
         let return_to = self.spend_state(&session, proof).await?;
         let identity = identity().await.map_err(SignInError::Strategy)?;
         let user = match &self.hook {
-            Some(hook) => Some(
-                hook(req.clone(), identity.clone())
-                    .await
-                    .map_err(|Rejection(reason)| FlowError::RejectedByApp { reason })?,
-            ),
+            Some(hook) => {
+                let context = SignInContext {
+                    request: req.clone(),
+                    identity: identity.clone(),
+                    previous_user: session
+                        .get::<serde_json::Value>(&self.keys.user)
+                        .ok()
+                        .flatten(),
+                    relogin: session.contains_key(&self.keys.identity)
+                        || self.reauthentication_mark(&session).is_some(),
+                };
+                Some(
+                    hook(context)
+                        .await
+                        .map_err(|Rejection(reason)| FlowError::RejectedByApp { reason })?,
+                )
+            }
             None => None,
         };
         self.sign_in(&session, &identity, user.as_ref())?;

@@ -23,7 +23,10 @@ pub(super) async fn login<S: Strategy>(
             _ => {}
         }
     }
-    let pending = match auth.begin_login(&req.get_session(), return_to) {
+    let session = req.get_session();
+    // A session marked for re-login asks the user again by itself (no `prompt=login` needed).
+    force_dialog |= auth.needs_relogin(&session);
+    let pending = match auth.begin_login(&session, return_to) {
         Ok(pending) => pending,
         Err(e) => return auth.failure_response(&req, &SignInError::Flow(e)),
     };

@@ -406,6 +406,26 @@ async fn the_app_can_hand_in_its_own_http_client() {
     );
 }
 
+/// A non-2xx answer from Apple is a typed error, never a success: the README's `songs`
+/// handler answers Apple's 404 as 404, not `200 {"errors": …}`.
+#[actix_web::test]
+async fn an_apple_404_is_an_error_with_its_status() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let (_, _, cookie) = sign_in(&app, "user-token-404").await;
+    fake.set(Behaviour::Status(404));
+    let resp = get(&app, "/library", cookie.clone()).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let body = json_of(resp).await;
+    assert_eq!(body["error"], "upstream_error");
+    assert_eq!(body["reason"], "apple_status");
+    fake.set(Behaviour::Status(400));
+    assert_eq!(
+        get(&app, "/library", cookie).await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+}
+
 #[actix_web::test]
 async fn a_retry_after_passed_on_is_at_most_an_hour() {
     let (status, headers, body) = failed_sign_in(Behaviour::RateLimitedFor("99999999999999")).await;

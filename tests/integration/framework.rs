@@ -11,8 +11,8 @@ use std::time::Duration;
 use actix_apple_music::developer_token::SigningKey;
 use actix_apple_music::{
     AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator, CallbackParams,
-    FailureKind, LoginRequest, ManualClock, RequireSignIn, SignInError, SignedIn, Strategy,
-    StrategyError,
+    FailureKind, LoginRequest, ManualClock, RequireSignIn, SignInContext, SignInError, SignedIn,
+    Strategy, StrategyError,
 };
 use actix_session::{SessionExt, SessionMiddleware};
 use actix_web::cookie::{Cookie, Key};
@@ -241,7 +241,8 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
                 .state_ttl(Duration::from_secs(120))
                 .clock(clock.clone())
         })
-        .on_sign_in(|_req: HttpRequest, identity: OAuthIdentity| async move {
+        .on_sign_in(|sign_in: SignInContext<OAuthStrategy>| async move {
+            let identity = sign_in.into_identity();
             Ok(json!({"app_user": format!("user-{}", identity.subject)}))
         })
         .failure_handler(|_req: &HttpRequest, error: &SignInError<OAuthError>| {
@@ -514,7 +515,8 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
 async fn forgetting_one_strategy_keeps_the_other_and_the_hook_value_is_kept() {
     let token_base = provider();
     let oauth_auth = Authenticator::new(oauth(&token_base)).on_sign_in(
-        |_req: HttpRequest, identity: OAuthIdentity| async move {
+        |sign_in: SignInContext<OAuthStrategy>| async move {
+            let identity = sign_in.into_identity();
             Ok(json!({"app_user": format!("user-{}", identity.subject)}))
         },
     );

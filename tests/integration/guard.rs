@@ -48,7 +48,9 @@ async fn apple_said_403(user: AppleMusicUser) -> HttpResponse {
 async fn write_old_identity(req: HttpRequest) -> HttpResponse {
     use actix_session::SessionExt;
     let old = json!({"mut": "old-format-token", "dev": "x", "at": 1_700_000_000, "exp": 4_000_000_000_i64, "v": "off"});
-    req.get_session().insert("apple-music.identity", old).unwrap();
+    req.get_session()
+        .insert("apple-music.identity", old)
+        .unwrap();
     HttpResponse::NoContent().finish()
 }
 
@@ -491,7 +493,9 @@ async fn an_identity_that_no_longer_reads_asks_for_a_fresh_sign_in() {
     let app = app!(config(&clock));
     let resp = test::call_service(
         &app,
-        test::TestRequest::post().uri("/write-old-identity").to_request(),
+        test::TestRequest::post()
+            .uri("/write-old-identity")
+            .to_request(),
     )
     .await;
     let cookie = cookie_of(&resp).unwrap();

@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod apple_api;
 // With both crypto backends enabled (`--all-features`): run by `.ci/run`.
 #[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_apple_music::developer_token::{DeveloperTokenConfig, SigningKey};
 use actix_apple_music::{
     AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy, Authenticator,
-    ManualClock, Rejection, SignInError, StrategyError,
+    ManualClock, Rejection, SignInContext, SignInError, StrategyError,
 };
 use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
@@ -251,7 +251,8 @@ async fn a_get_callback_works_like_passport_apple_music_when_allowed() {
 async fn the_verify_hook_links_a_user_or_refuses() {
     let clock = ManualClock::starting_now();
     let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).on_sign_in(
-        |_req: HttpRequest, identity: AppleMusicIdentity| async move {
+        |sign_in: SignInContext<AppleMusicStrategy>| async move {
+            let identity = sign_in.into_identity();
             if identity.music_user_token().secret() == "banned" {
                 Err(Rejection::new("this account is suspended"))
             } else {

@@ -34,6 +34,25 @@ pub enum ApiError {
         /// What happened.
         cause: String,
     },
+    /// Another answer that is not a success (`404` and other `4xx`): Apple's status, for the
+    /// app to decide. Answered with that status for `404`, `502` otherwise
+    /// (`upstream_error`, `apple_status`).
+    #[error("Apple Music answered {status}")]
+    Status {
+        /// Apple's status.
+        status: u16,
+    },
+    /// From [`AppleMusicUser::api`](crate::AppleMusicUser::api): Apple refused the music user
+    /// token of a `/v1/me/…` request and the identity was invalidated. Answered as the guard
+    /// answers a re-login: `303` to `login_url` for browsers, `401`
+    /// `{"error": "reauthentication_required", "reason": "rejected_by_apple"}` otherwise.
+    #[error("the Apple Music connection ended (403 on a personal request); please sign in again")]
+    ReloginRequired {
+        /// The login URL with `prompt=login`, back to the page that asked.
+        login_url: String,
+        /// Whether the client is a browser.
+        html: bool,
+    },
     /// The request's JSON body could not be serialised.
     #[error("the request body could not be serialised as JSON: {detail}")]
     InvalidBody {
@@ -98,6 +117,10 @@ impl ResponseError for ApiError {
         match (self, self.upstream()) {
             (_, Some(upstream)) => upstream.status(),
             (ApiError::UserTokenRejected, _) => StatusCode::UNAUTHORIZED,
+            (ApiError::ReloginRequired { html: true, .. }, _) => StatusCode::SEE_OTHER,
+            (ApiError::ReloginRequired { .. }, _) => StatusCode::UNAUTHORIZED,
+            (ApiError::Status { status: 404 }, _) => StatusCode::NOT_FOUND,
+            (ApiError::Status { .. }, _) => StatusCode::BAD_GATEWAY,
             (ApiError::NoSubscription, _) => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -107,8 +130,18 @@ impl ResponseError for ApiError {
         if let Some(upstream) = self.upstream() {
             return crate::response::failure_json(&AppleMusicError::Upstream(upstream));
         }
+        if let ApiError::ReloginRequired {
+            login_url,
+            html: true,
+        } = self
+        {
+            return crate::response::see_other(login_url);
+        }
         let (error, reason) = match self {
-            ApiError::UserTokenRejected => ("reauthentication_required", "rejected_by_apple"),
+            ApiError::UserTokenRejected | ApiError::ReloginRequired { .. } => {
+                ("reauthentication_required", "rejected_by_apple")
+            }
+            ApiError::Status { .. } => ("upstream_error", "apple_status"),
             ApiError::NoSubscription => ("authorization_error", "no_subscription"),
             ApiError::InvalidBody { .. } => ("internal_error", "invalid_api_body"),
             _ => ("internal_error", "invalid_api_path"),

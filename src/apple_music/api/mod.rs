@@ -37,6 +37,8 @@ mod types;
 
 pub use error::ApiError;
 pub use options::ApiOptions;
+#[cfg(feature = "test-util")]
+pub(crate) use options::StandIn;
 pub use request::{ApiRequest, ApiResponse};
 pub use types::{
     AppleCheck, DeveloperTokenCheck, Storefront, UnavailablePolicy, DEFAULT_API_BASE_URL,
@@ -79,6 +81,8 @@ pub struct AppleMusicApi {
 }
 
 struct ApiInner {
+    #[cfg(feature = "test-util")]
+    stand_in: Option<options::StandIn>,
     id: u64,
     make_client: Option<ClientFactory>,
     signer: DeveloperTokenSigner,
@@ -197,6 +201,8 @@ impl AppleMusicApi {
         };
         Ok(Self {
             inner: Arc::new(ApiInner {
+                #[cfg(feature = "test-util")]
+                stand_in: options.stand_in.clone(),
                 id: NEXT_API_ID.fetch_add(1, Ordering::Relaxed),
                 make_client: options.make_client.clone(),
                 signer,
@@ -298,6 +304,13 @@ impl AppleMusicApi {
             .transpose()
             .map_err(|detail| ApiError::InvalidBody { detail })?;
         let inner = &self.inner;
+        #[cfg(feature = "test-util")]
+        if let Some(stand_in) = &inner.stand_in {
+            let token = music_user_token.map(|t| t.secret());
+            let (status, answer) = stand_in(request.method.as_str(), url.path(), token);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            return self.classify(&request.path, status, None, Bytes::from(answer));
+        }
         let developer_token = inner.signer.token();
         let mut outgoing = inner
             .client()
@@ -384,7 +397,8 @@ impl AppleMusicApi {
                 "{path} answered {}",
                 status.as_u16()
             ))),
-            _ => Ok(ApiResponse { status, body }),
+            200..=299 => Ok(ApiResponse { status, body }),
+            other => Err(ApiError::Status { status: other }),
         }
     }
 

@@ -10,6 +10,11 @@ use super::types::{DEFAULT_API_BASE_URL, DEFAULT_API_TIMEOUT, DEFAULT_MAX_RESPON
 /// uses it.
 pub(super) type ClientFactory = Arc<dyn Fn() -> awc::Client + Send + Sync>;
 
+/// An in-process stand-in for Apple Music API (feature `test-util`): method, path, music user
+/// token → status and body.
+#[cfg(feature = "test-util")]
+pub(crate) type StandIn = Arc<dyn Fn(&str, &str, Option<&str>) -> (u16, Vec<u8>) + Send + Sync>;
+
 /// Options of an [`AppleMusicApi`](super::AppleMusicApi). Defaults: [`DEFAULT_API_BASE_URL`],
 /// [`DEFAULT_API_TIMEOUT`], [`DEFAULT_MAX_RESPONSE_BYTES`], no `Origin` header, the crate's
 /// own HTTP client.
@@ -20,6 +25,8 @@ pub struct ApiOptions {
     pub(super) max_body: usize,
     pub(super) origin: Option<String>,
     pub(super) make_client: Option<ClientFactory>,
+    #[cfg(feature = "test-util")]
+    pub(super) stand_in: Option<StandIn>,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -42,6 +49,8 @@ impl Default for ApiOptions {
             max_body: DEFAULT_MAX_RESPONSE_BYTES,
             origin: None,
             make_client: None,
+            #[cfg(feature = "test-util")]
+            stand_in: None,
         }
     }
 }
@@ -69,6 +78,13 @@ impl ApiOptions {
     /// An `Origin` header to send, for developer tokens with an `origin` claim.
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
         self.origin = Some(origin.into());
+        self
+    }
+    /// Answers every request in process instead of over HTTP (feature `test-util`; see
+    /// [`test_util::AppleMusicStandIn`](crate::test_util::AppleMusicStandIn)).
+    #[cfg(feature = "test-util")]
+    pub(crate) fn stand_in(mut self, stand_in: StandIn) -> Self {
+        self.stand_in = Some(stand_in);
         self
     }
     /// The app's own HTTP client (its connector, TLS roots, proxy, timeouts), made by

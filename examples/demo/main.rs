@@ -15,13 +15,18 @@
 //! client address on the sign-in routes; default 300, `0` switches it off),
 //! `APPLE_MUSIC_LOGIN_PAGE` and the rest of `AppleMusicConfig::from_env`'s list.
 
+mod accounts;
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
+use accounts::{Accounts, DemoUser};
 use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
-use actix_apple_music::{AppleMusicStrategy, AppleMusicUser, Authenticator, SAFE_LOG_FORMAT};
+use actix_apple_music::{
+    AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState, SAFE_LOG_FORMAT,
+};
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::{CookieSessionStore, SessionStore};
 use actix_session::SessionMiddleware;
@@ -48,13 +53,20 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn home(user: Option<AppleMusicUser>, mode: web::Data<&'static str>) -> HttpResponse {
-    let body = match user {
-        None => format!(
+async fn home(
+    state: SignInState<AppleMusicStrategy, DemoUser>,
+    mode: web::Data<&'static str>,
+) -> HttpResponse {
+    let body = match state {
+        SignInState::ReloginNeeded { .. } => format!(
+            r#"<p id="ended">Your Apple Music connection has ended.</p>
+<p><a class="button" id="sign-in" href="{PREFIX}/login?prompt=login&amp;return_to=/">Reconnect Apple Music</a></p>"#
+        ),
+        SignInState::SignedOut { .. } => format!(
             r#"<p>You are signed out.</p>
 <p><a class="button" id="sign-in" href="{PREFIX}/login?return_to=/">Continue with Apple Music</a></p>"#
         ),
-        Some(user) => {
+        SignInState::SignedIn(user) => {
             let identity = user.identity();
             let days = user.token_time_left().as_secs() / 86_400;
             let warning = if user.expires_soon() {
@@ -65,6 +77,7 @@ async fn home(user: Option<AppleMusicUser>, mode: web::Data<&'static str>) -> Ht
             format!(
                 r#"<p id="signed-in">You are signed in with Apple Music.</p>
 <dl>
+  <dt>Account</dt><dd id="account">{account}</dd>
   <dt>Signed in</dt><dd id="authenticated-at">{at}</dd>
   <dt>Connection ends</dt><dd id="expires-at">{exp} (<span id="days-left">{days}</span> days left)</dd>
   <dt>Restricted account</dt><dd id="restricted">{restricted}</dd>
@@ -73,6 +86,7 @@ async fn home(user: Option<AppleMusicUser>, mode: web::Data<&'static str>) -> Ht
 <p><a class="button" id="reconnect" href="{PREFIX}/login?prompt=login&amp;return_to=/">Reconnect</a>
 <a class="link" href="/me">/me (JSON)</a></p>
 <form method="post" action="{PREFIX}/logout"><button id="sign-out" type="submit">Sign out</button></form>"#,
+                account = escape(&user.user().map(|u| u.account.clone()).unwrap_or_default()),
                 at = escape(&rfc3339(identity.authenticated_at())),
                 exp = escape(&rfc3339(identity.expires_at())),
                 restricted = match identity.restricted() {
@@ -82,6 +96,7 @@ async fn home(user: Option<AppleMusicUser>, mode: web::Data<&'static str>) -> Ht
                 },
             )
         }
+        _ => String::new(),
     };
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
@@ -103,8 +118,11 @@ async fn home(user: Option<AppleMusicUser>, mode: web::Data<&'static str>) -> Ht
         ))
 }
 
-async fn me(user: AppleMusicUser) -> HttpResponse {
+async fn me(user: AppleMusicUser<DemoUser>, accounts: web::Data<Arc<Accounts>>) -> HttpResponse {
     let identity = user.identity();
+    let account = user
+        .user()
+        .map(|u| serde_json::json!({"id": u.account, "sign_ins": accounts.sign_ins(&u.account)}));
     let digest = Sha256::digest(identity.music_user_token().secret().as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     HttpResponse::Ok().json(serde_json::json!({
@@ -115,6 +133,7 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
         "storefront": identity.storefront().map(|s| serde_json::json!({"id": s.id, "name": s.name})),
         "verification": identity.apple_check(),
         "music_user_token_sha256": hex,
+        "account": account,
     }))
 }
 
@@ -158,6 +177,7 @@ struct Server {
     mode: &'static str,
     sandbox_mode: bool,
     limiter: Option<Arc<RateLimiter>>,
+    accounts: Arc<Accounts>,
 }
 
 type RateLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
@@ -223,6 +243,7 @@ where
         mode,
         sandbox_mode,
         limiter,
+        accounts,
     } = server;
     HttpServer::new(move || {
         let limiter = limiter.clone();
@@ -267,6 +288,7 @@ where
                 }
             })
             .app_data(web::Data::new(mode))
+            .app_data(web::Data::new(accounts.clone()))
             .configure(auth.clone().mount(PREFIX))
             .route("/", web::get().to(home))
             .route("/me", web::get().to(me));
@@ -374,7 +396,8 @@ async fn run() -> Result<(), String> {
     } else {
         "Using Apple Music."
     };
-    let auth = Authenticator::new(strategy);
+    let accounts = Arc::new(Accounts::default());
+    let auth = Authenticator::new(strategy).on_sign_in(Accounts::hook(accounts.clone()));
     #[cfg(feature = "redis")]
     let auth = match &store {
         Sessions::Redis(redis) => auth.state_ledger(redis.ledger()),
@@ -401,6 +424,7 @@ async fn run() -> Result<(), String> {
         mode,
         sandbox_mode,
         limiter,
+        accounts,
     };
     match store {
         Sessions::Cookie => {
