@@ -160,12 +160,14 @@
 
 #![deny(missing_docs)]
 
+mod apple_id;
 mod apple_music;
 mod clock;
 pub mod developer_token;
 mod error;
 mod guard;
 pub mod headers;
+mod http;
 mod response;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
@@ -176,6 +178,10 @@ mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 
+pub use apple_id::{
+    env as apple_id_env, AppleIdConfig, AppleIdError, AppleIdIdentity, AppleIdStrategy, PersonName,
+    APPLE_ID_STRATEGY_NAME,
+};
 pub use apple_music::{
     api, env, AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy,
     AppleMusicUser, AuthorizationError, LoginPage, RequireAppleMusic, TokenError, UpstreamError,
@@ -187,7 +193,7 @@ pub use error::ConfigError;
 pub use guard::{
     GuardError, RequireSignIn, RequireSignInService, SignInState, SignOutExt, SignedIn,
 };
-pub use secret::{ClientSecret, MusicUserToken};
+pub use secret::{ClientSecret, MusicUserToken, RefreshToken};
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -49,3 +49,10 @@ secret_string!(
     /// A MusicAPI client secret (a password with full access to the account; backend only).
     ClientSecret
 );
+
+secret_string!(
+    /// A refresh token from an OpenID Connect provider (Sign in with Apple): lets the app check
+    /// with the provider later that the user's authorization still stands. Never kept in the
+    /// session; the sign-in hook receives it for apps that store it.
+    RefreshToken
+);

@@ -144,9 +144,15 @@ impl SigningKey {
     /// escapes, as `.env` files often hold them, are understood) or
     /// `APPLE_MUSIC_PRIVATE_KEY_PATH` (a file path). Exactly one must be set.
     pub fn from_env() -> Result<Self, KeyError> {
-        let inline = std::env::var(ENV_PRIVATE_KEY).ok();
-        let path = std::env::var_os(ENV_PRIVATE_KEY_PATH).filter(|p| !p.is_empty());
-        match (inline, path) {
+        Self::from_env_vars(ENV_PRIVATE_KEY, ENV_PRIVATE_KEY_PATH)
+    }
+
+    /// Like [`from_env`](Self::from_env), from other variables: `inline` holding the PEM, or
+    /// `path` naming a file (e.g. `APPLE_ID_PRIVATE_KEY` / `APPLE_ID_PRIVATE_KEY_PATH`).
+    pub fn from_env_vars(inline: &str, path: &str) -> Result<Self, KeyError> {
+        let pem_text = std::env::var(inline).ok().filter(|v| !v.is_empty());
+        let file = std::env::var_os(path).filter(|p| !p.is_empty());
+        match (pem_text, file) {
             (Some(_), Some(_)) => Err(KeyError::Ambiguous),
             (Some(pem), None) => {
                 let pem = if pem.contains("\\n") && !pem.contains('\n') {
@@ -154,9 +160,9 @@ impl SigningKey {
                 } else {
                     pem
                 };
-                Self::parse(&pem, KeySource::Env(ENV_PRIVATE_KEY.to_owned()))
+                Self::parse(&pem, KeySource::Env(inline.to_owned()))
             }
-            (None, Some(path)) => Self::from_pem_file(PathBuf::from(path)),
+            (None, Some(file)) => Self::from_pem_file(PathBuf::from(file)),
             (None, None) => Err(KeyError::NotConfigured),
         }
     }

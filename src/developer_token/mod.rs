@@ -32,7 +32,8 @@ pub use key::{KeyError, KeySource, SigningKey, ENV_PRIVATE_KEY, ENV_PRIVATE_KEY_
 pub(crate) use signer::check_origin as check_origin_pub;
 pub use signer::{
     DeveloperToken, DeveloperTokenClaims, DeveloperTokenConfig, DeveloperTokenSigner,
-    DEFAULT_APPLE_MUSIC_LIFETIME, DEFAULT_MUSICAPI_LIFETIME, MAX_LIFETIME,
+    APPLE_ID_ISSUER, DEFAULT_APPLE_MUSIC_LIFETIME, DEFAULT_CLIENT_SECRET_LIFETIME,
+    DEFAULT_MUSICAPI_LIFETIME, MAX_LIFETIME,
 };
 
 #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]

@@ -31,7 +31,14 @@ const IAT_LEEWAY: Duration = Duration::from_secs(60);
 enum Service {
     AppleMusic,
     MusicApi,
+    SignInWithApple,
 }
+
+/// Default lifetime of a Sign in with Apple client secret: 30 days (Apple allows 6 months).
+pub const DEFAULT_CLIENT_SECRET_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
+
+/// Sign in with Apple's issuer, the `aud` of its client secrets.
+pub const APPLE_ID_ISSUER: &str = "https://appleid.apple.com";
 
 /// What a signer puts into its tokens, and how long they live. Built into a
 /// [`DeveloperTokenSigner`] by [`build`](Self::build), which checks every value.
@@ -45,6 +52,7 @@ pub struct DeveloperTokenConfig {
     issuer: String,
     key_id: String,
     subject: Option<String>,
+    audience: Option<String>,
     origins: Vec<String>,
     lifetime: Duration,
     refresh_margin: Option<Duration>,
@@ -88,12 +96,40 @@ impl DeveloperTokenConfig {
         )
     }
 
+    /// Sign in with Apple client secrets (the `client_secret` of the token endpoint): `iss` is
+    /// your Team ID, `kid` the ID of a key with Sign in with Apple enabled (it may be the
+    /// MusicKit key), `sub` your Services ID (the client ID), `aud` Apple's issuer
+    /// ([`APPLE_ID_ISSUER`]; see [`audience`](Self::audience)). Default lifetime 30 days.
+    pub fn sign_in_with_apple(
+        team_id: impl Into<String>,
+        key_id: impl Into<String>,
+        client_id: impl Into<String>,
+    ) -> Self {
+        let mut config = Self::new(
+            Service::SignInWithApple,
+            team_id.into(),
+            key_id.into(),
+            DEFAULT_CLIENT_SECRET_LIFETIME,
+        );
+        config.subject = Some(client_id.into());
+        config.audience = Some(APPLE_ID_ISSUER.into());
+        config
+    }
+
+    /// Sign in with Apple only: the `aud` claim, the issuer the secret is for (default
+    /// [`APPLE_ID_ISSUER`]; a stand-in's issuer in tests).
+    pub fn audience(mut self, issuer: impl Into<String>) -> Self {
+        self.audience = Some(issuer.into());
+        self
+    }
+
     fn new(service: Service, issuer: String, key_id: String, lifetime: Duration) -> Self {
         Self {
             service,
             issuer,
             key_id,
             subject: None,
+            audience: None,
             origins: Vec::new(),
             lifetime,
             refresh_margin: None,
@@ -136,6 +172,11 @@ impl DeveloperTokenConfig {
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
+    }
+
+    /// Shares a clock with the rest of the crate (the strategy's config).
+    pub(crate) fn clock_shared(self, clock: SharedClock) -> Self {
+        self.shared_clock(clock)
     }
 
     /// Shares a clock with the rest of the crate (the strategy's config).
@@ -186,6 +227,29 @@ impl DeveloperTokenConfig {
                         "subject",
                         self.subject.as_deref().unwrap_or_default(),
                         "no `sub` claim: Apple Music developer tokens do not take one",
+                    ));
+                }
+            }
+            Service::SignInWithApple => {
+                check_apple_id("team ID", &self.issuer)?;
+                check_apple_id("key ID", &self.key_id)?;
+                let client = self.subject.as_deref().unwrap_or_default();
+                if client.is_empty()
+                    || client.len() > 255
+                    || !client.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return Err(ConfigError::invalid(
+                        "client ID",
+                        client,
+                        "your Services ID, such as com.example.web (visible ASCII)",
+                    ));
+                }
+                let aud = self.audience.as_deref().unwrap_or_default();
+                if url::Url::parse(aud).is_err() {
+                    return Err(ConfigError::invalid(
+                        "client secret audience",
+                        aud,
+                        "the issuer URL, such as https://appleid.apple.com",
                     ));
                 }
             }
@@ -290,6 +354,8 @@ struct Claims {
     sub: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     origin: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
 }
 
 impl SignerInner {
@@ -307,6 +373,7 @@ impl SignerInner {
             exp,
             sub: subject.map(str::to_owned),
             origin,
+            aud: self.config.audience.clone(),
         };
         let jwt = jsonwebtoken::encode(&self.header, &claims, &self.key.encoding)?;
         Ok(DeveloperToken::new(

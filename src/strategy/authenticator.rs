@@ -184,6 +184,13 @@ impl<S: Strategy> SignInContext<S> {
     pub fn is_relogin(&self) -> bool {
         self.relogin
     }
+    /// The identity another strategy `O` holds in this session, if it is mounted and signed
+    /// in (e.g. the Apple Music hook reading the Sign in with Apple identity, whose `sub` is
+    /// stable, to link the right account).
+    pub fn other_identity<O: Strategy>(&self) -> Option<O::Identity> {
+        let auth = self.request.app_data::<web::Data<Authenticator<O>>>()?;
+        auth.stored_identity(&self.request.get_session())
+    }
 }
 
 impl<S: Strategy> std::fmt::Debug for SignInContext<S> {

@@ -56,6 +56,16 @@ pub trait Strategy: Send + Sync + Sized + 'static {
         params: &CallbackParams,
     ) -> impl Future<Output = Result<Self::Identity, Self::Error>>;
 
+    /// Looks at a callback before the flow does anything with it; an answer here is sent as
+    /// it is, and nothing is spent. For providers that post the callback from another site
+    /// (Sign in with Apple's `form_post`), whose request carries no `SameSite=Lax` session
+    /// cookie: the strategy answers a page of ours that posts the same fields again, now from
+    /// our own origin, with the session. Default: `None`.
+    fn before_callback(&self, req: &HttpRequest, params: &CallbackParams) -> Option<HttpResponse> {
+        let _ = (req, params);
+        None
+    }
+
     /// When `identity`'s credential ends, if the strategy knows. The guard asks for a
     /// re-login from then on, and a session that holds the identity is kept until then plus
     /// the session margin; `None` (the default) leaves both to the app and the store.

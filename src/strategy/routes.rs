@@ -78,6 +78,9 @@ async fn run_callback<S: Strategy>(
     auth: &Authenticator<S>,
     params: CallbackParams,
 ) -> HttpResponse {
+    if let Some(answer) = auth.strategy().before_callback(req, &params) {
+        return answer;
+    }
     let result = auth
         .finish_sign_in(req, StateProof::from_params(&params), || {
             auth.strategy().callback(req, &params)

@@ -108,7 +108,7 @@ static NEXT_API_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 thread_local! {
     // awc's client is single-threaded: one per worker thread, holding its connection pool.
     static CLIENT: awc::Client = {
-        install_tls_provider();
+        crate::http::install_tls_provider();
         awc::Client::builder()
             .disable_redirects()
             .no_default_headers()
@@ -120,9 +120,6 @@ thread_local! {
     };
 }
 
-/// Makes sure rustls (under awc) has a process-wide crypto provider: aws-lc-rs with the
-/// `aws_lc_rs` feature, ring with `rust_crypto` alone. If the app installed one already, that
-/// one stays.
 impl ApiInner {
     /// This thread's client: the app's (from its factory, made once per thread), or the
     /// crate's own.
@@ -142,18 +139,6 @@ impl ApiInner {
             None => CLIENT.with(awc::Client::clone),
         }
     }
-}
-
-fn install_tls_provider() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        #[cfg(feature = "aws_lc_rs")]
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        #[cfg(all(feature = "rust_crypto", not(feature = "aws_lc_rs")))]
-        let provider = rustls::crypto::ring::default_provider();
-        // Err means a provider is in place already, which is all we need.
-        let _ = provider.install_default();
-    });
 }
 
 impl AppleMusicApi {

@@ -1,0 +1,214 @@
+//! The provider's signing keys (a JWKS, fetched, cached, refreshed on an unknown `kid`) and
+//! the `id_token` check.
+
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use subtle::ConstantTimeEq;
+
+use super::error::AppleIdError;
+use super::identity::IdTokenClaims;
+
+/// How often an unknown `kid` may trigger a new fetch of the keys.
+const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+/// Clock skew accepted on `exp` and `iat`.
+const LEEWAY_SECS: u64 = 60;
+/// Longest `id_token` looked at.
+const MAX_ID_TOKEN_LEN: usize = 16 * 1024;
+
+/// What an `id_token` must match.
+pub(crate) struct Expected<'a> {
+    pub(crate) issuer: &'a str,
+    pub(crate) audience: &'a str,
+    pub(crate) nonce: &'a str,
+    pub(crate) now: i64,
+}
+
+/// The provider's JWKS: fetched on first use, refreshed once when a token names a key it does
+/// not hold (at most every 10 s), bounded in size and time.
+pub(crate) struct KeyCache {
+    url: String,
+    timeout: Duration,
+    max_bytes: usize,
+    keys: Mutex<Option<Arc<JwkSet>>>,
+    last_refresh: Mutex<Option<Instant>>,
+    fetches: std::sync::atomic::AtomicUsize,
+}
+
+impl KeyCache {
+    pub(crate) fn new(url: String, timeout: Duration, max_bytes: usize) -> Self {
+        Self {
+            url,
+            timeout,
+            max_bytes,
+            keys: Mutex::new(None),
+            last_refresh: Mutex::new(None),
+            fetches: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// How many times the keys were fetched (for tests and logs).
+    pub(crate) fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn fetch(&self) -> Result<Arc<JwkSet>, AppleIdError> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let unavailable = |detail: String| AppleIdError::Unavailable { detail };
+        let client = crate::http::client(self.timeout);
+        let exchange = async {
+            let mut answer = client
+                .get(&self.url)
+                .insert_header(("accept", "application/json"))
+                .send()
+                .await
+                .map_err(|e| unavailable(format!("the keys endpoint could not be reached: {e}")))?;
+            if !answer.status().is_success() {
+                return Err(unavailable(format!(
+                    "the keys endpoint answered {}",
+                    answer.status().as_u16()
+                )));
+            }
+            let body = answer
+                .body()
+                .limit(self.max_bytes)
+                .await
+                .map_err(|_| unavailable("the keys answer is too large or broken".into()))?;
+            serde_json::from_slice::<JwkSet>(&body)
+                .map_err(|_| unavailable("the keys answer is not a JWKS".into()))
+        };
+        let set = actix_web::rt::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| unavailable("the keys endpoint did not answer in time".into()))??;
+        let set = Arc::new(set);
+        *self.keys.lock().unwrap() = Some(set.clone());
+        Ok(set)
+    }
+
+    /// The key named `kid` (or the only key, when the token names none).
+    async fn key_for(&self, kid: Option<&str>) -> Result<Jwk, AppleIdError> {
+        let cached = self.keys.lock().unwrap().clone();
+        let set = match cached {
+            Some(set) => set,
+            None => self.fetch().await?,
+        };
+        if let Some(key) = find(&set, kid) {
+            return Ok(key);
+        }
+        // Unknown key: the provider may have rotated. Refresh once (not more often than
+        // every 10 s, so forged tokens cannot make us hammer the endpoint).
+        let may_refresh = {
+            let mut last = self.last_refresh.lock().unwrap();
+            let ok = last.is_none_or(|at| at.elapsed() >= REFRESH_AT_MOST_EVERY);
+            if ok {
+                *last = Some(Instant::now());
+            }
+            ok
+        };
+        if may_refresh {
+            let set = self.fetch().await?;
+            if let Some(key) = find(&set, kid) {
+                return Ok(key);
+            }
+        }
+        Err(AppleIdError::InvalidIdToken {
+            detail: "signed with a key the provider does not list".into(),
+        })
+    }
+
+    /// Checks `id_token`: signature with the provider's key named by `kid`, the algorithm
+    /// pinned to that key's, `iss`, `aud`, `exp`, `iat`, and `nonce`.
+    pub(crate) async fn check(
+        &self,
+        id_token: &str,
+        expected: &Expected<'_>,
+    ) -> Result<IdTokenClaims, AppleIdError> {
+        let invalid = |detail: &str| AppleIdError::InvalidIdToken {
+            detail: detail.into(),
+        };
+        if id_token.len() > MAX_ID_TOKEN_LEN {
+            return Err(invalid("too long"));
+        }
+        let header =
+            jsonwebtoken::decode_header(id_token).map_err(|_| invalid("not a signed JWT"))?;
+        let key = self.key_for(header.kid.as_deref()).await?;
+        let algorithm = algorithm_of(&key)
+            .ok_or_else(|| invalid("the provider's key has no usable algorithm"))?;
+        if header.alg != algorithm {
+            return Err(invalid("signed with another algorithm than its key's"));
+        }
+        let decoding =
+            DecodingKey::from_jwk(&key).map_err(|_| invalid("the provider's key does not load"))?;
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[expected.issuer]);
+        validation.set_audience(&[expected.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = false; // checked below against the injected clock
+        let data = jsonwebtoken::decode::<serde_json::Value>(id_token, &decoding, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidAudience => AppleIdError::WrongAudience,
+                    ErrorKind::InvalidIssuer => AppleIdError::WrongIssuer,
+                    ErrorKind::InvalidSignature => invalid("bad signature"),
+                    ErrorKind::MissingRequiredClaim(_) => invalid("a required claim is missing"),
+                    _ => invalid("does not verify"),
+                }
+            })?;
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or(0);
+        if exp.saturating_add(LEEWAY_SECS as i64) <= expected.now {
+            return Err(AppleIdError::IdTokenExpired);
+        }
+        let claims: IdTokenClaims = serde_json::from_value(data.claims)
+            .map_err(|_| invalid("its claims are not the expected ones"))?;
+        if claims
+            .iat
+            .is_some_and(|iat| iat > expected.now.saturating_add(LEEWAY_SECS as i64))
+        {
+            return Err(AppleIdError::IdTokenExpired);
+        }
+        let nonce_ok = claims
+            .nonce
+            .as_deref()
+            .is_some_and(|n| bool::from(n.as_bytes().ct_eq(expected.nonce.as_bytes())));
+        if !nonce_ok {
+            return Err(AppleIdError::NonceMismatch);
+        }
+        Ok(claims)
+    }
+}
+
+fn find(set: &JwkSet, kid: Option<&str>) -> Option<Jwk> {
+    match kid {
+        Some(kid) => set.find(kid).cloned(),
+        None if set.keys.len() == 1 => set.keys.first().cloned(),
+        None => None,
+    }
+}
+
+/// The algorithm a key is for: its `alg`, or what its type implies (RSA → RS256, EC P-256 →
+/// ES256, EC P-384 → ES384). Never an HMAC algorithm: a JWKS holds public keys.
+fn algorithm_of(key: &Jwk) -> Option<Algorithm> {
+    let alg = match key.common.key_algorithm {
+        Some(alg) => Algorithm::from_str(&alg.to_string()).ok()?,
+        None => match &key.algorithm {
+            AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
+                EllipticCurve::P256 => Algorithm::ES256,
+                EllipticCurve::P384 => Algorithm::ES384,
+                _ => return None,
+            },
+            _ => return None,
+        },
+    };
+    (!matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)).then_some(alg)
+}

@@ -1,0 +1,397 @@
+//! Sign in with Apple: a stable account identity (`sub`) beside Apple Music, on the same
+//! framework and the same kind of `.p8` key.
+//!
+//! # Routes (under the mount prefix, `/auth/apple` by convention)
+//!
+//! - `GET login`: `303` to `{issuer}/auth/authorize` with `response_type=code`,
+//!   `response_mode=form_post`, `scope=name email`, `client_id`, `redirect_uri`, `state` and
+//!   `nonce`.
+//! - `POST callback`: Apple's form post (`code`, `state`, `id_token`, `user` on the first
+//!   sign-in, or `error`). It comes from Apple's site, so it carries no `SameSite=Lax` session
+//!   cookie: the strategy answers a page that posts the same fields again from our origin
+//!   (with `relayed=1`), and that second POST, which has the session, is checked as usual. The
+//!   login state never leaves the session and stays single-use.
+//! - `POST logout`.
+//!
+//! The code is exchanged at `{issuer}/auth/token` with the `oauth2` crate, with a client
+//! secret (an ES256 JWT: `iss` team ID, `sub` Services ID, `aud` the issuer) signed, cached and
+//! rotated like developer tokens. The answer's `id_token` is checked against the keys at
+//! `{issuer}/auth/keys`: the algorithm pinned to the key's, `iss`, `aud`, `exp`, `iat`, and
+//! the `nonce` of this login (derived from its state, so a token of another login is refused).
+
+mod config;
+mod error;
+mod identity;
+mod keys;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, RedirectUrl, Scope, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use config::{env, AppleIdConfig};
+pub use error::AppleIdError;
+pub use identity::{AppleIdIdentity, PersonName};
+
+use crate::apple_music::page::PageTemplate;
+use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
+use crate::error::ConfigError;
+use crate::secret::RefreshToken;
+use crate::strategy::{CallbackParams, FlowOptions, LoginRequest, Strategy};
+use config::Credentials;
+use keys::{Expected, KeyCache};
+
+/// Session namespace and name of the Sign in with Apple strategy.
+pub const APPLE_ID_STRATEGY_NAME: &str = "apple-id";
+
+/// The token answer's extra field: the `id_token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdTokenField {
+    #[serde(default)]
+    id_token: Option<String>,
+}
+
+impl ExtraTokenFields for IdTokenField {}
+
+type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
+type OidcClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// How the client secret is had.
+enum Secret {
+    Signed(DeveloperTokenSigner),
+    Static(crate::secret::ClientSecret),
+}
+
+/// Signs users in with their Apple ID (OpenID Connect code flow). Mount it with an
+/// [`Authenticator`](crate::Authenticator), e.g. at `/auth/apple`, beside Apple Music:
+///
+/// ```no_run
+/// use actix_apple_music::developer_token::SigningKey;
+/// use actix_apple_music::{AppleIdConfig, AppleIdStrategy, Authenticator};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let key = SigningKey::from_pem_file("AuthKey_ABC123DEFG.p8")?; // MusicKit + Sign in with Apple
+/// let config = AppleIdConfig::new(
+///     "com.example.web",                              // Services ID
+///     "https://app.example/auth/apple/callback",      // registered redirect URL
+///     "TEAMID1234",
+///     "ABC123DEFG",
+///     key,
+/// );
+/// let apple_id = Authenticator::new(AppleIdStrategy::new(config)?);
+/// let app = actix_web::App::new().configure(apple_id.mount("/auth/apple"));
+/// # drop(app); Ok(()) }
+/// ```
+pub struct AppleIdStrategy {
+    config: AppleIdConfig,
+    secret: Secret,
+    keys: Arc<KeyCache>,
+    relay: PageTemplate,
+}
+
+impl std::fmt::Debug for AppleIdStrategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppleIdStrategy")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct RelayData<'a> {
+    action: &'a str,
+    fields: std::collections::BTreeMap<&'a str, &'a str>,
+}
+
+impl AppleIdStrategy {
+    /// Checks the config and signs the first client secret. Fails on any invalid setting.
+    pub fn new(config: AppleIdConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let secret = match &config.credentials {
+            Credentials::AppleKey {
+                team_id,
+                key_id,
+                key,
+            } => Secret::Signed(
+                DeveloperTokenConfig::sign_in_with_apple(team_id, key_id, &config.client_id)
+                    .audience(&config.issuer)
+                    .clock_shared(config.clock_handle())
+                    .build(key.clone())?,
+            ),
+            Credentials::Static(secret) => Secret::Static(secret.clone()),
+        };
+        let endpoints = config.endpoint_urls();
+        let keys = Arc::new(KeyCache::new(
+            endpoints.keys,
+            config.timeout,
+            config.max_keys_bytes,
+        ));
+        Ok(Self {
+            relay: PageTemplate::new(
+                include_str!("pages/relay.html"),
+                concat!(
+                    include_str!("../apple_music/pages/post_form.js"),
+                    include_str!("pages/relay.js")
+                ),
+            ),
+            secret,
+            keys,
+            config,
+        })
+    }
+
+    /// Reads the config from the environment ([`AppleIdConfig::from_env`]) and builds.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::new(AppleIdConfig::from_env()?)
+    }
+
+    /// The config.
+    pub fn config(&self) -> &AppleIdConfig {
+        &self.config
+    }
+
+    /// The client-secret signer, when the secret is Apple's signed JWT.
+    pub fn client_secret_signer(&self) -> Option<&DeveloperTokenSigner> {
+        match &self.secret {
+            Secret::Signed(signer) => Some(signer),
+            Secret::Static(_) => None,
+        }
+    }
+
+    /// How many times the provider's keys were fetched (the cache's work, for monitoring).
+    pub fn key_fetches(&self) -> usize {
+        self.keys.fetches()
+    }
+
+    fn client(&self) -> OidcClient {
+        let endpoints = self.config.endpoint_urls();
+        let client = oauth2::Client::new(ClientId::new(self.config.client_id.clone()))
+            .set_auth_uri(AuthUrl::new(endpoints.authorize).expect("checked at start-up"))
+            .set_token_uri(TokenUrl::new(endpoints.token).expect("checked at start-up"))
+            .set_redirect_uri(
+                RedirectUrl::new(self.config.redirect_url.clone()).expect("checked at start-up"),
+            )
+            .set_auth_type(AuthType::RequestBody);
+        let secret = match &self.secret {
+            Secret::Signed(signer) => signer.token().as_str().to_owned(),
+            Secret::Static(secret) => secret.secret().to_owned(),
+        };
+        client.set_client_secret(oauth2::ClientSecret::new(secret))
+    }
+
+    async fn exchange(&self, code: String) -> Result<TokenAnswer, AppleIdError> {
+        let timeout = self.config.timeout;
+        let http = move |request: oauth2::HttpRequest| async move { send(request, timeout).await };
+        let answer = self
+            .client()
+            .exchange_code(AuthorizationCode::new(code))
+            .request_async(&http)
+            .await;
+        answer.map_err(|e| match e {
+            oauth2::RequestTokenError::ServerResponse(answer) => match answer.error().as_ref() {
+                "invalid_grant" => AppleIdError::InvalidGrant,
+                "invalid_client" | "unauthorized_client" => AppleIdError::InvalidClient,
+                "server_error" | "temporarily_unavailable" => AppleIdError::Unavailable {
+                    detail: format!("the token endpoint answered {}", answer.error().as_ref()),
+                },
+                other => AppleIdError::TokenEndpoint {
+                    error: other.chars().take(100).collect(),
+                },
+            },
+            oauth2::RequestTokenError::Request(e) => AppleIdError::Unavailable {
+                detail: e.to_string(),
+            },
+            oauth2::RequestTokenError::Parse(..) => AppleIdError::Unavailable {
+                detail: "the token endpoint's answer is not the expected JSON".into(),
+            },
+            oauth2::RequestTokenError::Other(detail) => AppleIdError::Unavailable { detail },
+        })
+    }
+
+    async fn sign_in(&self, params: CallbackParams) -> Result<AppleIdIdentity, AppleIdError> {
+        if let Some(error) = params.get("error") {
+            return Err(match error {
+                "user_cancelled_authorize" | "access_denied" => AppleIdError::Cancelled,
+                other => AppleIdError::Provider {
+                    error: other.chars().take(100).collect(),
+                },
+            });
+        }
+        let code = params
+            .get("code")
+            .filter(|c| !c.is_empty())
+            .ok_or(AppleIdError::MissingCode)?
+            .to_owned();
+        let answer = self.exchange(code).await?;
+        let id_token = answer
+            .extra_fields()
+            .id_token
+            .clone()
+            .ok_or(AppleIdError::MissingIdToken)?;
+        let now = self.config.flow.now();
+        let nonce = nonce_for(params.get("state").unwrap_or_default());
+        let expected = Expected {
+            issuer: &self.config.issuer,
+            audience: &self.config.client_id,
+            nonce: &nonce,
+            now: now.unix_timestamp(),
+        };
+        let claims = self.keys.check(&id_token, &expected).await?;
+        let refresh = answer
+            .refresh_token()
+            .map(|t| RefreshToken::new(t.secret().clone()));
+        Ok(AppleIdIdentity::from_claims(
+            claims,
+            params.get("user"),
+            refresh,
+            now,
+        ))
+    }
+}
+
+/// The `nonce` of the login whose state is `state`: a value only this login's callback can
+/// match (the state is secret and single-use), so an `id_token` of another login is refused.
+fn nonce_for(state: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"actix-apple-music apple-id nonce\0")
+        .chain_update(state.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// `oauth2`'s HTTP client on awc: no redirects, `timeout` for the whole exchange, at most
+/// 64 KiB of answer.
+async fn send(
+    request: oauth2::HttpRequest,
+    timeout: std::time::Duration,
+) -> Result<oauth2::HttpResponse, std::io::Error> {
+    let client = crate::http::client(timeout);
+    let mut outgoing = client.request(
+        request
+            .method()
+            .as_str()
+            .parse()
+            .map_err(std::io::Error::other)?,
+        request.uri().to_string(),
+    );
+    for (name, value) in request.headers() {
+        outgoing = outgoing.insert_header((name.as_str(), value.as_bytes()));
+    }
+    let mut answer = outgoing
+        .send_body(request.body().clone())
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let body = answer
+        .body()
+        .limit(64 * 1024)
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut response = oauth2::http::Response::builder().status(answer.status().as_u16());
+    for (name, value) in answer.headers() {
+        response = response.header(name.as_str(), value.as_bytes());
+    }
+    response.body(body.to_vec()).map_err(std::io::Error::other)
+}
+
+impl Strategy for AppleIdStrategy {
+    type Identity = AppleIdIdentity;
+    type Error = AppleIdError;
+
+    fn name(&self) -> &str {
+        APPLE_ID_STRATEGY_NAME
+    }
+
+    fn default_options(&self) -> FlowOptions {
+        self.config.flow.clone()
+    }
+
+    fn login_page(&self, _req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {
+        let state = login.state.to_owned();
+        let nonce = nonce_for(&state);
+        let response_type = if self.config.request_id_token {
+            "code id_token"
+        } else {
+            "code"
+        };
+        let client = self.client();
+        let mut request = client
+            .authorize_url(move || CsrfToken::new(state))
+            .add_extra_param("response_mode", "form_post")
+            .add_extra_param("nonce", nonce);
+        if self.config.request_id_token {
+            request = request.set_response_type(&oauth2::ResponseType::new(response_type.into()));
+        }
+        for scope in self.config.scope.split_whitespace() {
+            request = request.add_scope(Scope::new(scope.to_owned()));
+        }
+        let (url, _) = request.url();
+        crate::response::see_other(url.as_str())
+    }
+
+    fn before_callback(&self, req: &HttpRequest, params: &CallbackParams) -> Option<HttpResponse> {
+        if params.get("relayed") == Some("1") {
+            return None;
+        }
+        let mut fields = std::collections::BTreeMap::new();
+        for name in ["code", "state", "id_token", "user", "error"] {
+            if let Some(value) = params.get(name) {
+                fields.insert(name, value);
+            }
+        }
+        fields.insert("relayed", "1");
+        let action = req.path().to_owned();
+        Some(self.relay.respond(
+            &RelayData {
+                action: &action,
+                fields,
+            },
+            "",
+            "",
+        ))
+    }
+
+    fn callback(
+        &self,
+        _req: &HttpRequest,
+        params: &CallbackParams,
+    ) -> impl Future<Output = Result<AppleIdIdentity, AppleIdError>> {
+        self.sign_in(params.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nonce_depends_on_the_state_only_and_hides_it() {
+        assert_eq!(nonce_for("s1"), nonce_for("s1"));
+        assert_ne!(nonce_for("s1"), nonce_for("s2"));
+        assert!(!nonce_for("secret-state").contains("secret"));
+        assert_eq!(nonce_for("x").len(), 43);
+    }
+}

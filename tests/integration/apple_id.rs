@@ -1,0 +1,682 @@
+//! Sign in with Apple against the project's own stand-in for Apple ID (token and keys
+//! endpoints on a loopback port, id_tokens signed here): one test per outcome.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::{
+    AppleIdConfig, AppleIdIdentity, AppleIdStrategy, Authenticator, ManualClock, SignInContext,
+    SignedIn,
+};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Cookie, Key};
+use actix_web::http::{header, StatusCode};
+use actix_web::{test, web, App, HttpResponse, HttpServer};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use p256::pkcs8::{EncodePrivateKey, LineEnding};
+use serde_json::{json, Value};
+
+use crate::common::memory_store::MemoryStore;
+use crate::common::{form, KEY_ID, TEAM_ID};
+
+const PREFIX: &str = "/auth/apple";
+const CLIENT_ID: &str = "com.example.web";
+
+/// A signing key of the stand-in: its `kid`, its private key, and its public JWK.
+struct ProviderKey {
+    kid: String,
+    encoding: EncodingKey,
+    jwk: Value,
+    public_pem: String,
+}
+
+impl ProviderKey {
+    fn new(kid: &str) -> Self {
+        let secret = p256::SecretKey::random(&mut rand_core::OsRng);
+        let point = secret.public_key().to_encoded_point(false);
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap();
+        use p256::pkcs8::EncodePublicKey;
+        Self {
+            kid: kid.into(),
+            encoding: EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+            jwk: json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+                "y": URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+            }),
+            public_pem: secret
+                .public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .unwrap(),
+        }
+    }
+}
+
+/// How the stand-in answers the next token request.
+#[derive(Clone)]
+enum Answer {
+    /// An id_token with these claims, signed by the key `kid` (ES256).
+    Token { claims: Value, kid: String },
+    /// A raw id_token string.
+    Raw(String),
+    /// A token error, e.g. `invalid_grant`.
+    Error(&'static str),
+}
+
+#[derive(Default)]
+struct Provider {
+    keys: Vec<ProviderKey>,
+    published: Vec<String>,
+    keys_up: bool,
+    key_requests: usize,
+    answers: HashMap<String, Answer>,
+    secrets: Vec<String>,
+}
+
+type Shared = Arc<Mutex<Provider>>;
+
+async fn token(body: web::Form<Vec<(String, String)>>, state: web::Data<Shared>) -> HttpResponse {
+    let field = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut provider = state.lock().unwrap();
+    provider.secrets.push(field("client_secret"));
+    if field("client_id") != CLIENT_ID || field("grant_type") != "authorization_code" {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_client"}));
+    }
+    let Some(answer) = provider.answers.remove(&field("code")) else {
+        return HttpResponse::BadRequest().json(json!({"error": "invalid_grant"}));
+    };
+    let id_token = match answer {
+        Answer::Error(error) => return HttpResponse::BadRequest().json(json!({"error": error})),
+        Answer::Raw(raw) => raw,
+        Answer::Token { claims, kid } => {
+            let key = provider.keys.iter().find(|k| k.kid == kid).unwrap();
+            let header = Header {
+                kid: Some(kid.clone()),
+                ..Header::new(Algorithm::ES256)
+            };
+            jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+        }
+    };
+    HttpResponse::Ok().json(json!({
+        "access_token": "at-1", "token_type": "Bearer", "expires_in": 3600,
+        "refresh_token": "rt-secret-1", "id_token": id_token,
+    }))
+}
+
+async fn keys(state: web::Data<Shared>) -> HttpResponse {
+    let mut provider = state.lock().unwrap();
+    provider.key_requests += 1;
+    if !provider.keys_up {
+        return HttpResponse::ServiceUnavailable().finish();
+    }
+    let keys: Vec<Value> = provider
+        .keys
+        .iter()
+        .filter(|k| provider.published.contains(&k.kid))
+        .map(|k| k.jwk.clone())
+        .collect();
+    HttpResponse::Ok().json(json!({"keys": keys}))
+}
+
+fn start_provider() -> (String, Shared) {
+    let shared: Shared = Arc::new(Mutex::new(Provider {
+        keys: vec![ProviderKey::new("k1"), ProviderKey::new("k2")],
+        published: vec!["k1".into()],
+        keys_up: true,
+        ..Provider::default()
+    }));
+    let data = shared.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(data.clone()))
+            .route("/auth/token", web::post().to(token))
+            .route("/auth/keys", web::get().to(keys))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    (base, shared)
+}
+
+async fn whoami(user: SignedIn<AppleIdStrategy, Value>) -> HttpResponse {
+    let id = user.identity();
+    HttpResponse::Ok().json(json!({
+        "sub": id.sub(), "email": id.email(), "email_verified": id.email_verified(),
+        "is_private_email": id.is_private_email(), "real_user_status": id.real_user_status(),
+        "first_name": id.name().and_then(|n| n.first.clone()),
+        "refresh_token_in_session": id.refresh_token().is_some(),
+        "hook": user.user(),
+    }))
+}
+
+struct Harness {
+    issuer: String,
+    provider: Shared,
+    clock: ManualClock,
+    key: SigningKey,
+}
+
+fn harness() -> Harness {
+    let (issuer, provider) = start_provider();
+    Harness {
+        issuer,
+        provider,
+        clock: ManualClock::starting_now(),
+        key: SigningKey::generate(),
+    }
+}
+
+impl Harness {
+    fn strategy(&self) -> AppleIdStrategy {
+        AppleIdStrategy::new(
+            AppleIdConfig::new(
+                CLIENT_ID,
+                "http://localhost/auth/apple/callback",
+                TEAM_ID,
+                KEY_ID,
+                self.key.clone(),
+            )
+            .issuer(&self.issuer)
+            .timeout(Duration::from_secs(2))
+            .clock(self.clock.clone()),
+        )
+        .unwrap()
+    }
+
+    /// Claims of a good id_token for `nonce`.
+    fn claims(&self, nonce: &str) -> Value {
+        let now = actix_apple_music::Clock::now(&self.clock).unix_timestamp();
+        json!({
+            "iss": self.issuer, "aud": CLIENT_ID, "sub": "001234.abcdef", "iat": now,
+            "exp": now + 600, "nonce": nonce, "email": "x@privaterelay.appleid.com",
+            "email_verified": "true", "is_private_email": true, "real_user_status": 2,
+        })
+    }
+
+    fn answer(&self, code: &str, answer: Answer) {
+        self.provider
+            .lock()
+            .unwrap()
+            .answers
+            .insert(code.into(), answer);
+    }
+}
+
+macro_rules! app {
+    ($auth:expr) => {
+        test::init_service(
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(MemoryStore::default(), Key::generate())
+                        .cookie_secure(false)
+                        .build(),
+                )
+                .configure($auth.mount(PREFIX))
+                .route("/whoami", web::get().to(whoami)),
+        )
+        .await
+    };
+}
+
+/// Starts a login: the session cookie, the state and the nonce of the authorize redirect.
+async fn start<S>(app: &S) -> (Cookie<'static>, String, String, url::Url)
+where
+    S: actix_web::dev::Service<
+        actix_apple_music::test_util::AppRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let resp = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let cookie = resp.response().cookies().next().unwrap().into_owned();
+    let location = url::Url::parse(
+        resp.headers()
+            .get(header::LOCATION)
+            .unwrap()
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let query: HashMap<_, _> = location.query_pairs().into_owned().collect();
+    (
+        cookie,
+        query["state"].clone(),
+        query["nonce"].clone(),
+        location,
+    )
+}
+
+async fn callback<S>(
+    app: &S,
+    cookie: &Cookie<'static>,
+    pairs: &[(&str, &str)],
+) -> (StatusCode, Value, Option<Cookie<'static>>)
+where
+    S: actix_web::dev::Service<
+        actix_apple_music::test_util::AppRequest,
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+    >,
+{
+    let mut pairs = pairs.to_vec();
+    pairs.push(("relayed", "1"));
+    let resp = test::call_service(
+        app,
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .insert_header((header::ACCEPT, "application/json"))
+            .cookie(cookie.clone())
+            .set_payload(form(&pairs))
+            .to_request(),
+    )
+    .await;
+    let status = resp.status();
+    let cookie = resp.response().cookies().next().map(|c| c.into_owned());
+    let retry = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = test::read_body(resp).await;
+    let mut json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(retry) = retry {
+        json["retry_after_header"] = retry.into();
+    }
+    (status, json, cookie)
+}
+
+#[actix_web::test]
+async fn success_gives_a_stable_identity_and_the_refresh_token_only_to_the_hook() {
+    let h = harness();
+    let seen = Arc::new(Mutex::new(None::<String>));
+    let record = seen.clone();
+    let auth = Authenticator::new(h.strategy()).on_sign_in(
+        move |sign_in: SignInContext<AppleIdStrategy>| {
+            let identity: &AppleIdIdentity = sign_in.identity();
+            *record.lock().unwrap() = identity.refresh_token().map(|t| t.secret().to_owned());
+            let sub = identity.sub().to_owned();
+            async move { Ok(json!({"account_for": sub})) }
+        },
+    );
+    let app = app!(auth);
+    let (cookie, state, nonce, location) = start(&app).await;
+    // The authorize URL as Apple's REST API asks for it.
+    assert_eq!(location.path(), "/auth/authorize");
+    let q: HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(q["response_type"], "code");
+    assert_eq!(q["response_mode"], "form_post");
+    assert_eq!(q["scope"], "name email");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], "http://localhost/auth/apple/callback");
+    assert_ne!(nonce, state, "the nonce does not reveal the state");
+
+    h.answer(
+        "good-code",
+        Answer::Token {
+            claims: h.claims(&nonce),
+            kid: "k1".into(),
+        },
+    );
+    let user =
+        r#"{"name":{"firstName":"Ada","lastName":"L"},"email":"x@privaterelay.appleid.com"}"#;
+    let (status, _, cookie2) = callback(
+        &app,
+        &cookie,
+        &[("code", "good-code"), ("state", &state), ("user", user)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/whoami")
+            .cookie(cookie2.unwrap())
+            .to_request(),
+    )
+    .await;
+    let me: Value = test::read_body_json(resp).await;
+    assert_eq!(
+        me,
+        json!({"sub": "001234.abcdef", "email": "x@privaterelay.appleid.com", "email_verified": true,
+               "is_private_email": true, "real_user_status": 2, "first_name": "Ada",
+               "refresh_token_in_session": false, "hook": {"account_for": "001234.abcdef"}})
+    );
+    assert_eq!(
+        seen.lock().unwrap().as_deref(),
+        Some("rt-secret-1"),
+        "the hook got it"
+    );
+
+    // The client secret was an ES256 JWT: iss team, sub client, aud issuer, kid.
+    let secret = h.provider.lock().unwrap().secrets[0].clone();
+    let header = jsonwebtoken::decode_header(&secret).unwrap();
+    assert_eq!(
+        (header.alg, header.kid.as_deref()),
+        (Algorithm::ES256, Some(KEY_ID))
+    );
+    let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+    validation.set_audience(&[h.issuer.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &secret,
+        &jsonwebtoken::DecodingKey::from_ec_pem(h.key.public_key_pem().as_bytes()).unwrap(),
+        &validation,
+    )
+    .unwrap()
+    .claims;
+    assert_eq!(
+        (claims["iss"].as_str(), claims["sub"].as_str()),
+        (Some(TEAM_ID), Some(CLIENT_ID))
+    );
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 15_777_000);
+}
+
+/// Apple's first POST comes from another site, without the session: it is answered with a
+/// page that posts the same fields again from our origin, and nothing is spent.
+#[actix_web::test]
+async fn the_cross_site_post_is_relayed_from_our_origin() {
+    let h = harness();
+    let app = app!(Authenticator::new(h.strategy()));
+    let (cookie, state, _, _) = start(&app).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri(&format!("{PREFIX}/callback"))
+            .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .set_payload(form(&[("code", "c</script>"), ("state", &state)]))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp
+        .headers()
+        .get(header::CONTENT_SECURITY_POLICY)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .contains("form-action 'self'"));
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(!html.contains("c</script>"), "fields are escaped");
+    let data = crate::common::page_data(&html, "apple-id-relay");
+    assert_eq!(data["action"], "/auth/apple/callback");
+    assert_eq!(
+        data["fields"],
+        json!({"code": "c</script>", "state": state, "relayed": "1"})
+    );
+    // The state is still pending: the relayed POST can use it.
+    h.answer("c</script>", Answer::Error("invalid_grant"));
+    let (_, body, _) = callback(&app, &cookie, &[("code", "c</script>"), ("state", &state)]).await;
+    assert_eq!(body["reason"], "invalid_grant");
+}
+
+/// Every refusal, each with its family, reason and status.
+#[actix_web::test]
+async fn each_refusal_is_typed() {
+    let h = harness();
+    let app = app!(Authenticator::new(h.strategy()));
+    let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
+    let k1 = ProviderKey::new("k1"); // not the provider's k1: another key with the same kid
+    let public_pem = h.provider.lock().unwrap().keys[0].public_pem.clone();
+
+    type Tweak = Box<dyn Fn(&Harness, &str) -> Answer>;
+    let cases: Vec<(&str, Tweak, &str, StatusCode)> = vec![
+        (
+            "wrong nonce",
+            Box::new(|h, _| Answer::Token {
+                claims: h.claims("another-login"),
+                kid: "k1".into(),
+            }),
+            "nonce_mismatch",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "expired",
+            Box::new(move |h, n| {
+                let mut c = h.claims(n);
+                c["exp"] = (now - 120).into();
+                Answer::Token {
+                    claims: c,
+                    kid: "k1".into(),
+                }
+            }),
+            "id_token_expired",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "issued in the future",
+            Box::new(move |h, n| {
+                let mut c = h.claims(n);
+                c["iat"] = (now + 3600).into();
+                Answer::Token {
+                    claims: c,
+                    kid: "k1".into(),
+                }
+            }),
+            "id_token_expired",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong aud",
+            Box::new(|h, n| {
+                let mut c = h.claims(n);
+                c["aud"] = "com.other.app".into();
+                Answer::Token {
+                    claims: c,
+                    kid: "k1".into(),
+                }
+            }),
+            "wrong_audience",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong iss",
+            Box::new(|h, n| {
+                let mut c = h.claims(n);
+                c["iss"] = "https://evil.example".into();
+                Answer::Token {
+                    claims: c,
+                    kid: "k1".into(),
+                }
+            }),
+            "wrong_issuer",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "alg none",
+            Box::new(|h, n| {
+                let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"k1"}"#);
+                let body = URL_SAFE_NO_PAD.encode(h.claims(n).to_string());
+                Answer::Raw(format!("{head}.{body}."))
+            }),
+            "invalid_id_token",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "HS256 keyed with the public key",
+            Box::new(move |h, n| {
+                let header = Header {
+                    kid: Some("k1".into()),
+                    ..Header::new(Algorithm::HS256)
+                };
+                Answer::Raw(
+                    jsonwebtoken::encode(
+                        &header,
+                        &h.claims(n),
+                        &EncodingKey::from_secret(public_pem.as_bytes()),
+                    )
+                    .unwrap(),
+                )
+            }),
+            "invalid_id_token",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "another key with the provider's kid",
+            Box::new(move |h, n| {
+                let header = Header {
+                    kid: Some("k1".into()),
+                    ..Header::new(Algorithm::ES256)
+                };
+                Answer::Raw(jsonwebtoken::encode(&header, &h.claims(n), &k1.encoding).unwrap())
+            }),
+            "invalid_id_token",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "invalid_grant",
+            Box::new(|_, _| Answer::Error("invalid_grant")),
+            "invalid_grant",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "invalid_client",
+            Box::new(|_, _| Answer::Error("invalid_client")),
+            "invalid_client",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    ];
+    for (what, tweak, reason, status) in cases {
+        let (cookie, state, nonce, _) = start(&app).await;
+        h.answer("code", tweak(&h, &nonce));
+        let (got, body, _) = callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+        assert_eq!(
+            (got, body["reason"].as_str()),
+            (status, Some(reason)),
+            "{what}: {body}"
+        );
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/whoami")
+                .cookie(cookie)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::UNAUTHORIZED,
+            "{what} signed someone in"
+        );
+    }
+
+    // The user cancels at Apple.
+    let (cookie, state, _, _) = start(&app).await;
+    let (status, body, _) = callback(
+        &app,
+        &cookie,
+        &[("error", "user_cancelled_authorize"), ("state", &state)],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str(), body["reason"].as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            Some("authorization_error"),
+            Some("user_cancelled")
+        )
+    );
+
+    // A wrong state, and a replayed one, as for Apple Music.
+    let (cookie, state, nonce, _) = start(&app).await;
+    let (_, body, _) = callback(&app, &cookie, &[("code", "code"), ("state", "forged")]).await;
+    assert_eq!(body["reason"], "state_mismatch");
+    h.answer(
+        "good",
+        Answer::Token {
+            claims: h.claims(&nonce),
+            kid: "k1".into(),
+        },
+    );
+    let (status, _, _) = callback(&app, &cookie, &[("code", "good"), ("state", &state)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    h.answer(
+        "good",
+        Answer::Token {
+            claims: h.claims(&nonce),
+            kid: "k1".into(),
+        },
+    );
+    let (_, body, _) = callback(&app, &cookie, &[("code", "good"), ("state", &state)]).await;
+    assert_eq!(body["reason"], "state_mismatch", "replayed");
+}
+
+/// A token signed with a key the cache does not hold yet: one refresh of the keys; the keys
+/// endpoint down: a typed 503 with Retry-After.
+#[actix_web::test]
+async fn an_unknown_kid_refreshes_the_keys_once_and_a_keys_outage_is_a_503() {
+    let h = harness();
+    let strategy = h.strategy();
+    let auth = Authenticator::new(strategy);
+    let app = app!(auth);
+    let sign_in = |kid: &'static str| {
+        let app = &app;
+        let h = &h;
+        async move {
+            let (cookie, state, nonce, _) = start(app).await;
+            h.answer(
+                "code",
+                Answer::Token {
+                    claims: h.claims(&nonce),
+                    kid: kid.into(),
+                },
+            );
+            callback(app, &cookie, &[("code", "code"), ("state", &state)]).await
+        }
+    };
+    assert_eq!(sign_in("k1").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(sign_in("k1").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(h.provider.lock().unwrap().key_requests, 1, "cached");
+    h.provider.lock().unwrap().published.push("k2".into()); // Apple rotates
+    assert_eq!(sign_in("k2").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h.provider.lock().unwrap().key_requests,
+        2,
+        "one refresh for the new kid"
+    );
+
+    h.provider.lock().unwrap().keys_up = false;
+    h.provider.lock().unwrap().published.clear();
+    let (status, body, _) = sign_in("k1").await;
+    // k1 is cached: the outage does not matter for known keys.
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let fresh = harness();
+    fresh.provider.lock().unwrap().keys_up = false;
+    let app = app!(Authenticator::new(fresh.strategy()));
+    let (cookie, state, nonce, _) = start(&app).await;
+    fresh.answer(
+        "code",
+        Answer::Token {
+            claims: fresh.claims(&nonce),
+            kid: "k1".into(),
+        },
+    );
+    let (status, body, _) = callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        (body["error"].as_str(), body["reason"].as_str()),
+        (Some("upstream_error"), Some("apple_unavailable"))
+    );
+    assert_eq!(body["retry_after_header"], "5");
+}
