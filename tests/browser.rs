@@ -39,10 +39,12 @@ fn sha256_hex(text: &str) -> String {
 
 async fn me(
     user: AppleMusicUser<accounts::DemoUser>,
+    apple_id: Option<actix_apple_music::SignedIn<actix_apple_music::AppleIdStrategy>>,
     accounts: web::Data<Arc<accounts::Accounts>>,
 ) -> HttpResponse {
     let account = user.user().map(|u| u.account.clone()).unwrap_or_default();
     HttpResponse::Ok().json(serde_json::json!({
+        "apple_id": apple_id.map(|a| serde_json::json!({"sub": a.identity().sub(), "email": a.identity().email()})),
         "account": {"id": account, "sign_ins": accounts.sign_ins(&account)},
         "music_user_token_sha256": sha256_hex(user.identity().music_user_token().secret()),
         "restricted": user.identity().restricted(),
@@ -130,6 +132,10 @@ async fn harness_with(
             link(sign_in)
         },
     );
+    let apple_id = Authenticator::new(
+        actix_apple_music::AppleIdStrategy::new(sandbox::apple_id_config(&base)).unwrap(),
+    )
+    .on_sign_in(accounts::Accounts::apple_id_hook(accounts.clone()));
     let key = Key::generate();
     let server = HttpServer::new(move || {
         App::new()
@@ -143,6 +149,8 @@ async fn harness_with(
             .configure(auth.clone().mount("/auth/apple-music"))
             .app_data(web::Data::new(accounts.clone()))
             .configure(sandbox::routes)
+            .configure(apple_id.mount("/auth/apple"))
+            .configure(sandbox::apple_id_routes)
             .route("/me", web::get().to(me))
             .route("/musickit.js", web::get().to(musickit_standin))
             .default_service(web::get().to(page))
@@ -714,5 +722,74 @@ async fn the_sandbox_hands_no_token_to_another_site() {
     let url = h.client.current_url().await.unwrap();
     assert_eq!(url.path(), "/sandbox/authorize");
     assert!(h.accepted.lock().unwrap().is_empty());
+    h.client.clone().close().await.unwrap();
+}
+
+/// The demo's linked flow: Sign in with Apple, then connect Apple Music; the music user token
+/// ends; the re-login reaches the same account, with the same Apple ID `sub`.
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn sign_in_with_apple_then_apple_music_keeps_the_account_across_the_end() {
+    let h = harness_with(LoginPage::Direct, |c| {
+        c.user_token_lifetime(Duration::from_secs(3))
+    })
+    .await;
+    // Sign in with Apple at the sandbox's Apple ID (a cross-site-style form post back, relayed).
+    h.goto("/auth/apple/login?return_to=/signed-in-with-apple")
+        .await;
+    until("the sandbox Apple ID page", || async {
+        h.path_and_query()
+            .await
+            .starts_with("/sandbox/apple-id/auth/authorize")
+    })
+    .await;
+    let email = h.client.find(Locator::Id("email")).await.unwrap();
+    email.clear().await.unwrap();
+    email.send_keys("linked-user@example.com").await.unwrap();
+    h.click("continue").await;
+    until("the return after Sign in with Apple", || async {
+        h.path_and_query().await == "/signed-in-with-apple"
+    })
+    .await;
+
+    // Connect Apple Music in the same session.
+    h.login("?return_to=/me").await;
+    let main = h.switch_to_popup().await;
+    h.click("allow").await;
+    h.client.switch_to_window(main).await.unwrap();
+    until("the return to /me", || async {
+        h.path_and_query().await == "/me"
+    })
+    .await;
+    let first = h.me().await;
+    let sub = first["apple_id"]["sub"].clone();
+    assert!(sub.as_str().unwrap().starts_with("sandbox."), "{first}");
+    assert_eq!(first["apple_id"]["email"], "linked-user@example.com");
+    let account = first["account"]["id"].clone();
+    assert_eq!(
+        first["account"]["sign_ins"], 2,
+        "Apple ID + Apple Music: {first}"
+    );
+
+    // The music user token ends; the guard sends the browser to re-login.
+    until("the guard to send the browser back to login", || async {
+        h.goto("/me").await;
+        h.path_and_query()
+            .await
+            .starts_with("/auth/apple-music/login")
+    })
+    .await;
+    let main = h.switch_to_popup().await;
+    h.click("allow").await;
+    h.client.switch_to_window(main).await.unwrap();
+    until("the return to /me", || async {
+        h.path_and_query().await == "/me"
+    })
+    .await;
+    let again = h.me().await;
+    assert_eq!(again["account"]["id"], account, "{again}");
+    assert_eq!(again["apple_id"]["sub"], sub, "{again}");
+    assert_eq!(again["account"]["sign_ins"], 3, "{again}");
+    assert_eq!(h.accepted.lock().unwrap().len(), 2);
     h.client.clone().close().await.unwrap();
 }

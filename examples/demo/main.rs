@@ -25,7 +25,8 @@ use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
 use actix_apple_music::{
-    AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState, SAFE_LOG_FORMAT,
+    AppleIdStrategy, AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState,
+    SAFE_LOG_FORMAT,
 };
 use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::{CookieSessionStore, SessionStore};
@@ -41,6 +42,7 @@ use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 
 const PREFIX: &str = "/auth/apple-music";
+const APPLE_ID_PREFIX: &str = "/auth/apple";
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
@@ -55,8 +57,20 @@ fn escape(text: &str) -> String {
 
 async fn home(
     state: SignInState<AppleMusicStrategy, DemoUser>,
+    apple_id: SignInState<AppleIdStrategy, DemoUser>,
     mode: web::Data<&'static str>,
 ) -> HttpResponse {
+    let apple_id_part = match apple_id {
+        SignInState::SignedIn(user) => format!(
+            r#"<p id="apple-id">Signed in with Apple as <span id="apple-id-email">{}</span> (account <span id="apple-id-account">{}</span>).</p>"#,
+            escape(user.identity().email().unwrap_or("(no email shared)")),
+            escape(&user.user().map(|u| u.account.clone()).unwrap_or_default())
+        ),
+        _ if apple_id_enabled() => format!(
+            r#"<p><a class="button apple" id="sign-in-with-apple" href="{APPLE_ID_PREFIX}/login?return_to=/">Sign in with Apple</a></p>"#
+        ),
+        _ => String::new(),
+    };
     let body = match state {
         SignInState::ReloginNeeded { .. } => format!(
             r#"<p id="ended">Your Apple Music connection has ended.</p>
@@ -64,7 +78,7 @@ async fn home(
         ),
         SignInState::SignedOut { .. } => format!(
             r#"<p>You are signed out.</p>
-<p><a class="button" id="sign-in" href="{PREFIX}/login?return_to=/">Continue with Apple Music</a></p>"#
+<p><a class="button" id="sign-in" href="{PREFIX}/login?return_to=/">Connect Apple Music</a></p>"#
         ),
         SignInState::SignedIn(user) => {
             let identity = user.identity();
@@ -109,17 +123,30 @@ async fn home(
  body {{ font: 16px/1.5 system-ui, -apple-system, sans-serif; max-width: 34rem; margin: 4rem auto; padding: 0 1rem; color: #1d1d1f; }}
  h1 {{ font-size: 1.5rem; }} .mode {{ color: #6e6e73; font-size: .85rem; }}
  .button, button {{ display: inline-block; font: inherit; padding: .6rem 1.2rem; border: 0; border-radius: 999px; background: #fa243c; color: #fff; text-decoration: none; cursor: pointer; }}
- button {{ background: #1d1d1f; }} dt {{ font-weight: 600; }} dd {{ margin: 0 0 .5rem; }} .warn {{ color: #b25000; }} .link {{ margin-left: 1rem; }}
+ button, .apple {{ background: #1d1d1f; }} dt {{ font-weight: 600; }} dd {{ margin: 0 0 .5rem; }} .warn {{ color: #b25000; }} .link {{ margin-left: 1rem; }}
 </style></head>
 <body><h1>actix-apple-music demo</h1><p class="mode">{mode}</p>
+{apple_id_part}
 {body}
 </body></html>"#,
             mode = escape(&mode)
         ))
 }
 
-async fn me(user: AppleMusicUser<DemoUser>, accounts: web::Data<Arc<Accounts>>) -> HttpResponse {
+/// Whether the demo mounted Sign in with Apple (sandbox mode, or `APPLE_ID_CLIENT_ID` set).
+fn apple_id_enabled() -> bool {
+    APPLE_ID_ON.load(std::sync::atomic::Ordering::Relaxed)
+}
+static APPLE_ID_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn me(
+    user: AppleMusicUser<DemoUser>,
+    apple_id: Option<actix_apple_music::SignedIn<AppleIdStrategy, DemoUser>>,
+    accounts: web::Data<Arc<Accounts>>,
+) -> HttpResponse {
     let identity = user.identity();
+    let apple_id = apple_id
+        .map(|a| serde_json::json!({"sub": a.identity().sub(), "email": a.identity().email()}));
     let account = user
         .user()
         .map(|u| serde_json::json!({"id": u.account, "sign_ins": accounts.sign_ins(&u.account)}));
@@ -134,6 +161,7 @@ async fn me(user: AppleMusicUser<DemoUser>, accounts: web::Data<Arc<Accounts>>) 
         "verification": identity.apple_check(),
         "music_user_token_sha256": hex,
         "account": account,
+        "apple_id": apple_id,
     }))
 }
 
@@ -178,6 +206,7 @@ struct Server {
     sandbox_mode: bool,
     limiter: Option<Arc<RateLimiter>>,
     accounts: Arc<Accounts>,
+    apple_id: Option<Authenticator<AppleIdStrategy>>,
 }
 
 type RateLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
@@ -244,6 +273,7 @@ where
         sandbox_mode,
         limiter,
         accounts,
+        apple_id,
     } = server;
     HttpServer::new(move || {
         let limiter = limiter.clone();
@@ -290,10 +320,17 @@ where
             .app_data(web::Data::new(mode))
             .app_data(web::Data::new(accounts.clone()))
             .configure(auth.clone().mount(PREFIX))
+            .configure(|cfg| {
+                if let Some(apple_id) = &apple_id {
+                    apple_id.mount(APPLE_ID_PREFIX)(cfg);
+                }
+            })
             .route("/", web::get().to(home))
             .route("/me", web::get().to(me));
         if sandbox_mode {
-            app = app.configure(sandbox::routes);
+            app = app
+                .configure(sandbox::routes)
+                .configure(sandbox::apple_id_routes);
         }
         app
     })
@@ -397,6 +434,22 @@ async fn run() -> Result<(), String> {
         "Using Apple Music."
     };
     let accounts = Arc::new(Accounts::default());
+    let apple_id = if sandbox_mode {
+        Some(sandbox::apple_id_config(&base_url))
+    } else if std::env::var_os(actix_apple_music::apple_id_env::CLIENT_ID).is_some() {
+        Some(actix_apple_music::AppleIdConfig::from_env().map_err(|e| e.to_string())?)
+    } else {
+        println!("Sign in with Apple: off (set APPLE_ID_CLIENT_ID and APPLE_ID_REDIRECT_URL to switch it on).");
+        None
+    };
+    let apple_id = match apple_id {
+        Some(config) => {
+            let strategy = AppleIdStrategy::new(config).map_err(|e| e.to_string())?;
+            APPLE_ID_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+            Some(Authenticator::new(strategy).on_sign_in(Accounts::apple_id_hook(accounts.clone())))
+        }
+        None => None,
+    };
     let auth = Authenticator::new(strategy).on_sign_in(Accounts::hook(accounts.clone()));
     #[cfg(feature = "redis")]
     let auth = match &store {
@@ -425,6 +478,7 @@ async fn run() -> Result<(), String> {
         sandbox_mode,
         limiter,
         accounts,
+        apple_id,
     };
     match store {
         Sessions::Cookie => {

@@ -18,7 +18,11 @@
 //! [`config`] explicitly, and [`credentials_from_env`] never falls back to the sandbox when
 //! any real credential is set.
 
+mod apple_id;
+
 use actix_web::{web, HttpRequest, HttpResponse};
+
+pub use apple_id::{apple_id_config, apple_id_routes, APPLE_ID_CLIENT_ID, APPLE_ID_PATH};
 
 use crate::apple_music::page::PageTemplate;
 use crate::apple_music::{env, AppleMusicConfig, LoginPage};

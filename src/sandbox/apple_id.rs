@@ -1,0 +1,204 @@
+//! A local stand-in for Apple ID (Sign in with Apple): the authorize page, the token endpoint
+//! and the keys, under `/sandbox/apple-id`, so the demo and tests sign in with no Apple account.
+//!
+//! The authorize page posts to the app's own redirect URL only. The token endpoint checks the
+//! client secret against the mounted strategy's signer (ES256, the app's key), answers an
+//! `id_token` signed with a throwaway ES256 key of the sandbox (its JWKS at `/auth/keys`) that
+//! carries the login's `nonce`, and a code works once. The `sub` is derived from the Apple ID
+//! typed on the page, so the same "user" gets the same `sub` every time.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use p256::elliptic_curve::sec1::ToEncodedPoint;
+use sha2::{Digest, Sha256};
+
+use crate::apple_music::page::PageTemplate;
+use crate::developer_token::SigningKey;
+use crate::strategy::Authenticator;
+use crate::{AppleIdConfig, AppleIdStrategy};
+
+/// Where the sandbox's Apple ID lives: its issuer is `{base_url}/sandbox/apple-id`.
+pub const APPLE_ID_PATH: &str = "/sandbox/apple-id";
+/// The sandbox's Services ID.
+pub const APPLE_ID_CLIENT_ID: &str = "com.example.sandbox";
+const KID: &str = "sandbox-apple-id";
+
+/// The sandbox signing key and its JWK.
+fn provider_key() -> &'static (SigningKey, serde_json::Value) {
+    static KEY: OnceLock<(SigningKey, serde_json::Value)> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let key = SigningKey::generate();
+        use p256::pkcs8::DecodePublicKey;
+        let public = p256::PublicKey::from_public_key_pem(key.public_key_pem())
+            .expect("a generated key has a public key");
+        let point = public.to_encoded_point(false);
+        let jwk = serde_json::json!({
+            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": KID,
+            "x": URL_SAFE_NO_PAD.encode(point.x().expect("uncompressed")),
+            "y": URL_SAFE_NO_PAD.encode(point.y().expect("uncompressed")),
+        });
+        (key, jwk)
+    })
+}
+
+/// Codes handed out and not yet used: code → nonce.
+fn codes() -> &'static Mutex<HashMap<String, String>> {
+    static CODES: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
+    CODES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// A Sign in with Apple config for the sandbox: a throwaway key, the sandbox's team, key and
+/// Services ID, issuer `{base_url}/sandbox/apple-id`, returning to
+/// `{base_url}/auth/apple/callback`.
+pub fn apple_id_config(base_url: &str) -> AppleIdConfig {
+    let base = base_url.trim_end_matches('/');
+    AppleIdConfig::new(
+        APPLE_ID_CLIENT_ID,
+        format!("{base}/auth/apple/callback"),
+        super::TEAM_ID,
+        super::KEY_ID,
+        SigningKey::generate(),
+    )
+    .issuer(format!("{base}{APPLE_ID_PATH}"))
+}
+
+/// Adds `GET /sandbox/apple-id/auth/authorize`, `POST …/auth/token` and `GET …/auth/keys`.
+pub fn apple_id_routes(cfg: &mut web::ServiceConfig) {
+    let template = web::Data::new(SandboxPage(PageTemplate::new(
+        include_str!("apple_id.html"),
+        concat!(
+            include_str!("../apple_music/pages/post_form.js"),
+            include_str!("apple_id.js")
+        ),
+    )));
+    cfg.service(
+        web::scope(APPLE_ID_PATH)
+            .app_data(template)
+            .route("/auth/authorize", web::get().to(authorize))
+            .route("/auth/token", web::post().to(token))
+            .route("/auth/keys", web::get().to(keys)),
+    );
+}
+
+struct SandboxPage(PageTemplate);
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PageData {
+    client_id: String,
+    redirect_uri: Option<String>,
+    state: String,
+    code_prefix: String,
+}
+
+type AppleId = Authenticator<AppleIdStrategy>;
+
+async fn authorize(
+    req: HttpRequest,
+    page: web::Data<SandboxPage>,
+    auth: Option<web::Data<AppleId>>,
+) -> HttpResponse {
+    let query: HashMap<String, String> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| query.get(k).cloned().unwrap_or_default();
+    let expected = auth
+        .as_ref()
+        .map(|a| a.strategy().config().redirect_url.clone());
+    // Only the app's own registered redirect URL gets an answer, as with Apple.
+    let redirect_ok = expected.as_deref() == Some(get("redirect_uri").as_str())
+        && get("client_id") == APPLE_ID_CLIENT_ID
+        && get("response_mode") == "form_post"
+        && !get("state").is_empty();
+    let code = oauth2::CsrfToken::new_random().secret().clone();
+    if redirect_ok {
+        codes().lock().unwrap().insert(code.clone(), get("nonce"));
+    }
+    let data = PageData {
+        client_id: get("client_id"),
+        redirect_uri: redirect_ok.then(|| get("redirect_uri")),
+        state: get("state"),
+        code_prefix: code,
+    };
+    let mut response = page.0.respond(&data, "", "");
+    if !redirect_ok {
+        // The page itself says so; no answer will be posted anywhere.
+        *response.status_mut() = actix_web::http::StatusCode::BAD_REQUEST;
+    }
+    response
+}
+
+async fn token(
+    body: web::Form<Vec<(String, String)>>,
+    auth: Option<web::Data<AppleId>>,
+) -> HttpResponse {
+    let field = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    let error = |e: &str| HttpResponse::BadRequest().json(serde_json::json!({"error": e}));
+    let Some(auth) = auth else {
+        return error("invalid_client");
+    };
+    let strategy = auth.strategy();
+    let secret_ok = strategy
+        .client_secret_signer()
+        .is_some_and(|signer| signer.verify(field("client_secret")).is_ok());
+    if !secret_ok || field("client_id") != APPLE_ID_CLIENT_ID {
+        return error("invalid_client");
+    }
+    if field("grant_type") != "authorization_code" {
+        return error("unsupported_grant_type");
+    }
+    // code = <handed-out code>.<base64 of the Apple ID typed on the page>
+    let (handed, email) = field("code").split_once('.').unwrap_or_default();
+    let Some(nonce) = codes().lock().unwrap().remove(handed) else {
+        return error("invalid_grant");
+    };
+    let email = STANDARD_NO_PAD
+        .decode(email.trim_end_matches('='))
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_else(|| "sandbox-user@example.com".into());
+    let digest = Sha256::digest(email.to_lowercase().as_bytes());
+    let sub = format!(
+        "sandbox.{}",
+        digest[..10]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = serde_json::json!({
+        "iss": strategy.config().issuer, "aud": APPLE_ID_CLIENT_ID, "sub": sub,
+        "iat": now, "exp": now + 600, "nonce": nonce, "email": email,
+        "email_verified": "true", "is_private_email": "false", "real_user_status": 2,
+        "auth_time": now,
+    });
+    let (key, _) = provider_key();
+    let header = jsonwebtoken::Header {
+        kid: Some(KID.into()),
+        ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256)
+    };
+    let Ok(id_token) = jsonwebtoken::encode(&header, &claims, &key.encoding) else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    HttpResponse::Ok().json(serde_json::json!({
+        "access_token": oauth2::CsrfToken::new_random().secret(),
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": format!("sandbox.refresh.{}", oauth2::CsrfToken::new_random().secret()),
+        "id_token": id_token,
+    }))
+}
+
+async fn keys() -> HttpResponse {
+    let (_, jwk) = provider_key();
+    HttpResponse::Ok().json(serde_json::json!({"keys": [jwk]}))
+}
