@@ -106,13 +106,28 @@ async fn harness(login_page: LoginPage) -> Harness {
     harness_with(login_page, |config| config).await
 }
 
+/// More routes for the harness's app, made once the app's base URL is known.
+type Extra = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
 async fn harness_with(
     login_page: LoginPage,
     tweak: impl FnOnce(actix_apple_music::AppleMusicConfig) -> actix_apple_music::AppleMusicConfig,
 ) -> Harness {
+    harness_full(login_page, tweak, |_| {
+        Arc::new(|_: &mut web::ServiceConfig| {})
+    })
+    .await
+}
+
+async fn harness_full(
+    login_page: LoginPage,
+    tweak: impl FnOnce(actix_apple_music::AppleMusicConfig) -> actix_apple_music::AppleMusicConfig,
+    extra: impl FnOnce(&str) -> Extra,
+) -> Harness {
     // The app, on a free loopback port, with the sandbox authorizer.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let extra = extra(&base);
     let config = sandbox::config(&base)
         .unwrap()
         .login_page(login_page)
@@ -151,6 +166,7 @@ async fn harness_with(
             .configure(sandbox::routes)
             .configure(apple_id.mount("/auth/apple"))
             .configure(sandbox::apple_id_routes)
+            .configure(|cfg| extra(cfg))
             .route("/me", web::get().to(me))
             .route("/musickit.js", web::get().to(musickit_standin))
             .default_service(web::get().to(page))
@@ -792,4 +808,191 @@ async fn sign_in_with_apple_then_apple_music_keeps_the_account_across_the_end() 
     assert_eq!(again["account"]["sign_ins"], 3, "{again}");
     assert_eq!(h.accepted.lock().unwrap().len(), 2);
     h.client.clone().close().await.unwrap();
+}
+
+/// `oidc-provider` on `localhost`, killed on drop.
+struct OidcProvider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_oidc_provider(redirect_uri: &str) -> OidcProvider {
+    use std::io::BufRead;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+    assert!(
+        dir.join("node_modules/oidc-provider").exists(),
+        "oidc-provider is not installed: run `npm ci --prefix tests/oidc` (.ci/run does)"
+    );
+    let port = free_port();
+    let mut child = Command::new("node")
+        .arg("provider.mjs")
+        .arg(port.to_string())
+        .arg(redirect_uri)
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node is installed");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(issuer) = line.strip_prefix("ready ") {
+                let _ = tx.send(issuer.to_owned());
+            }
+        }
+    });
+    let issuer = rx.recv_timeout(WAIT).expect("oidc-provider did not start");
+    OidcProvider { child, issuer }
+}
+
+async fn oidc_me(
+    user: actix_apple_music::SignedIn<actix_apple_music::AppleIdStrategy>,
+) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "sub": user.identity().sub(),
+        "email": user.identity().email(),
+        "email_verified": user.identity().email_verified(),
+    }))
+}
+
+/// The Sign in with Apple strategy's OpenID Connect core against a real provider no one here
+/// wrote (`oidc-provider`, on `http://localhost:<port>`, a different site than the app on
+/// `127.0.0.1`): the whole code flow in Chromium, its cross-site `form_post` answer relayed,
+/// the code exchanged with a static client secret, the RS256 `id_token` verified through the
+/// provider's JWKS.
+#[actix_web::test]
+#[ignore = "needs chromium, chromedriver, node and `npm ci --prefix tests/oidc`; run by .ci/run"]
+async fn a_real_openid_provider_signs_in_through_the_apple_id_strategy() {
+    let provider: Arc<Mutex<Option<OidcProvider>>> = Arc::new(Mutex::new(None));
+    let keep = provider.clone();
+    let h = harness_full(
+        LoginPage::Direct,
+        |c| c,
+        move |base| {
+            let redirect = format!("{base}/auth/oidc/callback");
+            let started = start_oidc_provider(&redirect);
+            let issuer = started.issuer.clone();
+            *keep.lock().unwrap() = Some(started);
+            // The provider's own endpoint paths, from its discovery document.
+            let discovery: serde_json::Value = std::thread::spawn({
+                let url = format!("{issuer}/.well-known/openid-configuration");
+                move || {
+                    let runtime = actix_web::rt::System::new();
+                    runtime.block_on(async move {
+                        awc::Client::default()
+                            .get(url)
+                            .send()
+                            .await
+                            .unwrap()
+                            .json::<serde_json::Value>()
+                            .await
+                            .unwrap()
+                    })
+                }
+            })
+            .join()
+            .unwrap();
+            let endpoint = |name: &str| discovery[name].as_str().unwrap().to_owned();
+            let config = actix_apple_music::AppleIdConfig::with_client_secret(
+                "actix-apple-music-test",
+                redirect,
+                actix_apple_music::ClientSecret::new("test-secret-not-for-production"),
+            )
+            .issuer(&issuer)
+            .endpoints(
+                endpoint("authorization_endpoint"),
+                endpoint("token_endpoint"),
+                endpoint("jwks_uri"),
+            )
+            .scope("openid email")
+            .flow(|o| o.success_target("/oidc-me"));
+            let oidc = Authenticator::new(actix_apple_music::AppleIdStrategy::new(config).unwrap());
+            Arc::new(move |cfg: &mut web::ServiceConfig| {
+                oidc.mount("/auth/oidc")(cfg);
+                cfg.route("/oidc-me", web::get().to(oidc_me));
+            })
+        },
+    )
+    .await;
+    let issuer = provider.lock().unwrap().as_ref().unwrap().issuer.clone();
+
+    h.goto("/auth/oidc/login").await;
+    until("the provider's login page", || async {
+        h.client
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&issuer)
+            && h.client
+                .find(Locator::Css("input[name=login]"))
+                .await
+                .is_ok()
+    })
+    .await;
+    h.client
+        .find(Locator::Css("input[name=login]"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    h.client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys("any")
+        .await
+        .unwrap();
+    h.client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the consent page", || async {
+        h.client
+            .source()
+            .await
+            .map(|s| s.contains("name=\"prompt\" value=\"consent\""))
+            .unwrap_or(false)
+    })
+    .await;
+    h.client
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the return to /oidc-me", || async {
+        h.path_and_query().await == "/oidc-me"
+    })
+    .await;
+    let body = h
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let me: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
+    assert_eq!(me["sub"], "alice", "{me}");
+    assert_eq!(me["email"], "alice@oidc.test");
+    assert_eq!(me["email_verified"], true);
+    h.client.clone().close().await.unwrap();
+    drop(provider);
 }

@@ -242,6 +242,14 @@ impl AppleIdConfig {
         self.flow = self.flow.clock(clock);
         self
     }
+    /// The issuer the `id_token` must name.
+    pub fn issuer_url(&self) -> &str {
+        &self.issuer
+    }
+    /// The redirect URL given to the provider.
+    pub fn redirect_url(&self) -> &str {
+        &self.redirect_url
+    }
     pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
         self.flow.clock.clone()
     }

@@ -155,4 +155,72 @@ fn from_env_reads_every_variable_and_names_the_bad_one() {
         "{debug}"
     );
     assert!(!debug.contains("PRIVATE KEY"), "{debug}");
+
+    // Sign in with Apple: its own variables, the MusicKit team, key ID and key by default.
+    for var in [
+        "APPLE_ID_CLIENT_ID",
+        "APPLE_ID_REDIRECT_URL",
+        "APPLE_ID_KEY_ID",
+        "APPLE_ID_TEAM_ID",
+        "APPLE_ID_PRIVATE_KEY",
+        "APPLE_ID_PRIVATE_KEY_PATH",
+        "APPLE_ID_ISSUER",
+    ] {
+        std::env::remove_var(var);
+    }
+    let apple_id = || actix_apple_music::AppleIdStrategy::from_env();
+    let err = apple_id().unwrap_err().to_string();
+    assert!(err.contains("APPLE_ID_CLIENT_ID"), "{err}");
+    std::env::set_var("APPLE_ID_CLIENT_ID", "com.example.web");
+    let err = apple_id().unwrap_err().to_string();
+    assert!(err.contains("APPLE_ID_REDIRECT_URL"), "{err}");
+    std::env::set_var("APPLE_ID_REDIRECT_URL", "not a url");
+    let err = apple_id().unwrap_err().to_string();
+    assert!(
+        err.contains("APPLE_ID_REDIRECT_URL") && err.contains("not a url"),
+        "{err}"
+    );
+    std::env::set_var(
+        "APPLE_ID_REDIRECT_URL",
+        "https://app.example/auth/apple/callback",
+    );
+    let strategy = apple_id().expect("the MusicKit team, key ID and key serve by default");
+    let secret = strategy.client_secret_signer().unwrap().token();
+    assert_eq!(secret.claims().issuer(), "TEAMID1234");
+    assert_eq!(secret.claims().key_id(), "KEYID56789");
+    assert_eq!(secret.claims().subject(), Some("com.example.web"));
+    std::env::set_var("APPLE_ID_KEY_ID", "bad");
+    let err = apple_id().unwrap_err().to_string();
+    assert!(err.contains("key ID") && err.contains("bad"), "{err}");
+    std::env::set_var("APPLE_ID_KEY_ID", "OTHERKEY12");
+    std::env::set_var("APPLE_ID_ISSUER", "ftp://elsewhere");
+    let err = apple_id().unwrap_err().to_string();
+    assert!(err.contains("APPLE_ID_ISSUER"), "{err}");
+    std::env::set_var("APPLE_ID_ISSUER", "http://127.0.0.1:9/sandbox/apple-id/");
+    let strategy = apple_id().unwrap();
+    assert_eq!(
+        strategy.config().issuer_url(),
+        "http://127.0.0.1:9/sandbox/apple-id"
+    );
+    assert_eq!(
+        strategy
+            .client_secret_signer()
+            .unwrap()
+            .token()
+            .claims()
+            .key_id(),
+        "OTHERKEY12"
+    );
+    std::env::set_var("APPLE_ID_PRIVATE_KEY_PATH", "/nonexistent/apple-id.p8");
+    let err = apple_id().unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/apple-id.p8"), "{err}");
+    for var in [
+        "APPLE_ID_CLIENT_ID",
+        "APPLE_ID_REDIRECT_URL",
+        "APPLE_ID_KEY_ID",
+        "APPLE_ID_PRIVATE_KEY_PATH",
+        "APPLE_ID_ISSUER",
+    ] {
+        std::env::remove_var(var);
+    }
 }
