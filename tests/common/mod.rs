@@ -44,3 +44,13 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
         .extend_pairs(pairs)
         .finish()
 }
+
+/// The session cookie (`id`) a response sets, if any.
+pub fn session_cookie<B>(
+    resp: &actix_web::dev::ServiceResponse<B>,
+) -> Option<actix_web::cookie::Cookie<'static>> {
+    resp.response()
+        .cookies()
+        .find(|c| c.name() == "id")
+        .map(|c| c.into_owned())
+}

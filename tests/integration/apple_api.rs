@@ -2,7 +2,7 @@
 //! self-check and the API helper, against a real HTTP server on a loopback port 0 that stands
 //! in for Apple Music API (no mocked client).
 
-use crate::common;
+use crate::common::{self, session_cookie};
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -223,13 +223,6 @@ macro_rules! app {
         )
         .await
     }};
-}
-
-fn session_cookie(resp: &ServiceResponse) -> Option<Cookie<'static>> {
-    resp.response()
-        .cookies()
-        .find(|c| c.name() == "id")
-        .map(|c| c.into_owned())
 }
 
 /// Login page, then a callback carrying `code`: answers the callback's response, the

@@ -26,6 +26,7 @@ use oauth2::{
 use serde_json::json;
 
 use crate::common::memory_store::MemoryStore;
+use crate::common::session_cookie;
 use crate::common::{form, page_data, KEY_ID, TEAM_ID};
 
 type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
@@ -206,13 +207,6 @@ async fn inside(req: HttpRequest) -> HttpResponse {
 
 use actix_web::HttpMessage as _;
 
-fn cookie_of(resp: &actix_web::dev::ServiceResponse) -> Option<Cookie<'static>> {
-    resp.response()
-        .cookies()
-        .find(|c| c.name() == "id")
-        .map(|c| c.into_owned())
-}
-
 /// The `state` of the provider's authorize URL a login page redirected to.
 fn state_of(resp: &actix_web::dev::ServiceResponse) -> String {
     let location = resp
@@ -323,7 +317,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
 
     // OAuth sign-in: the login page is a redirect to the provider with the state.
     let resp = test::call_service(&app, get("/auth/oauth/login", None, "text/html")).await;
-    let pre_login = cookie_of(&resp).unwrap();
+    let pre_login = session_cookie(&resp).unwrap();
     let state = state_of(&resp);
     let pre_login_keys = store.keys();
     // The provider refuses a bad code: the strategy's own failure, through its handler.
@@ -352,7 +346,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
 
     // A fresh login, a good code: signed in, at the success target set from outside.
     let resp = test::call_service(&app, get("/auth/oauth/login", None, "text/html")).await;
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let state = state_of(&resp);
     let login_keys: Vec<String> = store
         .keys()
@@ -371,7 +365,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
     .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers().get(header::LOCATION).unwrap(), "/welcome");
-    let oauth_cookie = cookie_of(&resp).unwrap();
+    let oauth_cookie = session_cookie(&resp).unwrap();
     assert!(
         !store.contains(&login_keys[0]),
         "sign-in renews the session: the pre-login key is gone from the store"
@@ -412,7 +406,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
         get("/auth/oauth/login", Some(oauth_cookie.clone()), "text/html"),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap_or(oauth_cookie.clone());
+    let cookie = session_cookie(&resp).unwrap_or(oauth_cookie.clone());
     let state = state_of(&resp);
     let resp = test::call_service(
         &app,
@@ -435,7 +429,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
         get("/auth/oauth/login", Some(cookie.clone()), "text/html"),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap_or(cookie);
+    let cookie = session_cookie(&resp).unwrap_or(cookie);
     let state = state_of(&resp);
     clock.advance(Duration::from_secs(121));
     let resp = test::call_service(
@@ -456,7 +450,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
         get("/auth/apple-music/login", Some(cookie.clone()), "text/html"),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap_or(cookie);
+    let cookie = session_cookie(&resp).unwrap_or(cookie);
     let html = text(resp).await;
     let data = page_data(&html, "apple-music-login");
     let resp = test::call_service(
@@ -486,7 +480,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
     )
     .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let both = cookie_of(&resp).unwrap();
+    let both = session_cookie(&resp).unwrap();
     let resp = test::call_service(&app, get("/music-page", Some(both.clone()), "*/*")).await;
     assert_eq!(text(resp).await, "music:apple-token");
     let resp = test::call_service(&app, get("/oauth-page", Some(both.clone()), "*/*")).await;
@@ -499,7 +493,7 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
     )
     .await;
     assert_eq!(resp.headers().get(header::LOCATION).unwrap(), "/bye-oauth");
-    let cleared = cookie_of(&resp).unwrap();
+    let cleared = session_cookie(&resp).unwrap();
     for page in ["/oauth-page", "/music-page"] {
         let resp =
             test::call_service(&app, get(page, Some(cleared.clone()), "application/json")).await;
@@ -549,7 +543,7 @@ async fn forgetting_one_strategy_keeps_the_other_and_the_hook_value_is_kept() {
             .to_request(),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let state = state_of(&resp);
     let resp = test::call_service(
         &app,
@@ -561,7 +555,7 @@ async fn forgetting_one_strategy_keeps_the_other_and_the_hook_value_is_kept() {
             .to_request(),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
@@ -580,7 +574,7 @@ async fn forgetting_one_strategy_keeps_the_other_and_the_hook_value_is_kept() {
             .to_request(),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap_or(cookie);
+    let cookie = session_cookie(&resp).unwrap_or(cookie);
     let resp = test::call_service(
         &app,
         test::TestRequest::get()

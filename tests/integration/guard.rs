@@ -1,7 +1,7 @@
 //! Guarding routes: the extractor, the scope middleware, expiry and re-login, invalidation,
 //! the optional manual-token and developer-token routes, and the test helper.
 
-use crate::common;
+use crate::common::{self, session_cookie};
 
 use std::time::Duration;
 
@@ -98,13 +98,6 @@ macro_rules! app {
     }};
 }
 
-fn cookie_of(resp: &actix_web::dev::ServiceResponse) -> Option<Cookie<'static>> {
-    resp.response()
-        .cookies()
-        .find(|c| c.name() == "id")
-        .map(|c| c.into_owned())
-}
-
 fn location(resp: &actix_web::dev::ServiceResponse) -> String {
     resp.headers()
         .get(header::LOCATION)
@@ -159,7 +152,7 @@ async fn signed_out_browsers_go_to_login_and_come_back_where_they_were() {
 
     // Follow it: login page, callback, back to the page with its query string.
     let resp = get!(app, &login, Some(HTML), None::<Cookie<'static>>);
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let data = page_data(
         std::str::from_utf8(&test::read_body(resp).await).unwrap(),
         "apple-music-login",
@@ -176,7 +169,7 @@ async fn signed_out_browsers_go_to_login_and_come_back_where_they_were() {
         .to_request();
     let resp = test::call_service(&app, req).await;
     assert_eq!(location(&resp), "/library?sort=new&page=2");
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let resp = get!(app, "/library?sort=new&page=2", Some(HTML), Some(cookie));
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(json_of(resp).await["token"], "tok");
@@ -252,7 +245,7 @@ async fn an_ended_token_sends_the_user_through_login_with_prompt() {
         location(&resp),
         "/auth/apple-music/login?prompt=login&return_to=%2Flibrary%3Fx%3D1"
     );
-    let after = cookie_of(&resp).expect("the ended identity is removed from the session");
+    let after = session_cookie(&resp).expect("the ended identity is removed from the session");
 
     // API clients learn when it ended; the session no longer holds the identity.
     let resp = get!(app, "/library", None::<&str>, Some(after.clone()));
@@ -296,7 +289,7 @@ async fn invalidating_after_apple_refused_the_token_forces_a_fresh_login() {
     )
     .await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    let after = cookie_of(&resp).unwrap();
+    let after = session_cookie(&resp).unwrap();
     let resp = get!(app, "/library", Some(HTML), Some(after.clone()));
     assert_eq!(
         location(&resp),
@@ -353,7 +346,7 @@ async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origi
         Some(HTML),
         None::<Cookie<'static>>
     );
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let data = page_data(
         std::str::from_utf8(&test::read_body(resp).await).unwrap(),
         "apple-music-login",
@@ -395,7 +388,7 @@ async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origi
     let resp = test::call_service(&app, req).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/library");
-    let signed_in = cookie_of(&resp).unwrap();
+    let signed_in = session_cookie(&resp).unwrap();
     assert_eq!(
         json_of(get!(app, "/library", None::<&str>, Some(signed_in))).await["token"],
         "pasted"
@@ -408,7 +401,7 @@ async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origi
         Some(HTML),
         None::<Cookie<'static>>
     );
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let data = page_data(
         std::str::from_utf8(&test::read_body(resp).await).unwrap(),
         "apple-music-login",
@@ -498,7 +491,7 @@ async fn an_identity_that_no_longer_reads_asks_for_a_fresh_sign_in() {
             .to_request(),
     )
     .await;
-    let cookie = cookie_of(&resp).unwrap();
+    let cookie = session_cookie(&resp).unwrap();
     let resp = get!(app, "/library", Some(HTML), Some(cookie.clone()));
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(
@@ -506,7 +499,7 @@ async fn an_identity_that_no_longer_reads_asks_for_a_fresh_sign_in() {
         "{}",
         location(&resp)
     );
-    let cookie = cookie_of(&resp).unwrap_or(cookie);
+    let cookie = session_cookie(&resp).unwrap_or(cookie);
     let resp = get!(app, "/library", Some("application/json"), Some(cookie));
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json_of(resp).await["error"], "reauthentication_required");

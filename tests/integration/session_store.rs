@@ -2,7 +2,7 @@
 //! that follow the identity, `503`s while the store fails or hangs, and recovery. (The same
 //! behaviour against a real Redis is in `tests/redis.rs`.)
 
-use crate::common;
+use crate::common::{self, session_cookie};
 
 use std::time::Duration;
 
@@ -46,13 +46,6 @@ macro_rules! app {
         )
         .await
     }};
-}
-
-fn session_cookie<B>(resp: &ServiceResponse<B>) -> Option<Cookie<'static>> {
-    resp.response()
-        .cookies()
-        .find(|c| c.name() == "id")
-        .map(|c| c.into_owned())
 }
 
 /// Calls the app the way actix's server does: an error from the middleware chain (as

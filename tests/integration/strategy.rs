@@ -1,7 +1,7 @@
 //! The Apple Music strategy end to end, in process: login page, callback, session, errors.
 //! Real `SessionMiddleware` with the cookie store in private (encrypted) mode.
 
-use crate::common;
+use crate::common::{self, session_cookie};
 
 use std::time::Duration;
 
@@ -67,13 +67,6 @@ macro_rules! app {
         )
         .await
     }};
-}
-
-fn session_cookie(resp: &actix_web::dev::ServiceResponse) -> Option<Cookie<'static>> {
-    resp.response()
-        .cookies()
-        .find(|c| c.name() == "id")
-        .map(|c| c.into_owned())
 }
 
 /// GET the login page; answers the page data and the session cookie.
