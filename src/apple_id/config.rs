@@ -65,6 +65,7 @@ pub struct AppleIdConfig {
     pub(crate) request_id_token: bool,
     pub(crate) timeout: Duration,
     pub(crate) max_keys_bytes: usize,
+    pub(crate) make_client: Option<Arc<dyn Fn() -> awc::Client + Send + Sync>>,
     pub(crate) flow: FlowOptions,
 }
 
@@ -143,6 +144,7 @@ impl AppleIdConfig {
             request_id_token: false,
             timeout: Duration::from_secs(10),
             max_keys_bytes: 64 * 1024,
+            make_client: None,
             flow: FlowOptions::default(),
         }
     }
@@ -225,6 +227,13 @@ impl AppleIdConfig {
     /// default `code` only). The identity always comes from the token endpoint's `id_token`.
     pub fn request_id_token(mut self, yes: bool) -> Self {
         self.request_id_token = yes;
+        self
+    }
+    /// The app's own HTTP client for the token and keys endpoints (its connector, TLS roots,
+    /// proxy), made by `make` for each exchange; it should not follow redirects. With it, the
+    /// crate installs no process-wide TLS crypto provider.
+    pub fn http_client(mut self, make: impl Fn() -> awc::Client + Send + Sync + 'static) -> Self {
+        self.make_client = Some(Arc::new(make));
         self
     }
     /// How long a call to the token or keys endpoint may take (default 10 s).

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::AppleIdError;
 use super::identity::IdTokenClaims;
+use super::HttpClient;
 
 /// How often an unknown `kid` may trigger a new fetch of the keys.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
@@ -30,6 +31,7 @@ pub(crate) struct Expected<'a> {
 /// The provider's JWKS: fetched on first use, refreshed once when a token names a key it does
 /// not hold (at most every 10 s), bounded in size and time.
 pub(crate) struct KeyCache {
+    client: HttpClient,
     url: String,
     timeout: Duration,
     max_bytes: usize,
@@ -39,8 +41,14 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    pub(crate) fn new(url: String, timeout: Duration, max_bytes: usize) -> Self {
+    pub(crate) fn new(
+        client: HttpClient,
+        url: String,
+        timeout: Duration,
+        max_bytes: usize,
+    ) -> Self {
         Self {
+            client,
             url,
             timeout,
             max_bytes,
@@ -59,7 +67,7 @@ impl KeyCache {
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let unavailable = |detail: String| AppleIdError::Unavailable { detail };
-        let client = crate::http::client(self.timeout);
+        let client = self.client.make(self.timeout);
         let exchange = async {
             let mut answer = client
                 .get(&self.url)

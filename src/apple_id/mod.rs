@@ -80,6 +80,19 @@ type OidcClient = oauth2::Client<
     EndpointSet,
 >;
 
+/// Where the strategy's HTTP clients come from: the app's factory, or the crate's own.
+#[derive(Clone)]
+pub(crate) struct HttpClient(Option<Arc<dyn Fn() -> awc::Client + Send + Sync>>);
+
+impl HttpClient {
+    pub(crate) fn make(&self, timeout: std::time::Duration) -> awc::Client {
+        match &self.0 {
+            Some(make) => make(),
+            None => crate::http::client(timeout),
+        }
+    }
+}
+
 /// How the client secret is had.
 enum Secret {
     Signed(DeveloperTokenSigner),
@@ -146,6 +159,7 @@ impl AppleIdStrategy {
         };
         let endpoints = config.endpoint_urls();
         let keys = Arc::new(KeyCache::new(
+            HttpClient(config.make_client.clone()),
             endpoints.keys,
             config.timeout,
             config.max_keys_bytes,
@@ -205,7 +219,11 @@ impl AppleIdStrategy {
 
     async fn exchange(&self, code: String) -> Result<TokenAnswer, AppleIdError> {
         let timeout = self.config.timeout;
-        let http = move |request: oauth2::HttpRequest| async move { send(request, timeout).await };
+        let client = HttpClient(self.config.make_client.clone());
+        let http = move |request: oauth2::HttpRequest| {
+            let client = client.make(timeout);
+            async move { send(client, request, timeout).await }
+        };
         let answer = self
             .client()
             .exchange_code(AuthorizationCode::new(code))
@@ -286,35 +304,40 @@ fn nonce_for(state: &str) -> String {
 /// `oauth2`'s HTTP client on awc: no redirects, `timeout` for the whole exchange, at most
 /// 64 KiB of answer.
 async fn send(
+    client: awc::Client,
     request: oauth2::HttpRequest,
     timeout: std::time::Duration,
 ) -> Result<oauth2::HttpResponse, std::io::Error> {
-    let client = crate::http::client(timeout);
-    let mut outgoing = client.request(
-        request
-            .method()
-            .as_str()
-            .parse()
-            .map_err(std::io::Error::other)?,
-        request.uri().to_string(),
-    );
-    for (name, value) in request.headers() {
-        outgoing = outgoing.insert_header((name.as_str(), value.as_bytes()));
-    }
-    let mut answer = outgoing
-        .send_body(request.body().clone())
+    let exchange = async {
+        let mut outgoing = client.request(
+            request
+                .method()
+                .as_str()
+                .parse()
+                .map_err(std::io::Error::other)?,
+            request.uri().to_string(),
+        );
+        for (name, value) in request.headers() {
+            outgoing = outgoing.insert_header((name.as_str(), value.as_bytes()));
+        }
+        let mut answer = outgoing
+            .send_body(request.body().clone())
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let body = answer
+            .body()
+            .limit(64 * 1024)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut response = oauth2::http::Response::builder().status(answer.status().as_u16());
+        for (name, value) in answer.headers() {
+            response = response.header(name.as_str(), value.as_bytes());
+        }
+        response.body(body.to_vec()).map_err(std::io::Error::other)
+    };
+    actix_web::rt::time::timeout(timeout, exchange)
         .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let body = answer
-        .body()
-        .limit(64 * 1024)
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut response = oauth2::http::Response::builder().status(answer.status().as_u16());
-    for (name, value) in answer.headers() {
-        response = response.header(name.as_str(), value.as_bytes());
-    }
-    response.body(body.to_vec()).map_err(std::io::Error::other)
+        .map_err(|_| std::io::Error::other("the token endpoint did not answer in time"))?
 }
 
 impl Strategy for AppleIdStrategy {

@@ -680,3 +680,43 @@ async fn an_unknown_kid_refreshes_the_keys_once_and_a_keys_outage_is_a_503() {
     );
     assert_eq!(body["retry_after_header"], "5");
 }
+
+/// The app hands in its own HTTP client; the token and keys calls go through it.
+#[actix_web::test]
+async fn the_app_can_hand_in_its_own_http_client() {
+    let h = harness();
+    let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = made.clone();
+    let strategy = AppleIdStrategy::new(
+        AppleIdConfig::new(
+            CLIENT_ID,
+            "http://localhost/auth/apple/callback",
+            TEAM_ID,
+            KEY_ID,
+            h.key.clone(),
+        )
+        .issuer(&h.issuer)
+        .clock(h.clock.clone())
+        .http_client(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            awc::Client::builder().disable_redirects().finish()
+        }),
+    )
+    .unwrap();
+    let app = app!(Authenticator::new(strategy));
+    let (cookie, state, nonce, _) = start(&app).await;
+    h.answer(
+        "code",
+        Answer::Token {
+            claims: h.claims(&nonce),
+            kid: "k1".into(),
+        },
+    );
+    let (status, body, _) = callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        made.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "token and keys calls"
+    );
+}
