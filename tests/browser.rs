@@ -28,7 +28,7 @@ use base64::Engine;
 use fantoccini::{Client, ClientBuilder, Locator};
 use sha2::{Digest, Sha256};
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(30);
 
 fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())

@@ -40,6 +40,7 @@ pub(crate) mod page;
 mod user;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -59,7 +60,7 @@ use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
 use crate::strategy::{Authenticator, CallbackParams, FlowOptions, LoginRequest, Strategy};
 use api::AppleMusicApi;
-use page::PageTemplate;
+use page::{PageTemplate, ScriptAsset};
 
 /// Session namespace and name of the strategy.
 pub const STRATEGY_NAME: &str = "apple-music";
@@ -94,6 +95,7 @@ pub struct AppleMusicStrategy {
     api: AppleMusicApi,
     login_template: PageTemplate,
     return_template: PageTemplate,
+    assets: Arc<[ScriptAsset; 2]>,
     script_src: String,
     extra_directives: String,
 }
@@ -162,21 +164,31 @@ impl AppleMusicStrategy {
             }
             LoginPage::Direct | LoginPage::Redirect => (String::new(), String::new()),
         };
-        Ok(Self {
-            login_template: PageTemplate::new(
-                include_str!("pages/login.html"),
+        // The page scripts are static assets (cached for a year under content-hashed names,
+        // checked by SRI); the pages keep only their data block.
+        let assets = Arc::new([
+            ScriptAsset::new(
+                "login",
                 concat!(
                     include_str!("pages/post_form.js"),
                     include_str!("pages/login.js")
                 ),
             ),
-            return_template: PageTemplate::new(
-                include_str!("pages/return.html"),
+            ScriptAsset::new(
+                "return",
                 concat!(
                     include_str!("pages/post_form.js"),
                     include_str!("pages/return.js")
                 ),
             ),
+        ]);
+        Ok(Self {
+            login_template: PageTemplate::with_asset(include_str!("pages/login.html"), &assets[0]),
+            return_template: PageTemplate::with_asset(
+                include_str!("pages/return.html"),
+                &assets[1],
+            ),
+            assets,
             script_src,
             extra_directives,
             signer,
@@ -371,7 +383,7 @@ impl Strategy for AppleMusicStrategy {
     }
 
     fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
-        let mut scope = scope;
+        let mut scope = scope.route("/assets/{name}", web::get().to(asset));
         if self.config.login_page == LoginPage::Redirect {
             scope = scope.route("/return", web::get().to(return_page));
         }
@@ -382,6 +394,17 @@ impl Strategy for AppleMusicStrategy {
             scope = scope.route("/developer-token", web::get().to(manual::developer_token));
         }
         scope
+    }
+}
+
+/// `GET …/assets/{name}`: a page script, by its content-hashed name.
+async fn asset(
+    name: web::Path<String>,
+    auth: web::Data<Authenticator<AppleMusicStrategy>>,
+) -> HttpResponse {
+    match auth.strategy().assets.iter().find(|a| a.name == *name) {
+        Some(asset) => asset.respond(),
+        None => HttpResponse::NotFound().finish(),
     }
 }
 

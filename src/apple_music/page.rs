@@ -16,7 +16,55 @@ pub(crate) struct PageTemplate {
     size_hint: usize,
 }
 
+/// A page script served as a static asset: content-hashed name, SRI hash, cached for a year.
+pub(crate) struct ScriptAsset {
+    /// The file name under `{prefix}/assets/`, e.g. `login.3f2a….js`.
+    pub(crate) name: String,
+    /// `sha384-…` for the `integrity` attribute.
+    pub(crate) integrity: String,
+    pub(crate) body: &'static str,
+}
+
+impl ScriptAsset {
+    pub(crate) fn new(stem: &str, body: &'static str) -> Self {
+        use base64::Engine;
+        use sha2::Digest;
+        let sha256 = sha2::Sha256::digest(body.as_bytes());
+        let hash: String = sha256[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let sri =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(body.as_bytes()));
+        Self {
+            name: format!("{stem}.{hash}.js"),
+            integrity: format!("sha384-{sri}"),
+            body,
+        }
+    }
+
+    /// The asset's answer: `immutable`, a year of caching (the name changes with the content).
+    pub(crate) fn respond(&self) -> HttpResponse {
+        HttpResponse::Ok()
+            .content_type("text/javascript; charset=utf-8")
+            .insert_header((
+                actix_web::http::header::CACHE_CONTROL,
+                "public, max-age=31536000, immutable",
+            ))
+            .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .body(self.body)
+    }
+}
+
 impl PageTemplate {
+    /// A page whose `{{SCRIPT}}` hole is an external script tag for `asset` (relative to the
+    /// page, under `assets/`), with the page's nonce and the asset's SRI hash.
+    pub(crate) fn with_asset(html: &str, asset: &ScriptAsset) -> Self {
+        let tag = format!(
+            r#"<script src="assets/{}" integrity="{}" nonce="{{{{NONCE}}}}" defer></script>"#,
+            asset.name, asset.integrity
+        );
+        let html = html.replace(r#"<script nonce="{{NONCE}}">{{SCRIPT}}</script>"#, &tag);
+        Self::new(&html, "")
+    }
+
     pub(crate) fn new(html: &str, script: &str) -> Self {
         let html = html.replace("{{SCRIPT}}", script);
         let mut pieces = Vec::new();

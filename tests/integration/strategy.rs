@@ -589,7 +589,10 @@ async fn the_login_page_is_inert_to_hostile_app_names_and_locked_down() {
         .split('\'')
         .next()
         .unwrap();
-    assert!(html.contains(&format!("<script nonce=\"{nonce}\">")));
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\" defer></script>")),
+        "our script carries the page's nonce: {html}"
+    );
     assert!(
         csp.contains("https://js-cdn.music.apple.com"),
         "MusicKit's origin may load scripts: {csp}"
@@ -1122,4 +1125,88 @@ async fn a_stalled_callback_body_is_answered_408() {
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");
+}
+
+/// The login page is lean: its script is a static asset under the mount prefix, with a
+/// content-hashed name, a year of immutable caching and an SRI hash; the page keeps its JSON
+/// data block and stays under 3 KiB.
+#[actix_web::test]
+async fn the_page_script_is_a_cacheable_asset_and_the_page_is_small() {
+    use base64::Engine;
+    use sha2::Digest;
+    let clock = ManualClock::starting_now();
+    let app = app!(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap()
+    ));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/login"))
+            .to_request(),
+    )
+    .await;
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    assert!(
+        html.len() <= 3 * 1024,
+        "the login page is {} bytes",
+        html.len()
+    );
+    let _ = page_data(&html, "apple-music-login");
+    let src = html
+        .split("<script src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        src.starts_with("assets/login.") && src.ends_with(".js"),
+        "{src}"
+    );
+    let integrity = html
+        .split("integrity=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("{PREFIX}/{src}"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers().get(header::CACHE_CONTROL).unwrap(),
+        "public, max-age=31536000, immutable"
+    );
+    assert!(resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let body = test::read_body(resp).await;
+    let sri = base64::engine::general_purpose::STANDARD.encode(sha2::Sha384::digest(&body));
+    assert_eq!(
+        integrity,
+        format!("sha384-{sri}"),
+        "SRI matches what is served"
+    );
+    assert!(String::from_utf8_lossy(&body).contains("apple-music-login"));
+
+    for missing in ["assets/login.0000000000000000.js", "assets/other.js"] {
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("{PREFIX}/{missing}"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{missing}");
+    }
 }
