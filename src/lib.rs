@@ -87,7 +87,7 @@
 //!     type Error = GuestError;
 //!
 //!     fn name(&self) -> &str {
-//!         "guest" // also the session namespace: "guest.identity", …
+//!         "guest" // also the session namespace: "guest.id", …
 //!     }
 //!
 //!     fn login_page(&self, _req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {

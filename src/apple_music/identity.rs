@@ -15,20 +15,136 @@ use crate::secret::MusicUserToken;
 /// There is no refresh token: when the music user token ends (about 180 days after sign-in,
 /// or earlier if revoked) the user signs in again. `Debug` redacts the token. The developer
 /// token the sign-in ran with is not kept (it is public, and the signer has the current one).
+///
+/// It is stored compactly (it may live in a cookie): a versioned array
+/// `[1, token, signed-in, ends, restricted (0 unknown, 1 no, 2 yes), check (0 off, 1 passed,
+/// 2 unreachable), storefront id, name, language]`. Identities
+/// stored by earlier versions as a map still read.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(into = "Stored", try_from = "Stored")]
 pub struct AppleMusicIdentity {
+    music_user_token: MusicUserToken,
+    authenticated_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    restricted: Option<bool>,
+    storefront: Option<Storefront>,
+    verification: AppleCheck,
+}
+
+/// The stored forms of an identity.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Stored {
+    /// Version 1, compact.
+    Compact(
+        u8,
+        MusicUserToken,
+        i64,
+        i64,
+        u8,
+        u8,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    ),
+    /// What earlier versions stored: a map (its developer token, `dev`, is ignored).
+    Legacy(LegacyIdentity),
+}
+
+#[derive(Serialize, Deserialize)]
+struct LegacyIdentity {
     #[serde(rename = "mut")]
     music_user_token: MusicUserToken,
     #[serde(rename = "at", with = "time::serde::timestamp")]
     authenticated_at: OffsetDateTime,
     #[serde(rename = "exp", with = "time::serde::timestamp")]
     expires_at: OffsetDateTime,
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "r", default)]
     restricted: Option<bool>,
-    #[serde(rename = "sf", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "sf", default)]
     storefront: Option<Storefront>,
     #[serde(rename = "v", default)]
     verification: AppleCheck,
+}
+
+impl From<AppleMusicIdentity> for Stored {
+    fn from(identity: AppleMusicIdentity) -> Self {
+        let check = match identity.verification {
+            AppleCheck::Off => 0,
+            AppleCheck::Passed => 1,
+            AppleCheck::Unreachable => 2,
+        };
+        let (id, name, language) = match identity.storefront {
+            Some(sf) => (Some(sf.id), Some(sf.name), sf.default_language_tag),
+            None => (None, None, None),
+        };
+        Stored::Compact(
+            1,
+            identity.music_user_token,
+            identity.authenticated_at.unix_timestamp(),
+            identity.expires_at.unix_timestamp(),
+            match identity.restricted {
+                None => 0,
+                Some(false) => 1,
+                Some(true) => 2,
+            },
+            check,
+            id,
+            name,
+            language,
+        )
+    }
+}
+
+impl TryFrom<Stored> for AppleMusicIdentity {
+    type Error = String;
+
+    fn try_from(stored: Stored) -> Result<Self, String> {
+        let time = |secs: i64| {
+            OffsetDateTime::from_unix_timestamp(secs).map_err(|_| "a time out of range".to_owned())
+        };
+        match stored {
+            Stored::Compact(1, token, at, exp, restricted, check, id, name, language) => {
+                let verification = match check {
+                    0 => AppleCheck::Off,
+                    1 => AppleCheck::Passed,
+                    2 => AppleCheck::Unreachable,
+                    _ => return Err("an unknown check outcome".into()),
+                };
+                let restricted = match restricted {
+                    0 => None,
+                    1 => Some(false),
+                    2 => Some(true),
+                    _ => return Err("an unknown restriction".into()),
+                };
+                let storefront = match (id, name) {
+                    (Some(id), Some(name)) => Some(Storefront {
+                        id,
+                        name,
+                        default_language_tag: language,
+                    }),
+                    _ => None,
+                };
+                Ok(Self {
+                    music_user_token: token,
+                    authenticated_at: time(at)?,
+                    expires_at: time(exp)?,
+                    restricted,
+                    storefront,
+                    verification,
+                })
+            }
+            Stored::Compact(version, ..) => Err(format!("identity version {version} is unknown")),
+            Stored::Legacy(old) => Ok(Self {
+                music_user_token: old.music_user_token,
+                authenticated_at: old.authenticated_at,
+                expires_at: old.expires_at,
+                restricted: old.restricted,
+                storefront: old.storefront,
+                verification: old.verification,
+            }),
+        }
+    }
 }
 
 impl AppleMusicIdentity {
@@ -121,5 +237,52 @@ impl fmt::Debug for AppleMusicIdentity {
             .field("storefront", &self.storefront)
             .field("apple_check", &self.verification)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> AppleMusicIdentity {
+        AppleMusicIdentity::new(
+            MusicUserToken::new("tok"),
+            OffsetDateTime::from_unix_timestamp(1_000).unwrap(),
+            Duration::from_secs(60),
+            Some(true),
+        )
+        .verified(Storefront::new("us", "United States"))
+    }
+
+    #[test]
+    fn the_stored_form_is_a_compact_versioned_array_that_reads_back() {
+        let json = serde_json::to_string(&identity()).unwrap();
+        assert_eq!(json, r#"[1,"tok",1000,1060,2,1,"us","United States",null]"#);
+        let back: AppleMusicIdentity = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.music_user_token().secret(), "tok");
+        assert_eq!(back.expires_at().unix_timestamp(), 1060);
+        assert_eq!(back.restricted(), Some(true));
+        assert_eq!(back.apple_check(), AppleCheck::Passed);
+        assert_eq!(back.storefront().unwrap().id, "us");
+    }
+
+    #[test]
+    fn earlier_maps_still_read_and_unknown_versions_do_not() {
+        let old = r#"{"mut":"old","dev":"x","at":1000,"exp":2000,"r":false,"v":"unverified"}"#;
+        let back: AppleMusicIdentity = serde_json::from_str(old).unwrap();
+        assert_eq!(back.music_user_token().secret(), "old");
+        assert_eq!(back.apple_check(), AppleCheck::Unreachable);
+        assert!(
+            serde_json::from_str::<AppleMusicIdentity>(r#"[2,"t",1,2,0,0,null,null,null]"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<AppleMusicIdentity>(r#"[1,"t",1,2,0,9,null,null,null]"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<AppleMusicIdentity>(r#"[1,"t",1,2,7,0,null,null,null]"#)
+                .is_err()
+        );
     }
 }

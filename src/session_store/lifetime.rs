@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::failures::{record, StoreOperation};
 use super::seal::Sealer;
 use super::SessionState;
-use crate::strategy::LIFETIME_KEY;
+use crate::strategy::{read_lifetimes, LIFETIME_KEY};
 
 /// A [`SessionStore`](actix_session::storage::SessionStore) that keeps each session as long as its sign-ins need (from the crate's
 /// lifetime record) and no longer, bounds each operation in time, reports failures to
@@ -94,10 +94,8 @@ impl<S: SessionStore> LifetimeStore<S> {
 fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {
     let until = state
         .get(LIFETIME_KEY)
-        .and_then(|record| {
-            serde_json::from_str::<std::collections::BTreeMap<String, i64>>(record).ok()
-        })
-        .and_then(|record| record.into_values().max());
+        .and_then(|record| serde_json::from_str::<String>(record).ok())
+        .and_then(|record| read_lifetimes(&record).into_values().max());
     match until {
         Some(until) => Duration::seconds(until.saturating_sub(now.unix_timestamp()).max(1)),
         None => *configured,
@@ -200,20 +198,20 @@ mod tests {
         // An app's own key that looks like a lifetime changes nothing.
         state.insert("cart.until".into(), "1000005".into());
         assert_eq!(session_ttl(&state, &configured, now), configured);
-        state.insert(LIFETIME_KEY.into(), r#"{"apple-music":1000600}"#.into());
+        state.insert(LIFETIME_KEY.into(), r#""apple-music=1000600""#.into());
         assert_eq!(
             session_ttl(&state, &configured, now),
             Duration::seconds(600)
         );
         state.insert(
             LIFETIME_KEY.into(),
-            r#"{"apple-music":1000600,"other":1003600}"#.into(),
+            r#""apple-music=1000600,other=1003600""#.into(),
         );
         assert_eq!(
             session_ttl(&state, &configured, now),
             Duration::seconds(3600)
         );
-        state.insert(LIFETIME_KEY.into(), r#"{"apple-music":900000}"#.into());
+        state.insert(LIFETIME_KEY.into(), r#""apple-music=900000""#.into());
         assert_eq!(session_ttl(&state, &configured, now), Duration::seconds(1));
         state.insert(LIFETIME_KEY.into(), "not json".into());
         assert_eq!(session_ttl(&state, &configured, now), configured);

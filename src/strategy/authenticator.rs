@@ -24,9 +24,20 @@ use crate::response;
 use crate::single_use::{MemoryLedger, StateId, StateLedger};
 
 /// The session key, owned by the crate, that records how long a session is worth keeping:
-/// a JSON object of Unix times, one per strategy. Server-side stores read it (see
+/// `"<strategy>=<Unix time>,…"`, one entry per strategy. Server-side stores read it (see
 /// [`session_store`](crate::session_store)); no other key counts.
-pub(crate) const LIFETIME_KEY: &str = "actix-apple-music.lifetime";
+pub(crate) const LIFETIME_KEY: &str = "aam.until";
+
+/// The lifetime record's entries.
+pub(crate) fn read_lifetimes(record: &str) -> std::collections::BTreeMap<String, i64> {
+    record
+        .split(',')
+        .filter_map(|entry| {
+            let (name, until) = entry.split_once('=')?;
+            Some((name.to_owned(), until.trim().parse().ok()?))
+        })
+        .collect()
+}
 
 /// The version of the record the identity is kept in.
 const RECORD_VERSION: u32 = 1;
@@ -123,24 +134,19 @@ impl SessionKeys {
         Self {
             name: name.to_owned(),
             login: format!("{name}.login"),
-            identity: format!("{name}.identity"),
+            identity: format!("{name}.id"),
             user: format!("{name}.user"),
             reauth: format!("{name}.reauth"),
         }
     }
 }
 
+/// How an identity is kept: `[version, identity]`.
 #[derive(Serialize)]
-struct RecordRef<'a, I> {
-    v: u32,
-    id: &'a I,
-}
+struct RecordRef<'a, I>(u32, &'a I);
 
 #[derive(Deserialize)]
-struct Record<I> {
-    v: u32,
-    id: I,
-}
+struct Record<I>(u32, I);
 
 /// What the app's sign-in hook is told about a sign-in: the request, the new identity, the
 /// app's user value this session held before (kept through the credential's end and through
@@ -360,10 +366,10 @@ impl<S: Strategy> Authenticator<S> {
             Ok(record) => record?,
             Err(_) => return self.unreadable(session),
         };
-        if record.v != RECORD_VERSION || record.v == 0 {
+        if record.0 != RECORD_VERSION {
             return self.unreadable(session);
         }
-        Some(record.id)
+        Some(record.1)
     }
 
     fn unreadable(&self, session: &Session) -> Option<S::Identity> {
@@ -414,7 +420,7 @@ impl<S: Strategy> Authenticator<S> {
             );
         }
         if let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) {
-            match self.strategy.identity_expires_at(&record.id) {
+            match self.strategy.identity_expires_at(&record.1) {
                 Some(end) => later(end.unix_timestamp().saturating_add(margin)),
                 None => known = false,
             }
@@ -422,8 +428,12 @@ impl<S: Strategy> Authenticator<S> {
         if let Some(mark) = self.reauthentication_mark(session) {
             later(mark.unix_timestamp().saturating_add(margin));
         }
-        let mut record: std::collections::BTreeMap<String, i64> =
-            session.get(LIFETIME_KEY).ok().flatten().unwrap_or_default();
+        let mut record = session
+            .get::<String>(LIFETIME_KEY)
+            .ok()
+            .flatten()
+            .map(|r| read_lifetimes(&r))
+            .unwrap_or_default();
         match (known, until) {
             (true, Some(until)) => {
                 record.insert(self.keys.name.clone(), until);
@@ -436,7 +446,8 @@ impl<S: Strategy> Authenticator<S> {
             session.remove(LIFETIME_KEY);
             Ok(())
         } else {
-            session.insert(LIFETIME_KEY, &record)
+            let text: Vec<String> = record.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            session.insert(LIFETIME_KEY, text.join(","))
         };
         if let Err(e) = written {
             log::warn!("could not record the session's lifetime: {e}");
@@ -464,7 +475,7 @@ impl<S: Strategy> Authenticator<S> {
             return false;
         };
         self.strategy
-            .identity_expires_at(&record.id)
+            .identity_expires_at(&record.1)
             .is_some_and(|end| self.now() >= end)
     }
 
@@ -490,10 +501,7 @@ impl<S: Strategy> Authenticator<S> {
         };
         session.renew();
         session.remove(&self.keys.reauth);
-        let record = RecordRef {
-            v: RECORD_VERSION,
-            id: identity,
-        };
+        let record = RecordRef(RECORD_VERSION, identity);
         session.insert(&self.keys.identity, &record).map_err(fail)?;
         match user {
             Some(user) => session.insert(&self.keys.user, user).map_err(fail)?,

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-pub(crate) use authenticator::LIFETIME_KEY;
+pub(crate) use authenticator::{read_lifetimes, LIFETIME_KEY};
 pub use authenticator::{Authenticator, SignInContext, SignedInAt};
 pub use error::{FailureKind, FlowError, Rejection, SignInError, StrategyError, MAX_RETRY_AFTER};
 pub use options::{FlowOptions, DEFAULT_BODY_TIMEOUT, DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL};
@@ -37,7 +37,8 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     /// Why the strategy refused a sign-in.
     type Error: StrategyError + std::fmt::Debug;
 
-    /// A short name, also the namespace of its session keys (`"<name>.identity"`).
+    /// A short name, also the namespace of its session keys (`"<name>.id"`, `"<name>.login"`,
+    /// …); letters, digits and `-` (it also names the lifetime record's entry).
     fn name(&self) -> &str;
 
     /// The flow options an [`Authenticator`] starts with (default [`FlowOptions::default`]).

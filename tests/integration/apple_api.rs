@@ -726,3 +726,24 @@ async fn the_longest_token_with_its_storefront_still_fits_a_cookie() {
         "Set-Cookie is {set_cookie} bytes; browsers drop cookies over 4 KiB"
     );
 }
+
+/// A signed-in session cookie with a 600-character music user token and its storefront fits
+/// in 1 KiB (`id=<value>`): the identity keeps only what is needed, compactly.
+#[actix_web::test]
+async fn a_signed_in_cookie_with_a_600_character_token_is_at_most_1_kib() {
+    let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
+    let app = app!(config(&fake.base));
+    let token = "T".repeat(600);
+    let (resp, _, cookie) = sign_in(&app, &token).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let pair = format!("{}={}", cookie.name(), cookie.value());
+    println!("session cookie: {} bytes", pair.len());
+    assert!(
+        pair.len() <= 1024,
+        "the session cookie is {} bytes",
+        pair.len()
+    );
+    // And it still holds the identity, with its storefront.
+    let me = json_of(get(&app, "/me", cookie).await).await;
+    assert_eq!(me["storefront"]["id"], "gb");
+}

@@ -48,9 +48,7 @@ async fn apple_said_403(user: AppleMusicUser) -> HttpResponse {
 async fn write_old_identity(req: HttpRequest) -> HttpResponse {
     use actix_session::SessionExt;
     let old = json!({"mut": "old-format-token", "dev": "x", "at": 1_700_000_000, "exp": 4_000_000_000_i64, "v": "off"});
-    req.get_session()
-        .insert("apple-music.identity", old)
-        .unwrap();
+    req.get_session().insert("apple-music.id", old).unwrap();
     HttpResponse::NoContent().finish()
 }
 
