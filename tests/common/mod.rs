@@ -54,3 +54,9 @@ pub fn session_cookie<B>(
         .find(|c| c.name() == "id")
         .map(|c| c.into_owned())
 }
+
+/// Held by every test that changes the process environment (they share one binary).
+pub fn env_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -37,6 +37,7 @@ fn error_with(var: &str, value: &str) -> String {
 
 #[test]
 fn from_env_reads_every_variable_and_names_the_bad_one() {
+    let _env = common::env_lock();
     for var in VARS {
         std::env::remove_var(var);
     }

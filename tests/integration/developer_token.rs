@@ -362,6 +362,7 @@ fn many_threads_share_one_rotation() {
 
 #[test]
 fn keys_load_from_pkcs8_sec1_files_and_the_environment() {
+    let _env = common::env_lock();
     SigningKey::from_pem(&fresh_pkcs8_pem()).unwrap();
     SigningKey::from_pem(&fresh_sec1_pem()).unwrap();
     SigningKey::from_pem_file(key_path("p256_pkcs8.pem")).unwrap();
@@ -389,7 +390,7 @@ fn keys_load_from_pkcs8_sec1_files_and_the_environment() {
     assert!(b.verify(a.token().as_str()).is_ok());
 
     // Environment: inline PEM (with literal \n escapes, as in .env files), or a path; one only.
-    // This is the only test that touches these variables.
+    // The config test touches these variables too: both hold `common::env_lock()`.
     let pem = fresh_pkcs8_pem();
     std::env::remove_var("APPLE_MUSIC_PRIVATE_KEY_PATH");
     std::env::set_var("APPLE_MUSIC_PRIVATE_KEY", pem.replace('\n', "\\n"));
