@@ -28,3 +28,18 @@ pub(crate) fn client(timeout: std::time::Duration) -> awc::Client {
         ))
         .finish()
 }
+
+/// Where the strategy's HTTP clients come from: the app's factory, or the crate's own.
+#[derive(Clone)]
+pub(crate) struct HttpClient(
+    pub(crate) Option<std::sync::Arc<dyn Fn() -> awc::Client + Send + Sync>>,
+);
+
+impl HttpClient {
+    pub(crate) fn make(&self, timeout: std::time::Duration) -> awc::Client {
+        match &self.0 {
+            Some(make) => make(),
+            None => client(timeout),
+        }
+    }
+}

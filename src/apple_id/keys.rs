@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::AppleIdError;
 use super::identity::IdTokenClaims;
-use super::HttpClient;
+use crate::http::HttpClient;
 
 /// How often an unknown `kid` may trigger a new fetch of the keys.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);

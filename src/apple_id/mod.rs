@@ -49,6 +49,7 @@ pub use identity::{AppleIdIdentity, PersonName};
 use crate::apple_music::page::PageTemplate;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::ConfigError;
+use crate::http::HttpClient;
 use crate::secret::RefreshToken;
 use crate::strategy::{CallbackParams, FlowOptions, LoginRequest, Strategy};
 use config::Credentials;
@@ -79,19 +80,6 @@ type OidcClient = oauth2::Client<
     EndpointNotSet,
     EndpointSet,
 >;
-
-/// Where the strategy's HTTP clients come from: the app's factory, or the crate's own.
-#[derive(Clone)]
-pub(crate) struct HttpClient(Option<Arc<dyn Fn() -> awc::Client + Send + Sync>>);
-
-impl HttpClient {
-    pub(crate) fn make(&self, timeout: std::time::Duration) -> awc::Client {
-        match &self.0 {
-            Some(make) => make(),
-            None => crate::http::client(timeout),
-        }
-    }
-}
 
 /// How the client secret is had.
 enum Secret {
