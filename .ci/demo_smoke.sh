@@ -50,6 +50,19 @@ echo "$limited" | grep -q '"error":"rate_limited"' || fail "429 is not JSON for 
 curl -s -H 'Accept: text/html' "$base/auth/apple-music/login" | grep -q 'data-error="rate_limited"' \
   || fail "429 is not HTML for a browser"
 curl -fs -o /dev/null "$base/" || fail "the limit reaches past the sign-in routes"
+# Sign in with Apple's routes share the limit (this address used it up above).
+curl -s -o /dev/null -w '%{http_code}' "$base/auth/apple/login" | grep -q 429 \
+  || fail "Sign in with Apple's routes are not rate limited"
+stop
+
+# Real credentials (a test key; Apple cannot be reached from here) without APPLE_ID_*: the home
+# page works and offers no Sign in with Apple.
+start INSECURE_COOKIES=1 APPLE_MUSIC_TEAM_ID=TEAMID1234 APPLE_MUSIC_KEY_ID=KEYID56789 \
+  APPLE_MUSIC_PRIVATE_KEY_PATH=tests/keys/p256_pkcs8.pem APPLE_MUSIC_API_BASE_URL=http://127.0.0.1:9
+home=$(curl -s -w '\n%{http_code}' "$base/")
+[ "$(echo "$home" | tail -1)" = 200 ] || fail "home page without Sign in with Apple: $home"
+echo "$home" | grep -q 'id="sign-in-with-apple"' && fail "Sign in with Apple offered but not mounted"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/auth/apple/login")" = 404 ] || fail "/auth/apple mounted"
 stop
 
 # Accounts: a sign-in (the manual token route, as curl can) gets an account; another browser

@@ -358,10 +358,9 @@ fn read_user<S: Strategy, U: DeserializeOwned + 'static>(
     auth: &Authenticator<S>,
     session: &Session,
 ) -> Option<U> {
-    let value = auth.stored_user::<serde_json::Value>(session)?;
-    match serde_json::from_value::<U>(value) {
-        Ok(user) => Some(user),
-        Err(_) => {
+    match auth.stored_user_result::<U>(session) {
+        Ok(user) => user,
+        Err(()) => {
             static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 log::warn!(

@@ -57,19 +57,20 @@ fn escape(text: &str) -> String {
 
 async fn home(
     state: SignInState<AppleMusicStrategy, DemoUser>,
-    apple_id: SignInState<AppleIdStrategy, DemoUser>,
+    // `None` when Sign in with Apple is not mounted (real credentials without APPLE_ID_*).
+    apple_id: Option<SignInState<AppleIdStrategy, DemoUser>>,
     mode: web::Data<&'static str>,
 ) -> HttpResponse {
     let apple_id_part = match apple_id {
-        SignInState::SignedIn(user) => format!(
+        Some(SignInState::SignedIn(user)) => format!(
             r#"<p id="apple-id">Signed in with Apple as <span id="apple-id-email">{}</span> (account <span id="apple-id-account">{}</span>).</p>"#,
             escape(user.identity().email().unwrap_or("(no email shared)")),
             escape(&user.user().map(|u| u.account.clone()).unwrap_or_default())
         ),
-        _ if apple_id_enabled() => format!(
+        Some(_) => format!(
             r#"<p><a class="button apple" id="sign-in-with-apple" href="{APPLE_ID_PREFIX}/login?return_to=/">Sign in with Apple</a></p>"#
         ),
-        _ => String::new(),
+        None => String::new(),
     };
     let body = match state {
         SignInState::ReloginNeeded { .. } => format!(
@@ -132,12 +133,6 @@ async fn home(
             mode = escape(&mode)
         ))
 }
-
-/// Whether the demo mounted Sign in with Apple (sandbox mode, or `APPLE_ID_CLIENT_ID` set).
-fn apple_id_enabled() -> bool {
-    APPLE_ID_ON.load(std::sync::atomic::Ordering::Relaxed)
-}
-static APPLE_ID_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 async fn me(
     user: AppleMusicUser<DemoUser>,
@@ -289,9 +284,15 @@ where
                     .custom_request_replace("path", actix_apple_music::safe_log_path),
             )
             .wrap_fn(move |req, srv| {
-                // The sign-in routes only: each callback may cost a call to Apple.
+                // The sign-in routes only (Apple Music and Sign in with Apple): each callback
+                // may cost a call to Apple.
                 let refused = limiter.as_ref().and_then(|limiter| {
-                    if !req.path().starts_with(PREFIX) {
+                    let path = req.path();
+                    let sign_in = [PREFIX, APPLE_ID_PREFIX].iter().any(|prefix| {
+                        path.strip_prefix(prefix)
+                            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                    });
+                    if !sign_in {
                         return None;
                     }
                     let ip = req.peer_addr()?.ip();
@@ -445,7 +446,6 @@ async fn run() -> Result<(), String> {
     let apple_id = match apple_id {
         Some(config) => {
             let strategy = AppleIdStrategy::new(config).map_err(|e| e.to_string())?;
-            APPLE_ID_ON.store(true, std::sync::atomic::Ordering::Relaxed);
             Some(Authenticator::new(strategy).on_sign_in(Accounts::apple_id_hook(accounts.clone())))
         }
         None => None,

@@ -37,7 +37,6 @@ pub(crate) struct KeyCache {
     max_bytes: usize,
     keys: Mutex<Option<Arc<JwkSet>>>,
     last_refresh: Mutex<Option<Instant>>,
-    fetches: std::sync::atomic::AtomicUsize,
 }
 
 impl KeyCache {
@@ -54,18 +53,10 @@ impl KeyCache {
             max_bytes,
             keys: Mutex::new(None),
             last_refresh: Mutex::new(None),
-            fetches: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    /// How many times the keys were fetched (for tests and logs).
-    pub(crate) fn fetches(&self) -> usize {
-        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
     async fn fetch(&self) -> Result<Arc<JwkSet>, AppleIdError> {
-        self.fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let unavailable = |detail: String| AppleIdError::Unavailable { detail };
         let client = self.client.make(self.timeout);
         let exchange = async {

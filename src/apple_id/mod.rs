@@ -140,7 +140,7 @@ impl AppleIdStrategy {
             } => Secret::Signed(
                 DeveloperTokenConfig::sign_in_with_apple(team_id, key_id, &config.client_id)
                     .audience(&config.issuer)
-                    .clock_shared(config.clock_handle())
+                    .shared_clock(config.clock_handle())
                     .build(key.clone())?,
             ),
             Credentials::Static(secret) => Secret::Static(secret.clone()),
@@ -182,11 +182,6 @@ impl AppleIdStrategy {
             Secret::Signed(signer) => Some(signer),
             Secret::Static(_) => None,
         }
-    }
-
-    /// How many times the provider's keys were fetched (the cache's work, for monitoring).
-    pub fn key_fetches(&self) -> usize {
-        self.keys.fetches()
     }
 
     fn client(&self) -> OidcClient {

@@ -18,8 +18,7 @@ use crate::secret::MusicUserToken;
 ///
 /// It is stored compactly (it may live in a cookie): a versioned array
 /// `[1, token, signed-in, ends, restricted (0 unknown, 1 no, 2 yes), check (0 off, 1 passed,
-/// 2 unreachable), storefront id, name, language]`. Identities
-/// stored by earlier versions as a map still read.
+/// 2 unreachable), storefront id, name, language]`.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(into = "Stored", try_from = "Stored")]
 pub struct AppleMusicIdentity {
@@ -31,41 +30,20 @@ pub struct AppleMusicIdentity {
     verification: AppleCheck,
 }
 
-/// The stored forms of an identity.
+/// The stored form of an identity (version 1): `[1, token, at, exp, restricted, check,
+/// storefront id, name, language]`.
 #[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum Stored {
-    /// Version 1, compact.
-    Compact(
-        u8,
-        MusicUserToken,
-        i64,
-        i64,
-        u8,
-        u8,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    ),
-    /// What earlier versions stored: a map (its developer token, `dev`, is ignored).
-    Legacy(LegacyIdentity),
-}
-
-#[derive(Serialize, Deserialize)]
-struct LegacyIdentity {
-    #[serde(rename = "mut")]
-    music_user_token: MusicUserToken,
-    #[serde(rename = "at", with = "time::serde::timestamp")]
-    authenticated_at: OffsetDateTime,
-    #[serde(rename = "exp", with = "time::serde::timestamp")]
-    expires_at: OffsetDateTime,
-    #[serde(rename = "r", default)]
-    restricted: Option<bool>,
-    #[serde(rename = "sf", default)]
-    storefront: Option<Storefront>,
-    #[serde(rename = "v", default)]
-    verification: AppleCheck,
-}
+struct Stored(
+    u8,
+    MusicUserToken,
+    i64,
+    i64,
+    u8,
+    u8,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 impl From<AppleMusicIdentity> for Stored {
     fn from(identity: AppleMusicIdentity) -> Self {
@@ -74,20 +52,21 @@ impl From<AppleMusicIdentity> for Stored {
             AppleCheck::Passed => 1,
             AppleCheck::Unreachable => 2,
         };
+        let restricted = match identity.restricted {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        };
         let (id, name, language) = match identity.storefront {
             Some(sf) => (Some(sf.id), Some(sf.name), sf.default_language_tag),
             None => (None, None, None),
         };
-        Stored::Compact(
+        Stored(
             1,
             identity.music_user_token,
             identity.authenticated_at.unix_timestamp(),
             identity.expires_at.unix_timestamp(),
-            match identity.restricted {
-                None => 0,
-                Some(false) => 1,
-                Some(true) => 2,
-            },
+            restricted,
             check,
             id,
             name,
@@ -100,50 +79,41 @@ impl TryFrom<Stored> for AppleMusicIdentity {
     type Error = String;
 
     fn try_from(stored: Stored) -> Result<Self, String> {
+        let Stored(version, token, at, exp, restricted, check, id, name, language) = stored;
+        if version != 1 {
+            return Err(format!("identity version {version} is unknown"));
+        }
         let time = |secs: i64| {
             OffsetDateTime::from_unix_timestamp(secs).map_err(|_| "a time out of range".to_owned())
         };
-        match stored {
-            Stored::Compact(1, token, at, exp, restricted, check, id, name, language) => {
-                let verification = match check {
-                    0 => AppleCheck::Off,
-                    1 => AppleCheck::Passed,
-                    2 => AppleCheck::Unreachable,
-                    _ => return Err("an unknown check outcome".into()),
-                };
-                let restricted = match restricted {
-                    0 => None,
-                    1 => Some(false),
-                    2 => Some(true),
-                    _ => return Err("an unknown restriction".into()),
-                };
-                let storefront = match (id, name) {
-                    (Some(id), Some(name)) => Some(Storefront {
-                        id,
-                        name,
-                        default_language_tag: language,
-                    }),
-                    _ => None,
-                };
-                Ok(Self {
-                    music_user_token: token,
-                    authenticated_at: time(at)?,
-                    expires_at: time(exp)?,
-                    restricted,
-                    storefront,
-                    verification,
-                })
-            }
-            Stored::Compact(version, ..) => Err(format!("identity version {version} is unknown")),
-            Stored::Legacy(old) => Ok(Self {
-                music_user_token: old.music_user_token,
-                authenticated_at: old.authenticated_at,
-                expires_at: old.expires_at,
-                restricted: old.restricted,
-                storefront: old.storefront,
-                verification: old.verification,
+        let verification = match check {
+            0 => AppleCheck::Off,
+            1 => AppleCheck::Passed,
+            2 => AppleCheck::Unreachable,
+            _ => return Err("an unknown check outcome".into()),
+        };
+        let restricted = match restricted {
+            0 => None,
+            1 => Some(false),
+            2 => Some(true),
+            _ => return Err("an unknown restriction".into()),
+        };
+        let storefront = match (id, name) {
+            (Some(id), Some(name)) => Some(Storefront {
+                id,
+                name,
+                default_language_tag: language,
             }),
-        }
+            _ => None,
+        };
+        Ok(Self {
+            music_user_token: token,
+            authenticated_at: time(at)?,
+            expires_at: time(exp)?,
+            restricted,
+            storefront,
+            verification,
+        })
     }
 }
 
@@ -267,11 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn earlier_maps_still_read_and_unknown_versions_do_not() {
-        let old = r#"{"mut":"old","dev":"x","at":1000,"exp":2000,"r":false,"v":"unverified"}"#;
-        let back: AppleMusicIdentity = serde_json::from_str(old).unwrap();
-        assert_eq!(back.music_user_token().secret(), "old");
-        assert_eq!(back.apple_check(), AppleCheck::Unreachable);
+    fn unknown_versions_and_codes_do_not_read() {
         assert!(
             serde_json::from_str::<AppleMusicIdentity>(r#"[2,"t",1,2,0,0,null,null,null]"#)
                 .is_err()

@@ -20,7 +20,7 @@
 //! with the `handback` value it finds in its own URL. That value is a second secret of the
 //! login, put only into the return URL the login page gives Apple (`referrer`); the callback
 //! accepts it in place of `state`, once. A return without it, or with another login's, is
-//! [`TokenError::HandbackMismatch`] (`handback_mismatch`).
+//! [`FlowError::HandbackMismatch`](crate::FlowError::HandbackMismatch) (`handback_mismatch`).
 //!
 //! # The `redirect` page is reverse-engineered
 //!

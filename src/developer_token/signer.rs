@@ -175,11 +175,6 @@ impl DeveloperTokenConfig {
     }
 
     /// Shares a clock with the rest of the crate (the strategy's config).
-    pub(crate) fn clock_shared(self, clock: SharedClock) -> Self {
-        self.shared_clock(clock)
-    }
-
-    /// Shares a clock with the rest of the crate (the strategy's config).
     pub(crate) fn shared_clock(mut self, clock: SharedClock) -> Self {
         self.clock = clock;
         self

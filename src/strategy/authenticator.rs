@@ -383,9 +383,17 @@ impl<S: Strategy> Authenticator<S> {
         None
     }
 
-    /// The app's user value the sign-in hook answered, if any.
+    /// The app's user value the sign-in hook answered, if any (and if it reads as `U`).
     pub fn stored_user<U: DeserializeOwned>(&self, session: &Session) -> Option<U> {
-        session.get::<U>(&self.keys.user).ok().flatten()
+        self.stored_user_result(session).ok().flatten()
+    }
+
+    /// The app's user value: `Err` when one is stored but does not read as `U`.
+    pub(crate) fn stored_user_result<U: DeserializeOwned>(
+        &self,
+        session: &Session,
+    ) -> Result<Option<U>, ()> {
+        session.get::<U>(&self.keys.user).map_err(|_| ())
     }
 
     /// Signs this strategy out of this session: forgets its identity, the app's user value
@@ -513,8 +521,7 @@ impl<S: Strategy> Authenticator<S> {
         Ok(())
     }
 
-    /// Starts a login: stores a fresh single-use state and hand-back value (with
-    /// `return_to`) in the session.
+    /// Starts a login: stores a fresh single-use state (with `return_to`) in the session.
     pub(crate) fn begin_login(
         &self,
         session: &Session,

@@ -89,8 +89,8 @@ pub trait Strategy: Send + Sync + Sized + 'static {
 pub struct LoginRequest<'a> {
     /// The single-use state to send back with the callback.
     pub state: &'a str,
-    /// A second secret of this login, for a page that hands the result back through a URL
-    /// of ours (the Apple Music `redirect` page's return URL): the callback accepts it as
+    /// A second secret of this login (derived from the state, so the session holds only the
+    /// state), for a page that hands the result back through a URL of ours (the Apple Music `redirect` page's return URL): the callback accepts it as
     /// `handback` instead of `state`. Never put it in a page a bare navigation can load.
     pub handback: &'a str,
     /// The callback path (under the mount prefix).

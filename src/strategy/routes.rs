@@ -6,7 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::authenticator::Authenticator;
 use super::params::CallbackParams;
-use super::state::{safe_return_to, StateProof};
+use super::state::{handback_of, safe_return_to, StateProof};
 use super::{LoginRequest, SignInError, Strategy};
 use crate::response;
 
@@ -34,7 +34,7 @@ pub(super) async fn login<S: Strategy>(
         &req,
         &LoginRequest {
             state: &pending.state,
-            handback: &pending.handback,
+            handback: &handback_of(&pending.state),
             callback_path: auth.callback_path(),
             prefix: auth.prefix(),
             force_dialog,

@@ -1,7 +1,10 @@
 //! The login state: what a login in progress keeps in the session, the proof a callback
 //! offers, and the `return_to` check.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::FlowError;
@@ -11,8 +14,6 @@ use super::params::CallbackParams;
 #[derive(Serialize, Deserialize)]
 pub(crate) struct PendingLogin {
     pub(crate) state: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub(crate) handback: String,
     pub(crate) created: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) return_to: Option<String>,
@@ -22,11 +23,21 @@ impl PendingLogin {
     pub(crate) fn new(created: i64, return_to: Option<String>) -> Self {
         Self {
             state: oauth2::CsrfToken::new_random().secret().clone(),
-            handback: oauth2::CsrfToken::new_random().secret().clone(),
             created,
             return_to,
         }
     }
+}
+
+/// The login's hand-back value: derived from its state (SHA-256 with its own label), so it
+/// needs no room in the session. It may appear in URLs (the return URL given to Apple); the
+/// state cannot be had from it, and it cannot be had without the state.
+pub(crate) fn handback_of(state: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"actix-apple-music handback\0")
+        .chain_update(state.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(digest)
 }
 
 /// What a callback offers as proof that it belongs to the login this session started: the
@@ -73,7 +84,7 @@ pub(crate) fn check_proof(
             _ => Err(FlowError::StateMismatch),
         },
         (None, Some(handback)) => match pending {
-            Some(p) if !p.handback.is_empty() && equal(&p.handback, handback) => Ok(p),
+            Some(p) if equal(&handback_of(&p.state), handback) => Ok(p),
             _ => Err(FlowError::HandbackMismatch),
         },
         (None, None) => Err(FlowError::MissingState),
@@ -102,10 +113,9 @@ mod tests {
     use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just};
     use proptest::strategy::Strategy as _;
 
-    fn pending(state: &str, handback: &str) -> Option<PendingLogin> {
+    fn pending(state: &str) -> Option<PendingLogin> {
         Some(PendingLogin {
             state: state.into(),
-            handback: handback.into(),
             created: 0,
             return_to: None,
         })
@@ -117,13 +127,19 @@ mod tests {
 
     #[test]
     fn the_proof_is_the_state_or_the_handback_of_this_login() {
-        let ok = |p| check_proof(pending("S", "H"), p).map(|p| p.state);
+        let h = handback_of("S");
+        let ok = |p| check_proof(pending("S"), p).map(|p| p.state);
         assert_eq!(ok(proof(Some("S"), None)), Ok("S".into()));
-        assert_eq!(ok(proof(None, Some("H"))), Ok("S".into()));
+        assert_eq!(ok(proof(None, Some(&h))), Ok("S".into()));
         assert_eq!(ok(proof(Some("S"), Some("wrong"))), Ok("S".into()));
-        assert_eq!(ok(proof(Some("S"), Some("H"))), Ok("S".into()));
-        assert_eq!(ok(proof(Some("H"), None)), Err(FlowError::StateMismatch));
+        assert_eq!(ok(proof(Some("S"), Some(&h))), Ok("S".into()));
+        assert_eq!(ok(proof(Some(&h), None)), Err(FlowError::StateMismatch));
         assert_eq!(ok(proof(None, Some("S"))), Err(FlowError::HandbackMismatch));
+        let other = handback_of("T");
+        assert_eq!(
+            ok(proof(None, Some(&other))),
+            Err(FlowError::HandbackMismatch)
+        );
         assert_eq!(ok(proof(None, Some(""))), Err(FlowError::HandbackMismatch));
         assert_eq!(ok(proof(Some(""), None)), Err(FlowError::MissingState));
         assert_eq!(ok(proof(None, None)), Err(FlowError::MissingState));
@@ -133,27 +149,21 @@ mod tests {
             Err(FlowError::StateMismatch)
         );
         assert_eq!(
-            check_proof(None, proof(None, Some("H"))).map(|p| p.state),
-            Err(FlowError::HandbackMismatch)
-        );
-        // A login stored before hand-backs existed has none: no hand-back matches it.
-        assert_eq!(
-            check_proof(pending("S", ""), proof(None, Some(""))).map(|p| p.state),
+            check_proof(None, proof(None, Some(&h))).map(|p| p.state),
             Err(FlowError::HandbackMismatch)
         );
     }
 
     #[test]
-    fn fresh_logins_have_distinct_random_secrets() {
+    fn fresh_logins_have_distinct_random_states_and_hand_backs() {
         let a = PendingLogin::new(0, None);
         let b = PendingLogin::new(0, None);
         assert_ne!(a.state, b.state);
-        assert_ne!(a.handback, b.handback);
-        assert_ne!(a.state, a.handback);
-        assert!(
-            a.state.len() >= 22 && a.handback.len() >= 22,
-            "128-bit values"
-        );
+        assert!(a.state.len() >= 22, "a 128-bit state");
+        assert_ne!(handback_of(&a.state), handback_of(&b.state));
+        assert_eq!(handback_of(&a.state), handback_of(&a.state));
+        assert!(!handback_of(&a.state).contains(&a.state));
+        assert_eq!(handback_of(&a.state).len(), 43);
     }
 
     #[test]
