@@ -141,12 +141,20 @@ type Checked<S> = (
     web::Data<Authenticator<S>>,
 );
 
+/// The identity [`RequireSignIn<S>`] checked for this request, for the extractors inside its
+/// scope (keyed by the strategy, so two strategies with the same identity type never mix).
+struct Guarded<S: Strategy>(S::Identity);
+
 fn check<S: Strategy>(req: &HttpRequest) -> Result<Checked<S>, GuardError> {
     let auth = req
         .app_data::<web::Data<Authenticator<S>>>()
         .cloned()
         .ok_or(GuardError::NotMounted)?;
     let session = req.get_session();
+    // Inside a guarded scope the middleware has read and checked it already.
+    if let Some(Guarded(identity)) = req.extensions().get::<Guarded<S>>() {
+        return Ok((identity.clone(), session, auth));
+    }
     let now = auth.flow_options().now();
     let ended_at = match auth.stored_identity(&session) {
         Some(identity) => match auth.strategy().identity_expires_at(&identity) {
@@ -449,6 +457,7 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         match check::<S>(req.request()) {
             Ok((identity, _, _)) => {
+                req.extensions_mut().insert(Guarded::<S>(identity.clone()));
                 req.extensions_mut().insert(identity);
                 let fut = self.service.call(req);
                 Box::pin(async move { Ok(fut.await?.map_into_left_body()) })

@@ -116,7 +116,12 @@ async fn authorize(
         && !get("state").is_empty();
     let code = oauth2::CsrfToken::new_random().secret().clone();
     if redirect_ok {
-        codes().lock().unwrap().insert(code.clone(), get("nonce"));
+        let mut codes = codes().lock().unwrap();
+        // Pages opened and never answered leave codes behind: keep the table bounded.
+        if codes.len() >= 10_000 {
+            codes.clear();
+        }
+        codes.insert(code.clone(), get("nonce"));
     }
     let data = PageData {
         client_id: get("client_id"),

@@ -504,9 +504,9 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
     assert_eq!(resp.headers().get(header::LOCATION).unwrap(), "/bye-music");
 }
 
-/// The sign-in hook's value and `forget`: forgetting one strategy leaves the other signed in.
+/// The sign-in hook's value is what the extractor reads back, and `forget` signs the strategy out.
 #[actix_web::test]
-async fn forgetting_one_strategy_keeps_the_other_and_the_hook_value_is_kept() {
+async fn the_hook_value_is_read_back_and_forget_signs_the_strategy_out() {
     let token_base = provider();
     let oauth_auth = Authenticator::new(oauth(&token_base)).on_sign_in(
         |sign_in: SignInContext<OAuthStrategy>| async move {

@@ -89,7 +89,8 @@ macro_rules! app {
                 .service(
                     web::scope("/private")
                         .wrap(RequireAppleMusic::new())
-                        .route("/data", web::get().to(in_scope)),
+                        .route("/data", web::get().to(in_scope))
+                        .route("/library", web::get().to(library)),
                 ),
         )
         .await
@@ -207,6 +208,9 @@ async fn the_scope_middleware_hands_the_identity_to_handlers() {
     .await;
     let resp = get!(app, "/private/data", None::<&str>, Some(cookie.clone()));
     assert_eq!(json_of(resp).await, json!({"token": "scoped"}));
+    // The extractor inside the scope gets the identity the middleware checked.
+    let resp = get!(app, "/private/library", None::<&str>, Some(cookie.clone()));
+    assert_eq!(json_of(resp).await["token"], "scoped");
     let resp = get!(app, "/", None::<&str>, Some(cookie));
     assert_eq!(test::read_body(resp).await, "signed in");
 }
