@@ -211,3 +211,49 @@ fn algorithm_of(key: &Jwk) -> Option<Algorithm> {
     };
     (!matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)).then_some(alg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(value: serde_json::Value) -> Jwk {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn ec(crv: &str, kid: &str) -> serde_json::Value {
+        serde_json::json!({"kty": "EC", "crv": crv, "x": "AAAA", "y": "AAAA", "kid": kid})
+    }
+
+    #[test]
+    fn a_key_without_alg_is_for_what_its_type_implies_and_never_for_hmac() {
+        let rsa = serde_json::json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"});
+        assert_eq!(algorithm_of(&jwk(rsa.clone())), Some(Algorithm::RS256));
+        assert_eq!(algorithm_of(&jwk(ec("P-256", "a"))), Some(Algorithm::ES256));
+        assert_eq!(algorithm_of(&jwk(ec("P-384", "a"))), Some(Algorithm::ES384));
+        let ed = serde_json::json!({"kty": "OKP", "crv": "X25519", "x": "AAAA"});
+        assert_eq!(algorithm_of(&jwk(ed)), None, "no signing algorithm");
+        // A stated `alg` wins over the type; an HMAC one is refused.
+        let mut stated = rsa.clone();
+        stated["alg"] = "PS256".into();
+        assert_eq!(algorithm_of(&jwk(stated)), Some(Algorithm::PS256));
+        let hmac = serde_json::json!({"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"});
+        assert_eq!(algorithm_of(&jwk(hmac)), None);
+    }
+
+    #[test]
+    fn a_token_without_kid_uses_the_only_key_and_no_key_of_several() {
+        let one = JwkSet {
+            keys: vec![jwk(ec("P-256", "k1"))],
+        };
+        let two = JwkSet {
+            keys: vec![jwk(ec("P-256", "k1")), jwk(ec("P-256", "k2"))],
+        };
+        let kid_of = |key: Option<Jwk>| key.and_then(|k| k.common.key_id);
+        assert_eq!(kid_of(find(&one, None)), Some("k1".into()));
+        assert_eq!(kid_of(find(&two, None)), None, "which of the two?");
+        assert_eq!(kid_of(find(&two, Some("k2"))), Some("k2".into()));
+        assert_eq!(kid_of(find(&one, Some("k2"))), None);
+        let none = JwkSet { keys: vec![] };
+        assert_eq!(kid_of(find(&none, None)), None);
+    }
+}

@@ -4,7 +4,7 @@
 //! mark — lives in the actix-session session, so with a shared store any instance can serve
 //! any step of a sign-in. Two pieces make a store fit for that:
 //!
-//! - [`LifetimeStore`] wraps any [`SessionStore`](actix_session::storage::SessionStore) (actix-session's `RedisSessionStore` above
+//! - [`LifetimeStore`] wraps any [`SessionStore`](actix_session::storage::SessionStore) (`RedisStore` above
 //!   all). It sets each session's server-side TTL from what the session holds: a session with
 //!   only a login state lives as long as the state (10 minutes by default); a signed-in one
 //!   lives until the music user token's end plus the session margin
@@ -23,7 +23,7 @@
 //! read, and are sealed when the session is next written. The cookie store needs no sealing:
 //! actix-session's private cookies are already encrypted with the session key.
 //!
-//! With Redis, [`redis`] also gives the [`RedisLedger`], which makes login states single-use
+//! With Redis, [`redis()`] also gives the [`RedisLedger`], which makes login states single-use
 //! across every instance (see [`single_use`](crate::single_use)):
 //!
 //! ```no_run
@@ -65,7 +65,7 @@ pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUna
 pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;
 #[cfg(feature = "redis")]
-pub use redis::{redis, RedisLedger, RedisSessions, SPENT_STATE_PREFIX};
+pub use redis::{redis, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX};
 
 /// The state of one session, as actix-session hands it to stores.
 type SessionState = std::collections::HashMap<String, String>;

@@ -1,70 +1,46 @@
-//! Redis: actix-session's `RedisSessionStore` on a connection pool, sealed, and the
-//! single-use state ledger on the same pool.
+//! Redis: a session store on one multiplexed, self-healing connection, sealed, and the
+//! single-use state ledger on the same connection.
 
 use std::fmt;
 
+use actix_session::storage::{
+    generate_session_key, LoadError, SaveError, SessionKey, SessionStore, UpdateError,
+};
+use actix_web::cookie::time::Duration;
 use futures_util::future::LocalBoxFuture;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, Value};
 
 use super::lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
+use super::SessionState;
 
-/// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`): actix-session's
-/// `RedisSessionStore`, on a connection pool, in a [sealed](LifetimeStore::sealed)
-/// [`LifetimeStore`] keyed from `key` (the session middleware's key), and a [`RedisLedger`]
-/// on the same pool. Checks that Redis answers before it returns; the error names the URL
-/// without its password.
+/// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`): a [`RedisStore`] in a
+/// [sealed](LifetimeStore::sealed) [`LifetimeStore`] keyed from `key` (the session
+/// middleware's key), and a [`RedisLedger`] on the same connection. Checks that Redis
+/// answers before it returns; the error names the URL without its password.
 ///
-/// The pool (deadpool-redis) opens connections on demand: while Redis is down requests fail
-/// at once (`503` through [`StoreFailures`](super::StoreFailures)), and the first request after it is back is
-/// served. (actix-session's single-connection `RedisSessionStore::new` may instead keep
-/// requests waiting for a minute while it reconnects.)
+/// A guarded request costs one Redis round trip (`GET`). While Redis is down requests fail
+/// at once (`503` through [`StoreFailures`](super::StoreFailures)), and the first request
+/// after it is back is served.
 pub async fn redis(
     url: &str,
     key: &actix_web::cookie::Key,
 ) -> Result<RedisSessions, crate::ConfigError> {
-    let shown = redact_url(url);
-    let fail = |cause: &dyn fmt::Display| crate::ConfigError::Invalid {
-        name: "SESSION_REDIS_URL".into(),
-        value: shown.clone(),
-        expected: format!(
-            "a reachable Redis server, redis://[:password@]host:port[/db] ({})",
-            first_line(&cause.to_string())
-        ),
-    };
-    let mut config = deadpool_redis::Config::from_url(url);
-    let limit = Some(DEFAULT_STORE_TIMEOUT);
-    config.pool = Some(deadpool_redis::PoolConfig {
-        timeouts: deadpool_redis::Timeouts {
-            wait: limit,
-            create: limit,
-            recycle: limit,
-        },
-        ..deadpool_redis::PoolConfig::default()
-    });
-    let pool = config
-        .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-        .map_err(|e| fail(&e))?;
-    let mut conn = pool.get().await.map_err(|e| fail(&e))?;
-    deadpool_redis::redis::cmd("PING")
-        .query_async::<String>(&mut conn)
-        .await
-        .map_err(|e| fail(&e))?;
-    drop(conn);
-    let store = actix_session::storage::RedisSessionStore::new_pooled(pool.clone())
-        .await
-        .map_err(|e| fail(&e))?;
+    let store = RedisStore::connect(url).await?;
     Ok(RedisSessions {
-        store: LifetimeStore::sealed(store, key),
         ledger: RedisLedger {
-            pool,
+            store: store.clone(),
             timeout: DEFAULT_STORE_TIMEOUT,
         },
+        store: LifetimeStore::sealed(store, key),
     })
 }
 
-/// What [`redis`] connects: the session store and the single-use state ledger, on one pool.
+/// What [`redis()`] connects: the session store and the single-use state ledger, on one
+/// connection.
 #[derive(Clone)]
 pub struct RedisSessions {
-    store: LifetimeStore<actix_session::storage::RedisSessionStore>,
+    store: LifetimeStore<RedisStore>,
     ledger: RedisLedger,
 }
 
@@ -76,7 +52,7 @@ impl fmt::Debug for RedisSessions {
 
 impl RedisSessions {
     /// The sealed session store, for `SessionMiddleware` (clone it into each worker).
-    pub fn store(&self) -> LifetimeStore<actix_session::storage::RedisSessionStore> {
+    pub fn store(&self) -> LifetimeStore<RedisStore> {
         self.store.clone()
     }
 
@@ -86,12 +62,172 @@ impl RedisSessions {
     }
 }
 
+/// An actix-session [`SessionStore`] in Redis, on one multiplexed connection that every
+/// worker shares and that reconnects by itself.
+///
+/// Sessions are kept as actix-session's own `RedisSessionStore` keeps them (the session key
+/// as the Redis key, the state as a JSON object, `SET … NX EX` to create, `SET … XX EX` to
+/// rewrite), so sessions it wrote stay readable. It differs where a guarded route feels it:
+/// one round trip per read (no connection check before each command, as a pool's recycling
+/// does), and a failed connection is retried once, quickly, instead of with a backoff that
+/// can keep requests waiting for many seconds.
+///
+/// Use it through [`redis()`], which wraps it in a sealed [`LifetimeStore`]; on its own it
+/// keeps values in plaintext.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects to `url` and checks that Redis answers (`PING`). The error names the URL
+    /// without its password.
+    pub async fn connect(url: &str) -> Result<Self, crate::ConfigError> {
+        let shown = redact_url(url);
+        let fail = |cause: &dyn fmt::Display| crate::ConfigError::Invalid {
+            name: "SESSION_REDIS_URL".into(),
+            value: shown.clone(),
+            expected: format!(
+                "a reachable Redis server, redis://[:password@]host:port[/db] ({})",
+                first_line(&cause.to_string())
+            ),
+        };
+        let client = redis::Client::open(url).map_err(|e| fail(&e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(DEFAULT_STORE_TIMEOUT)
+            // One attempt per reconnection, no backoff (its first delay is a second): while
+            // Redis is away a request gets its 503 at once, and the first one after it is
+            // back reconnects.
+            .set_number_of_retries(0);
+        let connect = ConnectionManager::new_with_config(client, config);
+        let connection = actix_web::rt::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| fail(&"no answer within 1 s"))?
+            .map_err(|e| fail(&e))?;
+        let store = RedisStore { connection };
+        store
+            .run::<String>(&redis::cmd("PING"))
+            .await
+            .map_err(|e| fail(&e))?;
+        Ok(store)
+    }
+
+    /// Runs `cmd`; when the connection was lost, once more on the new one (which the
+    /// connection manager opens at the first failure).
+    async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+        let mut connection = self.connection.clone();
+        match cmd.query_async(&mut connection).await {
+            Err(e) if e.is_io_error() || e.is_unrecoverable_error() => {
+                cmd.query_async(&mut connection).await
+            }
+            answer => answer,
+        }
+    }
+
+    async fn set(
+        &self,
+        key: &str,
+        state: &SessionState,
+        ttl: &Duration,
+        only: &str,
+    ) -> Result<bool, SetError> {
+        let body = serde_json::to_string(state).map_err(|e| SetError::Serialization(e.into()))?;
+        let answer: Value = self
+            .run(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(body)
+                    .arg(only)
+                    .arg("EX")
+                    .arg(ttl.whole_seconds().max(1)),
+            )
+            .await
+            .map_err(|e| SetError::Other(e.into()))?;
+        Ok(!matches!(answer, Value::Nil))
+    }
+}
+
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+enum SetError {
+    Serialization(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl SessionStore for RedisStore {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        let value: Option<String> = self
+            .run(redis::cmd("GET").arg(session_key.as_ref()))
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?;
+        value
+            .map(|value| serde_json::from_str(&value))
+            .transpose()
+            .map_err(|e| LoadError::Deserialization(e.into()))
+    }
+
+    async fn save(&self, state: SessionState, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        // A 64-character random key: a collision is not a practical event, and `NX` makes
+        // one fail instead of overwriting another session.
+        let session_key = generate_session_key();
+        match self.set(session_key.as_ref(), &state, ttl, "NX").await {
+            Ok(true) => Ok(session_key),
+            Ok(false) => Err(SaveError::Other(anyhow::anyhow!(
+                "a new session key was already taken"
+            ))),
+            Err(SetError::Serialization(e)) => Err(SaveError::Serialization(e)),
+            Err(SetError::Other(e)) => Err(SaveError::Other(e)),
+        }
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        state: SessionState,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        match self.set(session_key.as_ref(), &state, ttl, "XX").await {
+            Ok(true) => Ok(session_key),
+            // The session expired between load and update: it becomes a new one.
+            Ok(false) => self.save(state, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            }),
+            Err(SetError::Serialization(e)) => Err(UpdateError::Serialization(e)),
+            Err(SetError::Other(e)) => Err(UpdateError::Other(e)),
+        }
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
+        self.run::<()>(
+            redis::cmd("EXPIRE")
+                .arg(session_key.as_ref())
+                .arg(ttl.whole_seconds().max(1)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        self.run::<()>(redis::cmd("DEL").arg(session_key.as_ref()))
+            .await?;
+        Ok(())
+    }
+}
+
 /// Spent login states in Redis: `SET actix-apple-music:spent:<sha256 hex> 1 NX EX <ttl>`,
 /// atomic across every instance on the same Redis. Waits at most
 /// [`DEFAULT_STORE_TIMEOUT`]; a failure refuses the sign-in (`503`).
 #[derive(Clone)]
 pub struct RedisLedger {
-    pool: deadpool_redis::Pool,
+    store: RedisStore,
     timeout: std::time::Duration,
 }
 
@@ -115,14 +251,16 @@ impl crate::single_use::StateLedger for RedisLedger {
         use crate::single_use::LedgerError;
         Box::pin(async move {
             let call = async {
-                let mut conn = self.pool.get().await.map_err(LedgerError::new)?;
-                let answer: Option<String> = deadpool_redis::redis::cmd("SET")
-                    .arg(format!("{SPENT_STATE_PREFIX}{}", id.to_hex()))
-                    .arg(1)
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(ttl.as_secs().max(1))
-                    .query_async(&mut conn)
+                let answer: Option<String> = self
+                    .store
+                    .run(
+                        redis::cmd("SET")
+                            .arg(format!("{SPENT_STATE_PREFIX}{}", id.to_hex()))
+                            .arg(1)
+                            .arg("NX")
+                            .arg("EX")
+                            .arg(ttl.as_secs().max(1)),
+                    )
                     .await
                     .map_err(LedgerError::new)?;
                 Ok(answer.is_some())

@@ -720,3 +720,118 @@ async fn the_app_can_hand_in_its_own_http_client() {
         "token and keys calls"
     );
 }
+
+/// The id_token checks at their edges: the longest token accepted and one byte more, `iat` at
+/// the leeway's end, a token naming no key while the provider lists two, and what each
+/// signature or claim failure says.
+#[actix_web::test]
+async fn the_id_token_checks_hold_at_their_edges() {
+    let h = harness();
+    h.provider.lock().unwrap().published = vec!["k1".into(), "k2".into()];
+    let app = app!(Authenticator::new(h.strategy()));
+    let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
+    let k1 = h.provider.lock().unwrap().keys[0].encoding.clone();
+    let signed_with = |claims: &Value, kid: Option<&str>, cty: Option<String>| {
+        let header = Header {
+            kid: kid.map(str::to_owned),
+            cty,
+            ..Header::new(Algorithm::ES256)
+        };
+        jsonwebtoken::encode(&header, claims, &k1).unwrap()
+    };
+    let signed = move |claims: &Value, kid: Option<&str>| signed_with(claims, kid, None);
+    // A good token of exactly `len` bytes: a padding claim fills it, and a header field of
+    // 0 to 3 characters reaches the lengths base64 cannot (4 characters per 3 bytes).
+    let of_length = |nonce: &str, len: usize| {
+        let mut claims = h.claims(nonce);
+        let bare = signed(&claims, Some("k1")).len();
+        let estimate = (len - bare) * 3 / 4;
+        for cty in ["", "a", "ab", "abc"] {
+            for pad in estimate.saturating_sub(40)..estimate + 4 {
+                claims["pad"] = "p".repeat(pad).into();
+                let cty = (!cty.is_empty()).then(|| cty.to_owned());
+                let token = signed_with(&claims, Some("k1"), cty);
+                if token.len() == len {
+                    return token;
+                }
+            }
+        }
+        panic!("no padding reaches {len} bytes")
+    };
+    let max = 16 * 1024;
+    let (h, signed, of_length) = (&h, &signed, &of_length);
+
+    type Case<'a> = (
+        &'static str,
+        Box<dyn Fn(&str) -> String + 'a>,
+        Result<(), (&'static str, &'static str)>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "the longest accepted",
+            Box::new(move |n| of_length(n, max)),
+            Ok(()),
+        ),
+        (
+            "one byte too long",
+            Box::new(move |n| of_length(n, max + 1)),
+            Err(("invalid_id_token", "too long")),
+        ),
+        (
+            "iat at the leeway's end",
+            Box::new(move |n| {
+                let mut c = h.claims(n);
+                c["iat"] = (now + 60).into();
+                signed(&c, Some("k1"))
+            }),
+            Ok(()),
+        ),
+        (
+            "iat past the leeway",
+            Box::new(move |n| {
+                let mut c = h.claims(n);
+                c["iat"] = (now + 61).into();
+                signed(&c, Some("k1"))
+            }),
+            Err(("id_token_expired", "")),
+        ),
+        (
+            "no kid, two keys listed",
+            Box::new(move |n| signed(&h.claims(n), None)),
+            Err(("invalid_id_token", "a key the provider does not list")),
+        ),
+        (
+            "a bad signature",
+            Box::new(move |n| {
+                let token = signed(&h.claims(n), Some("k1"));
+                let (rest, signature) = token.rsplit_once('.').unwrap();
+                let flipped = if signature.starts_with('A') { "B" } else { "A" };
+                format!("{rest}.{flipped}{}", &signature[1..])
+            }),
+            Err(("invalid_id_token", "bad signature")),
+        ),
+        (
+            "no sub",
+            Box::new(move |n| {
+                let mut c = h.claims(n);
+                c.as_object_mut().unwrap().remove("sub");
+                signed(&c, Some("k1"))
+            }),
+            Err(("invalid_id_token", "a required claim is missing")),
+        ),
+    ];
+    for (what, token, expected) in cases {
+        let (cookie, state, nonce, _) = start(&app).await;
+        h.answer("code", Answer::Raw(token(&nonce)));
+        let (status, body, _) =
+            callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+        match expected {
+            Ok(()) => assert_eq!(status, StatusCode::SEE_OTHER, "{what}: {body}"),
+            Err((reason, detail)) => {
+                assert_eq!(body["reason"], reason, "{what}: {body}");
+                let message = body["message"].as_str().unwrap_or_default();
+                assert!(message.contains(detail), "{what}: {message}");
+            }
+        }
+    }
+}

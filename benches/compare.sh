@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# One run, side by side (wrk -t1 -c32, release builds, loopback): a bare actix handler, the
+# guard on its own (benches/guard_load.sh's server), and the demo with cookie sessions and with
+# Redis sessions; then full sign-ins per second (benches/load.rs `logins`), with and without the
+# check with Apple's stand-in, to split a sign-in's time between the page, the callback and the
+# Apple call. Prints one table (req/s and ratios), the cookie size with a 600-character music
+# user token, the login page's size and each server's RSS.
+# Needs wrk and redis-server (apt-get install wrk redis-server).
+#   bash benches/compare.sh [seconds per load, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-10}"
+command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
+command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 1; }
+cargo build -q --release --example demo --example guard_bench --features redis
+cargo build -q --release --bench load
+driver=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
+tmp=$(mktemp -d)
+pids=()
+rport=
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "$rport" ] && redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+key=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(64)).decode())')
+wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not start"; exit 1; }
+demo() { # demo NAME ENV...: a demo instance; sets $base and $pid
+  local port name=$1; shift
+  port=$(free_port)
+  env BIND="127.0.0.1:$port" SESSION_KEY="$key" INSECURE_COOKIES=1 AUTH_RATE_LIMIT_PER_MINUTE=0 \
+    RUST_LOG=error "$@" target/release/examples/demo >"$tmp/$name.log" 2>&1 &
+  pid=$!; pids+=($pid); base="http://127.0.0.1:$port"
+  wait_up "$base/"
+}
+sign_in() { # sign_in BASE: the session cookie (name=value) after a sign-in with a 600-character token
+  local jar=$(mktemp -p "$tmp") state token="sandbox.$(printf 'x%.0s' $(seq 592))"
+  state=$(curl -s -c "$jar" -b "$jar" "$1/auth/apple-music/login" | python3 -c '
+import json, re, sys
+block = re.search(r"<script type=\"application/json\" id=\"apple-music-login\">(.*?)</script>", sys.stdin.read(), re.S)
+print(json.loads(block.group(1))["state"])')
+  curl -s -o /dev/null -c "$jar" -b "$jar" -H 'Content-Type: application/json' \
+    -d "{\"music_user_token\": \"$token\", \"state\": \"$state\"}" "$1/auth/apple-music/token"
+  awk '$6 == "id" {print "id=" $7}' "$jar"
+}
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+rps() { wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+
+# The servers.
+port=$(free_port)
+BIND="127.0.0.1:$port" target/release/examples/guard_bench >"$tmp/bench.log" 2>&1 &
+bench_pid=$!; pids+=($bench_pid); bench="http://127.0.0.1:$port"
+wait_up "$bench/bare"
+bench_cookie=$(curl -s -D - -o /dev/null -X POST "$bench/app/sign-in" | tr -d '\r' | awk -F'[ ;]' 'tolower($1) == "set-cookie:" {print $2}')
+demo cookie; cookie_base=$base; cookie_pid=$pid
+demo unchecked APPLE_MUSIC_VERIFY_TOKENS=false; unchecked_base=$base; unchecked_pid=$pid
+rport=$(free_port)
+redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no --daemonize yes --logfile "$tmp/redis.log"
+for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+demo redis SESSION_REDIS_URL="redis://127.0.0.1:$rport"; redis_base=$base; redis_pid=$pid
+cookie=$(sign_in "$cookie_base"); rcookie=$(sign_in "$redis_base")
+for c in "$cookie_base $cookie" "$redis_base $rcookie"; do
+  set -- $c
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $2" -H 'Accept: application/json' "$1/me")" = 200 ] \
+    || { echo "not signed in on $1"; exit 1; }
+done
+page_bytes=$(curl -s "$cookie_base/auth/apple-music/login" | wc -c)
+
+# The loads, one after another.
+bare=$(rps "$bench/bare")
+open=$(rps -H "Cookie: $bench_cookie" "$bench/app/open")
+guarded=$(rps -H "Cookie: $bench_cookie" "$bench/app/guarded")
+bench_rss=$(rss $bench_pid)
+me=$(rps -H "Cookie: $cookie" -H 'Accept: application/json' "$cookie_base/me")
+page=$(rps "$cookie_base/auth/apple-music/login")
+cookie_rss=$(rss $cookie_pid)
+rme=$(rps -H "Cookie: $rcookie" -H 'Accept: application/json' "$redis_base/me")
+rpage=$(rps "$redis_base/auth/apple-music/login")
+redis_rss=$(rss $redis_pid)
+read -r _ logins _ page_ms _ callback_ms _ failed < <("$driver" logins --base "$cookie_base" --seconds "$secs" --concurrency 16)
+read -r _ ulogins _ upage_ms _ ucallback_ms _ ufailed < <("$driver" logins --base "$unchecked_base" --seconds "$secs" --concurrency 16)
+unchecked_rss=$(rss $unchecked_pid)
+
+echo
+echo "| what | req/s | ratio |"
+echo "| --- | ---: | --- |"
+row() { awk -v w="$1" -v r="$2" -v b="$3" -v d="$4" 'BEGIN { printf "| %s | %.0f | %.2f × %s |\n", w, r, r / b, d }'; }
+row "bare actix handler" "$bare" "$bare" "bare"
+row "session middleware (cookie), no guard" "$open" "$bare" "bare"
+row "same + guard (handler reads the identity)" "$guarded" "$bare" "bare"
+row "same + guard (handler reads the identity)" "$guarded" "$open" "no guard"
+row "demo \`/me\`, cookie sessions" "$me" "$bare" "bare"
+row "demo \`/me\`, Redis sessions" "$rme" "$me" "cookie"
+row "demo login page, cookie sessions" "$page" "$bare" "bare"
+row "demo login page, Redis sessions" "$rpage" "$page" "cookie"
+echo
+echo "| full sign-ins (page + POST callback), 16 at a time | sign-ins/s | page ms | callback ms |"
+echo "| --- | ---: | ---: | ---: |"
+echo "| checked with the Apple stand-in (\`GET /v1/me/storefront\`) | $logins | $page_ms | $callback_ms |"
+echo "| not checked (\`APPLE_MUSIC_VERIFY_TOKENS=false\`) | $ulogins | $upage_ms | $ucallback_ms |"
+awk -v c="$callback_ms" -v u="$ucallback_ms" -v p="$page_ms" 'BEGIN {
+  printf "\nA checked sign-in: page %.2f ms + callback %.2f ms, of which the Apple call about %.2f ms (%.0f %%).\n", p, c, c - u, 100 * (c - u) / (p + c) }'
+[ "$failed" = 0 ] && [ "$ufailed" = 0 ] || echo "failed sign-ins: $failed checked, $ufailed unchecked"
+echo
+echo "session cookie with a 600-character music user token: $(( ${#cookie} - 3 )) bytes (cookie store); $(( ${#rcookie} - 3 )) bytes (Redis)"
+echo "login page: $page_bytes bytes of HTML"
+echo "RSS after the loads: guard bench $bench_rss KiB · demo, cookie $cookie_rss KiB · demo, Redis $redis_rss KiB · demo, unchecked $unchecked_rss KiB"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
