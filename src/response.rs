@@ -85,17 +85,28 @@ pub(crate) fn escape_html(text: &str) -> String {
 /// comment opener can appear. `JSON.parse` reads it back unchanged.
 pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
     let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
+    const UNSAFE: [char; 5] = ['<', '>', '&', '\u{2028}', '\u{2029}'];
+    // Most blocks hold none of them: hand the JSON back as it is.
+    let Some(first) = json.find(UNSAFE) else {
+        return json;
+    };
     let mut out = String::with_capacity(json.len() + 32);
-    for c in json.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
+    let mut rest = json.as_str();
+    let mut next = Some(first);
+    while let Some(at) = next {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or_default();
+        out.push_str(match c {
+            '<' => "\\u003c",
+            '>' => "\\u003e",
+            '&' => "\\u0026",
+            '\u{2028}' => "\\u2028",
+            _ => "\\u2029",
+        });
+        rest = &rest[at + c.len_utf8()..];
+        next = rest.find(UNSAFE);
     }
+    out.push_str(rest);
     out
 }
 
@@ -167,5 +178,43 @@ impl<E: StrategyError + std::fmt::Debug> actix_web::ResponseError for SignInErro
     /// JSON; the mounted routes choose JSON or HTML by the request's `Accept` header.
     fn error_response(&self) -> actix_web::HttpResponse {
         failure_json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_escapes_what_could_end_the_script_and_reads_back() {
+        let value = serde_json::json!({
+            "returnTo": "/a?b=1&c=2",
+            "name": "</script><!-- x -->",
+            "line": "one\u{2028}two\u{2029}three",
+            "plain": "nothing to escape",
+        });
+        let out = json_for_script(&value);
+        for unsafe_text in ["<", ">", "&", "\u{2028}", "\u{2029}"] {
+            assert!(!out.contains(unsafe_text), "{unsafe_text:?} in {out}");
+        }
+        assert!(
+            out.contains(r"\u003c/script\u003e\u003c!-- x --\u003e"),
+            "{out}"
+        );
+        assert!(out.contains(r"one\u2028two\u2029three"), "{out}");
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, value);
+        // Nothing to escape: the JSON as serde_json writes it.
+        let plain = serde_json::json!({"state": "abc", "n": 1});
+        assert_eq!(json_for_script(&plain), plain.to_string());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn script_json_always_reads_back_and_never_holds_a_tag(text in "\\PC{0,40}") {
+            let out = json_for_script(&text);
+            proptest::prop_assert!(!out.contains('<') && !out.contains('>') && !out.contains('&'));
+            proptest::prop_assert_eq!(serde_json::from_str::<String>(&out).unwrap(), text);
+        }
     }
 }

@@ -142,6 +142,19 @@ mod tests {
     use proptest::prelude::{any, prop_assert_eq, proptest};
 
     #[test]
+    fn a_callback_of_the_largest_size_parses_and_one_byte_more_does_not() {
+        let largest = format!("a={}", "x".repeat(MAX_CALLBACK_BYTES - 2));
+        assert_eq!(largest.len(), MAX_CALLBACK_BYTES);
+        let params = CallbackParams::parse(largest.as_bytes()).unwrap();
+        assert_eq!(params.get("a").map(str::len), Some(MAX_CALLBACK_BYTES - 2));
+        let over = format!("{largest}x");
+        assert!(matches!(
+            CallbackParams::parse(over.as_bytes()),
+            Err(FlowError::MalformedRequest { .. })
+        ));
+    }
+
+    #[test]
     fn duplicates_and_bad_utf8_are_malformed() {
         let reason = |raw: &[u8]| CallbackParams::parse(raw).err().map(|e| e.to_string());
         assert!(reason(b"a=1&a=2")

@@ -204,11 +204,15 @@ fn wrong_issuer_expired_and_future_tokens_are_refused() {
         ours.verify(future.as_str()),
         Err(VerifyError::IssuedInFuture { .. })
     ));
-    // 30 s of skew is tolerated.
-    let slightly_ahead = ManualClock::new(datetime!(2026-03-01 12:00:30 UTC));
-    assert!(ours
-        .verify(signer(TEAM_ID, &slightly_ahead).token().as_str())
-        .is_ok());
+    // Up to 60 s of skew is tolerated, and not a second more.
+    for (ahead, ok) in [
+        (datetime!(2026-03-01 12:00:30 UTC), true),
+        (datetime!(2026-03-01 12:01:00 UTC), true),
+        (datetime!(2026-03-01 12:01:01 UTC), false),
+    ] {
+        let token = signer(TEAM_ID, &ManualClock::new(ahead)).token();
+        assert_eq!(ours.verify(token.as_str()).is_ok(), ok, "issued at {ahead}");
+    }
 
     // Another instance's token (slow path) expires on time.
     let other_instance = signer(TEAM_ID, &clock).token();
