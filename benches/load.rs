@@ -327,13 +327,15 @@ impl Soak {
         self.started.elapsed().as_secs_f64()
     }
 
-    /// A `503` from the store is expected only inside a fault window (and its tail).
-    fn store_failure_expected(&self, at: f64) -> bool {
+    /// A `503` from the store is expected only for a request that was under way during a
+    /// fault window (or its tail).
+    fn store_failure_expected(&self, asked_at: f64) -> bool {
+        let answered_at = self.now();
         self.tally
             .borrow()
             .windows
             .iter()
-            .any(|(from, to)| at >= *from && at <= *to + HANG.as_secs_f64())
+            .any(|(from, to)| answered_at >= *from && asked_at <= *to + HANG.as_secs_f64())
     }
 
     /// Checks what every answer must satisfy; `true` when the answer is a store outage that
@@ -344,7 +346,11 @@ impl Soak {
                 .borrow_mut()
                 .problem(format!("{what}: answered after {:?}", answer.took));
         }
-        if answer.status == 503 && answer.error() == "session_store_unavailable" {
+        // Typed: the session store's own 503, or a sign-in refused because the ledger (in the
+        // same store) did not answer.
+        let typed = answer.error() == "session_store_unavailable"
+            || answer.json()["reason"] == "session_store_unavailable";
+        if answer.status == 503 && typed {
             if self.store_failure_expected(asked_at) {
                 self.tally
                     .borrow_mut()
@@ -594,8 +600,16 @@ async fn faults(soak: Rc<Soak>, port: u16, start: String) {
     soak.tally.borrow_mut().windows.push((from, from + 3.0));
     println!("fault at {from:.1} s: Redis sleeps 3 s");
     // DEBUG SLEEP blocks redis-cli too: run it off this thread.
-    let _ = actix_web::rt::task::spawn_blocking(move || redis_cli(port, &["debug", "sleep", "3"]))
-        .await;
+    let slept =
+        actix_web::rt::task::spawn_blocking(move || redis_cli(port, &["debug", "sleep", "3"]))
+            .await
+            .unwrap_or(false);
+    if !slept {
+        soak.tally.borrow_mut().problem(
+            "DEBUG SLEEP was refused (start Redis with --enable-debug-command yes)".into(),
+        );
+    }
+    println!("fault: Redis awake at {:.1} s", soak.now());
 
     wait_until(at(0.75)).await;
     let from = soak.now();

@@ -55,7 +55,7 @@ status=0
 echo
 echo "== Redis sessions: two instances, $secs s, $users users, faults at 30 %, 55 %, 75 %"
 rport=$(free_port)
-redis_start="redis-server --port $rport --bind 127.0.0.1 --dir $tmp --dbfilename soak.rdb --save '' --appendonly no --daemonize yes --logfile $tmp/redis.log"
+redis_start="redis-server --port $rport --bind 127.0.0.1 --dir $tmp --dbfilename soak.rdb --save '' --appendonly no --enable-debug-command yes --daemonize yes --logfile $tmp/redis.log"
 sh -c "$redis_start"
 for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 r1=$(demo redis1 SESSION_REDIS_URL="redis://127.0.0.1:$rport")

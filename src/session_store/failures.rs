@@ -1,8 +1,9 @@
 //! Store failures answered `503` ([`StoreFailures`]) instead of actix-session's bare `500`.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
@@ -90,6 +91,25 @@ impl ResponseError for StoreUnavailable {
 tokio::task_local! {
     // The store failure of the request that StoreFailures is running, if any.
     static FAILURE: RefCell<Option<StoreUnavailable>>;
+    // How long that request has waited on the store so far.
+    static WAITED: Cell<Duration>;
+}
+
+/// Runs one store call within what is left of the request's store time: `limit` in all,
+/// shared by every store operation (and ledger call) of one request under [`StoreFailures`],
+/// so that a slow store answers the request within `limit`, not within `limit` per operation.
+/// Outside [`StoreFailures`], `limit` per call. `None` when the time ran out.
+pub(crate) async fn within_store_time<F: std::future::Future>(
+    limit: Duration,
+    call: F,
+) -> Option<F::Output> {
+    let waited = WAITED.try_with(Cell::get).unwrap_or_default();
+    let started = Instant::now();
+    let result = actix_web::rt::time::timeout(limit.saturating_sub(waited), call)
+        .await
+        .ok();
+    let _ = WAITED.try_with(|w| w.set(w.get() + started.elapsed()));
+    result
 }
 
 pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
@@ -171,7 +191,7 @@ where
         // The request goes down the chain and must not be cloned (routing needs it unshared);
         // keep its `Accept` values (cheap clones) and read them only if the store failed.
         let accept: Vec<HeaderValue> = req.headers().get_all(header::ACCEPT).cloned().collect();
-        Box::pin(FAILURE.scope(RefCell::new(None), async move {
+        let request = async move {
             let result = service.call(req).await;
             let Some(failure) = FAILURE.with(|slot| slot.borrow_mut().take()) else {
                 return result.map(ServiceResponse::map_into_left_body);
@@ -184,6 +204,10 @@ where
                 // The session middleware gave up on the request: answer through the error.
                 Err(_) => Err(StoreUnavailable { html, ..failure }.into()),
             }
-        }))
+        };
+        Box::pin(FAILURE.scope(
+            RefCell::new(None),
+            WAITED.scope(Cell::new(Duration::ZERO), request),
+        ))
     }
 }

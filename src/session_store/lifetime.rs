@@ -12,7 +12,7 @@ use super::SessionState;
 use crate::strategy::{read_lifetimes, LIFETIME_KEY};
 
 /// A [`SessionStore`](actix_session::storage::SessionStore) that keeps each session as long as its sign-ins need (from the crate's
-/// lifetime record) and no longer, bounds each operation in time, reports failures to
+/// lifetime record) and no longer, bounds the time a request waits on it, reports failures to
 /// [`StoreFailures`](super::StoreFailures), and, [`sealed`](Self::sealed), encrypts every value at rest. See the
 /// [module docs](crate::session_store).
 #[derive(Clone)]
@@ -25,7 +25,7 @@ pub struct LifetimeStore<S> {
 /// Default longest wait for one store operation: 2 seconds.
 pub const DEFAULT_STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Runs one store operation with a deadline; a failure or a timeout is recorded for
+/// Runs one store operation within the request's store time; a failure or a timeout is recorded for
 /// [`StoreFailures`](super::StoreFailures) and logged (the cause only: never a key or a value).
 async fn guarded<T, E>(
     operation: StoreOperation,
@@ -34,10 +34,10 @@ async fn guarded<T, E>(
     timed_out: impl FnOnce(anyhow::Error) -> E,
     describe: impl FnOnce(&E) -> Option<String>,
 ) -> Result<T, E> {
-    let result = match actix_web::rt::time::timeout(timeout, call).await {
-        Ok(result) => result,
-        Err(_) => Err(timed_out(anyhow::anyhow!(
-            "no answer within {} ms",
+    let result = match super::failures::within_store_time(timeout, call).await {
+        Some(result) => result,
+        None => Err(timed_out(anyhow::anyhow!(
+            "no answer within {} ms (the request's store time)",
             timeout.as_millis()
         ))),
     };
@@ -56,7 +56,9 @@ impl<S> fmt::Debug for LifetimeStore<S> {
 }
 
 impl<S: SessionStore> LifetimeStore<S> {
-    /// Wraps a store; each operation waits at most [`DEFAULT_STORE_TIMEOUT`]. Values are
+    /// Wraps a store; a request waits at most [`DEFAULT_STORE_TIMEOUT`] on it in all (every
+    /// operation of the request under [`StoreFailures`](super::StoreFailures) shares that
+    /// time; outside it, each operation has it). Values are
     /// stored as they are: use [`sealed`](Self::sealed) for a server-side store.
     pub fn new(inner: S) -> Self {
         Self {
@@ -75,8 +77,9 @@ impl<S: SessionStore> LifetimeStore<S> {
         }
     }
 
-    /// The longest wait for one store operation before the request is answered `503`.
-    /// (A Redis client may otherwise keep a request waiting while it reconnects.)
+    /// The longest a request waits on the store, all its operations together, before it is
+    /// answered `503`. (A slow store would otherwise cost this much per operation: loading the
+    /// session, spending the login state, saving the session.)
     pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
         self.timeout = timeout;
         self

@@ -223,8 +223,9 @@ impl SessionStore for RedisStore {
 }
 
 /// Spent login states in Redis: `SET actix-apple-music:spent:<sha256 hex> 1 NX EX <ttl>`,
-/// atomic across every instance on the same Redis. Waits at most
-/// [`DEFAULT_STORE_TIMEOUT`]; a failure refuses the sign-in (`503`).
+/// atomic across every instance on the same Redis. Waits at most [`DEFAULT_STORE_TIMEOUT`],
+/// within the request's store time (see [`LifetimeStore::timeout`]); a failure refuses the
+/// sign-in (`503`).
 #[derive(Clone)]
 pub struct RedisLedger {
     store: RedisStore,
@@ -265,9 +266,9 @@ impl crate::single_use::StateLedger for RedisLedger {
                     .map_err(LedgerError::new)?;
                 Ok(answer.is_some())
             };
-            actix_web::rt::time::timeout(self.timeout, call)
+            super::failures::within_store_time(self.timeout, call)
                 .await
-                .unwrap_or_else(|_| {
+                .unwrap_or_else(|| {
                     Err(LedgerError::new(format!(
                         "Redis did not answer within {} ms",
                         self.timeout.as_millis()

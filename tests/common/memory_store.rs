@@ -15,6 +15,8 @@ type State = HashMap<String, String>;
 pub const UP: u8 = 0;
 pub const DOWN: u8 = 1;
 pub const HANGING: u8 = 2;
+/// Answers each operation after 150 ms.
+pub const SLOW: u8 = 3;
 
 #[derive(Clone, Default)]
 pub struct MemoryStore {
@@ -24,7 +26,7 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// Switches the store to UP, DOWN or HANGING.
+    /// Switches the store to UP, DOWN, HANGING or SLOW.
     pub fn set_mode(&self, mode: u8) {
         self.mode.store(mode, Ordering::SeqCst);
     }
@@ -41,6 +43,10 @@ impl MemoryStore {
             )),
             HANGING => {
                 actix_web::rt::time::sleep(std::time::Duration::from_secs(3600)).await;
+                Ok(())
+            }
+            SLOW => {
+                actix_web::rt::time::sleep(std::time::Duration::from_millis(150)).await;
                 Ok(())
             }
             _ => Ok(()),

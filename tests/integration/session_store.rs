@@ -14,7 +14,7 @@ use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
 use actix_web::{test, web, App, HttpResponse};
-use common::memory_store::{MemoryStore, DOWN, HANGING, UP};
+use common::memory_store::{MemoryStore, DOWN, HANGING, SLOW, UP};
 use common::{form, page_data, KEY_ID, TEAM_ID};
 use serde_json::Value;
 
@@ -210,5 +210,52 @@ async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
         back.status(),
         StatusCode::OK,
         "served again once the store is back"
+    );
+}
+
+/// The store's time limit (200 ms here) is for the whole request, not for each operation: a
+/// store answering every operation in 150 ms serves a guarded request (one load), but a
+/// sign-in (load, then save) is answered 503 once the request's 200 ms are used up.
+#[actix_web::test]
+async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
+    let store = MemoryStore::default();
+    let app = app!(store);
+    let (cookie, data) = start_login(&app).await;
+    let done = finish_login(&app, cookie, &data, "mut-slow-1").await;
+    let signed_in = session_cookie(&done).unwrap();
+    let (cookie, data) = start_login(&app).await;
+
+    store.set_mode(SLOW);
+    let (status, _, _) = call(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .cookie(signed_in)
+            .to_request(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "one slow operation fits");
+
+    let started = std::time::Instant::now();
+    let callback = test::TestRequest::post()
+        .uri(&format!("{PREFIX}/callback"))
+        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .insert_header((header::ACCEPT, "application/json"))
+        .cookie(cookie)
+        .set_payload(form(&[
+            ("code", "mut-slow-2"),
+            ("state", data["state"].as_str().unwrap()),
+            ("id_token_hint", data["developerToken"].as_str().unwrap()),
+        ]))
+        .to_request();
+    let (status, _, text) = call(&app, callback).await;
+    let took = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], "session_store_unavailable", "{body}");
+    // Two operations of 150 ms each would be 300 ms; the request's limit is 200 ms.
+    assert!(
+        took < std::time::Duration::from_millis(290),
+        "took {took:?}"
     );
 }
