@@ -639,12 +639,26 @@ async fn soak(args: SoakArgs) -> ExitCode {
     if let (Some(port), Some(start)) = (args.redis_port, args.redis_start.clone()) {
         tasks.push(actix_web::rt::spawn(faults(Rc::clone(&soak), port, start)));
     }
+    // RSS every 5 s, to tell steady growth (a leak) from a step.
+    let samples: Rc<RefCell<Vec<Vec<Option<u64>>>>> = Rc::default();
+    let sampler = {
+        let (samples, pids, deadline) = (Rc::clone(&samples), args.pids.clone(), soak.deadline);
+        actix_web::rt::spawn(async move {
+            while Instant::now() < deadline {
+                samples
+                    .borrow_mut()
+                    .push(pids.iter().map(|&p| rss_kib(p)).collect());
+                actix_web::rt::time::sleep(Duration::from_secs(5)).await;
+            }
+        })
+    };
     actix_web::rt::time::sleep(Duration::from_secs(args.warmup)).await;
     let warm: Vec<Option<u64>> = args.pids.iter().map(|&p| rss_kib(p)).collect();
     for task in tasks {
         let _ = task.await;
     }
     let end: Vec<Option<u64>> = args.pids.iter().map(|&p| rss_kib(p)).collect();
+    sampler.abort();
 
     let mut tally = soak.tally.borrow_mut();
     let total: usize = tally.outcomes.values().map(Vec::len).sum();
@@ -692,6 +706,14 @@ async fn soak(args: SoakArgs) -> ExitCode {
                 failed = true;
             }
         }
+    }
+    for (i, pid) in args.pids.iter().enumerate() {
+        let series: Vec<String> = samples
+            .borrow()
+            .iter()
+            .map(|row| row[i].map_or("-".into(), |kib| format!("{:.1}", kib as f64 / 1024.0)))
+            .collect();
+        println!("RSS of {pid} every 5 s (MiB): {}", series.join(" "));
     }
     for problem in &tally.problems {
         println!("unexpected: {problem}");
