@@ -85,29 +85,32 @@ pub(crate) fn escape_html(text: &str) -> String {
 /// comment opener can appear. `JSON.parse` reads it back unchanged.
 pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
     let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
-    const UNSAFE: [char; 5] = ['<', '>', '&', '\u{2028}', '\u{2029}'];
-    // Most blocks hold none of them: hand the JSON back as it is.
-    let Some(first) = json.find(UNSAFE) else {
-        return json;
-    };
-    let mut out = String::with_capacity(json.len() + 32);
-    let mut rest = json.as_str();
-    let mut next = Some(first);
-    while let Some(at) = next {
-        out.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().unwrap_or_default();
-        out.push_str(match c {
-            '<' => "\\u003c",
-            '>' => "\\u003e",
-            '&' => "\\u0026",
-            '\u{2028}' => "\\u2028",
-            _ => "\\u2029",
-        });
-        rest = &rest[at + c.len_utf8()..];
-        next = rest.find(UNSAFE);
+    // A byte scan: U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+    let bytes = json.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'<', ..) => "\\u003c",
+            (b'>', ..) => "\\u003e",
+            (b'&', ..) => "\\u0026",
+            (0xE2, Some(0x80), Some(0xA8)) => "\\u2028",
+            (0xE2, Some(0x80), Some(0xA9)) => "\\u2029",
+            _ => continue,
+        };
+        let out = out.get_or_insert_with(|| String::with_capacity(json.len() + 32));
+        out.push_str(&json[copied..i]);
+        out.push_str(escape);
+        copied = i + if b == 0xE2 { 3 } else { 1 };
     }
-    out.push_str(rest);
-    out
+    match out {
+        // Most blocks hold none of them: the JSON as it is.
+        None => json,
+        Some(mut out) => {
+            out.push_str(&json[copied..]);
+            out
+        }
+    }
 }
 
 /// The JSON body of a failed sign-in:
@@ -192,6 +195,7 @@ mod tests {
             "name": "</script><!-- x -->",
             "line": "one\u{2028}two\u{2029}three",
             "plain": "nothing to escape",
+            "dash": "a\u{2013}b\u{2027}c",
         });
         let out = json_for_script(&value);
         for unsafe_text in ["<", ">", "&", "\u{2028}", "\u{2029}"] {
@@ -202,6 +206,7 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(r"one\u2028two\u2029three"), "{out}");
+        assert!(out.contains("a\u{2013}b\u{2027}c"), "other E2 80 characters stay: {out}");
         let back: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back, value);
         // Nothing to escape: the JSON as serde_json writes it.
