@@ -206,7 +206,10 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(r"one\u2028two\u2029three"), "{out}");
-        assert!(out.contains("a\u{2013}b\u{2027}c"), "other E2 80 characters stay: {out}");
+        assert!(
+            out.contains("a\u{2013}b\u{2027}c"),
+            "other E2 80 characters stay: {out}"
+        );
         let back: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(back, value);
         // Nothing to escape: the JSON as serde_json writes it.
