@@ -13,28 +13,8 @@ secs="${1:-10}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 1; }
 cargo build -q --release --example demo --example guard_bench --features redis
-cargo build -q --release --bench load
-driver=$(ls -t target/release/deps/load-* | grep -v '\.d$' | head -1)
-tmp=$(mktemp -d)
-pids=()
-rport=
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$rport" ] && redis-cli -p "$rport" shutdown nosave >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-key=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(64)).decode())')
-wait_up() { for _ in $(seq 100); do curl -fs -o /dev/null "$1" && return 0; sleep 0.1; done; echo "$1 did not start"; exit 1; }
-demo() { # demo NAME ENV...: a demo instance; sets $base and $pid
-  local port name=$1; shift
-  port=$(free_port)
-  env BIND="127.0.0.1:$port" SESSION_KEY="$key" INSECURE_COOKIES=1 AUTH_RATE_LIMIT_PER_MINUTE=0 \
-    RUST_LOG=error "$@" target/release/examples/demo >"$tmp/$name.log" 2>&1 &
-  pid=$!; pids+=($pid); base="http://127.0.0.1:$port"
-  wait_up "$base/"
-}
+. benches/common.sh
+driver=$(load_driver)
 sign_in() { # sign_in BASE: the session cookie (name=value) after a sign-in with a 600-character token
   local jar=$(mktemp -p "$tmp") state token="sandbox.$(printf 'x%.0s' $(seq 592))"
   state=$(curl -s -c "$jar" -b "$jar" "$1/auth/apple-music/login" | python3 -c '
@@ -51,15 +31,13 @@ rps() { wrk -t1 -c32 -d"${secs}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 # The servers.
 port=$(free_port)
 BIND="127.0.0.1:$port" target/release/examples/guard_bench >"$tmp/bench.log" 2>&1 &
-bench_pid=$!; pids+=($bench_pid); bench="http://127.0.0.1:$port"
+bench_pid=$!; pids+=("$bench_pid"); bench="http://127.0.0.1:$port"
 wait_up "$bench/bare"
 bench_cookie=$(curl -s -D - -o /dev/null -X POST "$bench/app/sign-in" | tr -d '\r' | awk -F'[ ;]' 'tolower($1) == "set-cookie:" {print $2}')
-demo cookie; cookie_base=$base; cookie_pid=$pid
-demo unchecked APPLE_MUSIC_VERIFY_TOKENS=false; unchecked_base=$base; unchecked_pid=$pid
-rport=$(free_port)
-redis-server --port "$rport" --bind 127.0.0.1 --dir "$tmp" --save '' --appendonly no --daemonize yes --logfile "$tmp/redis.log"
-for _ in $(seq 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
-demo redis SESSION_REDIS_URL="redis://127.0.0.1:$rport"; redis_base=$base; redis_pid=$pid
+start_demo cookie; cookie_base=$base; cookie_pid=$pid
+start_demo unchecked APPLE_MUSIC_VERIFY_TOKENS=false; unchecked_base=$base; unchecked_pid=$pid
+start_redis
+start_demo redis SESSION_REDIS_URL="redis://127.0.0.1:$rport"; redis_base=$base; redis_pid=$pid
 cookie=$(sign_in "$cookie_base"); rcookie=$(sign_in "$redis_base")
 for c in "$cookie_base $cookie" "$redis_base $rcookie"; do
   set -- $c

@@ -562,66 +562,78 @@ fn redis_cli(port: u16, args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Runs a blocking call (`redis-cli`, `sh`) off the driver's thread, so the simulated browsers
+/// keep going meanwhile.
+async fn off_thread(call: impl FnOnce() -> bool + Send + 'static) -> bool {
+    actix_web::rt::task::spawn_blocking(call)
+        .await
+        .unwrap_or(false)
+}
+
 /// Stop 5 s, slow (`DEBUG SLEEP 3`), restart: each fault's window is recorded before it starts.
+/// A fault that cannot be made fails the soak.
 async fn faults(soak: Rc<Soak>, port: u16, start: String) {
     let total = soak.args.seconds as f64;
     let at = |fraction: f64| Duration::from_secs_f64(total * fraction);
     let wait_until = |when: Duration| {
         actix_web::rt::time::sleep_until(soak.started.checked_add(when).unwrap().into())
     };
-    let start_redis = |start: &str| {
-        let ok = std::process::Command::new("sh")
-            .args(["-c", start])
-            .status()
-            .is_ok_and(|s| s.success());
-        let up = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < up && !redis_cli(port, &["ping"]) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        ok
+    // SHUTDOWN SAVE: Redis keeps its sessions on disk and reads them back at start.
+    let stop = || off_thread(move || redis_cli(port, &["shutdown", "save"]));
+    let start_again = || {
+        let start = start.clone();
+        off_thread(move || {
+            let started = std::process::Command::new("sh")
+                .args(["-c", &start])
+                .status()
+                .is_ok_and(|s| s.success());
+            let up = Instant::now() + Duration::from_secs(5);
+            while started && Instant::now() < up {
+                if redis_cli(port, &["ping"]) {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        })
     };
+    let check = |done: bool, what: &str| {
+        if !done {
+            soak.tally
+                .borrow_mut()
+                .problem(format!("fault: could not {what}"));
+        }
+    };
+
     wait_until(at(0.30)).await;
     let from = soak.now();
     soak.tally.borrow_mut().windows.push((from, f64::INFINITY));
-    // SHUTDOWN SAVE: Redis keeps its sessions on disk and reads them back at start.
-    redis_cli(port, &["shutdown", "save"]);
+    check(stop().await, "stop Redis");
     println!("fault at {from:.1} s: Redis stopped");
     actix_web::rt::time::sleep(Duration::from_secs(5)).await;
-    let ok = start_redis(&start);
+    check(start_again().await, "start Redis again");
     let back = soak.now();
     soak.tally.borrow_mut().windows.last_mut().unwrap().1 = back;
-    println!(
-        "fault: Redis started again at {back:.1} s ({})",
-        if ok { "ok" } else { "FAILED" }
-    );
+    println!("fault: Redis started again at {back:.1} s");
 
     wait_until(at(0.55)).await;
     let from = soak.now();
     soak.tally.borrow_mut().windows.push((from, from + 3.0));
     println!("fault at {from:.1} s: Redis sleeps 3 s");
-    // DEBUG SLEEP blocks redis-cli too: run it off this thread.
-    let slept =
-        actix_web::rt::task::spawn_blocking(move || redis_cli(port, &["debug", "sleep", "3"]))
-            .await
-            .unwrap_or(false);
-    if !slept {
-        soak.tally.borrow_mut().problem(
-            "DEBUG SLEEP was refused (start Redis with --enable-debug-command yes)".into(),
-        );
-    }
+    check(
+        off_thread(move || redis_cli(port, &["debug", "sleep", "3"])).await,
+        "make Redis sleep (DEBUG SLEEP needs --enable-debug-command yes)",
+    );
     println!("fault: Redis awake at {:.1} s", soak.now());
 
     wait_until(at(0.75)).await;
     let from = soak.now();
     soak.tally.borrow_mut().windows.push((from, f64::INFINITY));
-    redis_cli(port, &["shutdown", "save"]);
-    let ok = start_redis(&start);
+    check(stop().await, "stop Redis");
+    check(start_again().await, "restart Redis");
     let back = soak.now();
     soak.tally.borrow_mut().windows.last_mut().unwrap().1 = back;
-    println!(
-        "fault at {from:.1} s: Redis restarted, up at {back:.1} s ({})",
-        if ok { "ok" } else { "FAILED" }
-    );
+    println!("fault at {from:.1} s: Redis restarted, up at {back:.1} s");
 }
 
 async fn soak(args: SoakArgs) -> ExitCode {

@@ -5,7 +5,7 @@
 //! - `GET /app/guarded`: the same handler taking `AppleMusicUser`;
 //! - `POST /app/sign-in`: signs a fixed test identity in (answers the cookie).
 //! - with `--features redis` and `SESSION_REDIS_URL` set, the same three under `/redis/…`
-//!   on actix-session's Redis store (through `LifetimeStore` and `StoreFailures`).
+//!   on the crate's Redis store (`session_store::redis`, through `LifetimeStore` and `StoreFailures`).
 //!
 //! Listens on `BIND` (default `127.0.0.1:0`) and prints `listening on http://…`.
 

@@ -69,8 +69,8 @@ impl RedisSessions {
 /// as the Redis key, the state as a JSON object, `SET … NX EX` to create, `SET … XX EX` to
 /// rewrite), so sessions it wrote stay readable. It differs where a guarded route feels it:
 /// one round trip per read (no connection check before each command, as a pool's recycling
-/// does), and a failed connection is retried once, quickly, instead of with a backoff that
-/// can keep requests waiting for many seconds.
+/// does), and a command that met a lost connection is sent once more, at once, on a new
+/// one, instead of waiting out a reconnection backoff.
 ///
 /// Use it through [`redis()`], which wraps it in a sealed [`LifetimeStore`]; on its own it
 /// keeps values in plaintext.
@@ -120,7 +120,9 @@ impl RedisStore {
     }
 
     /// Runs `cmd`; when the connection was lost, once more on the new one (which the
-    /// connection manager opens at the first failure).
+    /// connection manager opens at the first failure). A `SET … NX` that reached Redis before
+    /// the connection broke reads as "taken" on the second try: a sign-in is refused, never
+    /// let through twice.
     async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
         let mut connection = self.connection.clone();
         match cmd.query_async(&mut connection).await {
@@ -131,14 +133,15 @@ impl RedisStore {
         }
     }
 
+    /// `SET key body <NX|XX> EX ttl`: whether Redis set it (`NX`: the key was free, `XX`: it
+    /// existed).
     async fn set(
         &self,
         key: &str,
-        state: &SessionState,
+        body: String,
         ttl: &Duration,
         only: &str,
-    ) -> Result<bool, SetError> {
-        let body = serde_json::to_string(state).map_err(|e| SetError::Serialization(e.into()))?;
+    ) -> anyhow::Result<bool> {
         let answer: Value = self
             .run(
                 redis::cmd("SET")
@@ -148,18 +151,12 @@ impl RedisStore {
                     .arg("EX")
                     .arg(ttl.whole_seconds().max(1)),
             )
-            .await
-            .map_err(|e| SetError::Other(e.into()))?;
+            .await?;
         Ok(!matches!(answer, Value::Nil))
     }
 }
 
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
-
-enum SetError {
-    Serialization(anyhow::Error),
-    Other(anyhow::Error),
-}
 
 impl SessionStore for RedisStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
@@ -174,16 +171,16 @@ impl SessionStore for RedisStore {
     }
 
     async fn save(&self, state: SessionState, ttl: &Duration) -> Result<SessionKey, SaveError> {
+        let body = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
         // A 64-character random key: a collision is not a practical event, and `NX` makes
         // one fail instead of overwriting another session.
         let session_key = generate_session_key();
-        match self.set(session_key.as_ref(), &state, ttl, "NX").await {
+        match self.set(session_key.as_ref(), body, ttl, "NX").await {
             Ok(true) => Ok(session_key),
             Ok(false) => Err(SaveError::Other(anyhow::anyhow!(
                 "a new session key was already taken"
             ))),
-            Err(SetError::Serialization(e)) => Err(SaveError::Serialization(e)),
-            Err(SetError::Other(e)) => Err(SaveError::Other(e)),
+            Err(e) => Err(SaveError::Other(e)),
         }
     }
 
@@ -193,15 +190,16 @@ impl SessionStore for RedisStore {
         state: SessionState,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        match self.set(session_key.as_ref(), &state, ttl, "XX").await {
+        let body =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        match self.set(session_key.as_ref(), body, ttl, "XX").await {
             Ok(true) => Ok(session_key),
             // The session expired between load and update: it becomes a new one.
             Ok(false) => self.save(state, ttl).await.map_err(|e| match e {
                 SaveError::Serialization(e) => UpdateError::Serialization(e),
                 SaveError::Other(e) => UpdateError::Other(e),
             }),
-            Err(SetError::Serialization(e)) => Err(UpdateError::Serialization(e)),
-            Err(SetError::Other(e)) => Err(UpdateError::Other(e)),
+            Err(e) => Err(UpdateError::Other(e)),
         }
     }
 

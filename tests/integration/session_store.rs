@@ -107,17 +107,22 @@ where
         Error = actix_web::Error,
     >,
 {
-    let req = test::TestRequest::post()
+    test::call_service(app, callback(cookie, data, code)).await
+}
+
+/// The callback a browser posts for the login page `data`, with the music user token `code`.
+fn callback(cookie: Cookie<'static>, data: &Value, code: &str) -> actix_http::Request {
+    test::TestRequest::post()
         .uri(&format!("{PREFIX}/callback"))
         .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
+        .insert_header((header::ACCEPT, "application/json"))
         .cookie(cookie)
         .set_payload(form(&[
             ("code", code),
             ("state", data["state"].as_str().unwrap()),
             ("id_token_hint", data["developerToken"].as_str().unwrap()),
         ]))
-        .to_request();
-    test::call_service(app, req).await
+        .to_request()
 }
 
 #[actix_web::test]
@@ -237,18 +242,7 @@ async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
     assert_eq!(status, StatusCode::OK, "one slow operation fits");
 
     let started = std::time::Instant::now();
-    let callback = test::TestRequest::post()
-        .uri(&format!("{PREFIX}/callback"))
-        .insert_header((header::CONTENT_TYPE, "application/x-www-form-urlencoded"))
-        .insert_header((header::ACCEPT, "application/json"))
-        .cookie(cookie)
-        .set_payload(form(&[
-            ("code", "mut-slow-2"),
-            ("state", data["state"].as_str().unwrap()),
-            ("id_token_hint", data["developerToken"].as_str().unwrap()),
-        ]))
-        .to_request();
-    let (status, _, text) = call(&app, callback).await;
+    let (status, _, text) = call(&app, callback(cookie, &data, "mut-slow-2")).await;
     let took = started.elapsed();
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     let body: Value = serde_json::from_str(&text).unwrap();
