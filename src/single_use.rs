@@ -138,8 +138,10 @@ impl StateLedger for MemoryLedger {
         id: &'a StateId,
         ttl: Duration,
     ) -> LocalBoxFuture<'a, Result<bool, LedgerError>> {
-        // `or_insert` is atomic per key: one caller inserts (a fresh entry), the others see it.
-        let fresh = self.spent.entry(*id).or_insert(ttl).is_fresh();
+        // `or_insert_with` coalesces concurrent calls on one missing key: one caller inserts
+        // (a fresh entry), the others wait for it and read it. (`or_insert` does not: it is a
+        // lookup then an insert, and two racing callers could both see a fresh entry.)
+        let fresh = self.spent.entry(*id).or_insert_with(|| ttl).is_fresh();
         Box::pin(std::future::ready(Ok(fresh)))
     }
 }
@@ -150,28 +152,39 @@ mod tests {
 
     #[test]
     fn a_state_is_spent_once_even_from_many_threads() {
+        // Many rounds, each with threads released together at a barrier: a ledger that looks up
+        // and then inserts lets two of them win in some round (it did, one run in twenty, with a
+        // single round).
         let ledger = std::sync::Arc::new(MemoryLedger::new());
-        let id = StateId::new("apple-music", "the-state");
-        let wins: usize = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..16)
-                .map(|_| {
-                    let ledger = ledger.clone();
-                    scope.spawn(move || {
-                        futures_util::FutureExt::now_or_never(
-                            ledger.spend(&id, Duration::from_secs(60)),
-                        )
-                        .unwrap()
-                        .unwrap() as usize
+        const THREADS: usize = 8;
+        for round in 0..300 {
+            let id = StateId::new("apple-music", &format!("the-state-{round}"));
+            let start = std::sync::Barrier::new(THREADS);
+            let wins: usize = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..THREADS)
+                    .map(|_| {
+                        let (ledger, start) = (&ledger, &start);
+                        scope.spawn(move || {
+                            start.wait();
+                            futures_util::FutureExt::now_or_never(
+                                ledger.spend(&id, Duration::from_secs(60)),
+                            )
+                            .unwrap()
+                            .unwrap() as usize
+                        })
                     })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).sum()
-        });
-        assert_eq!(wins, 1);
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).sum()
+            });
+            assert_eq!(wins, 1, "round {round}: a state was spent {wins} times");
+        }
         let other = StateId::new("apple-music", "another-state");
         let spent =
             futures_util::FutureExt::now_or_never(ledger.spend(&other, Duration::from_secs(60)));
         assert!(spent.unwrap().unwrap(), "another state is still fresh");
+        let again =
+            futures_util::FutureExt::now_or_never(ledger.spend(&other, Duration::from_secs(60)));
+        assert!(!again.unwrap().unwrap(), "a spent state stays spent");
     }
 
     #[test]
