@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo as a newcomer runs it (`cargo run --example demo`, sandbox mode), checked from the
 # outside with curl: Secure cookies by default and off only when told, POST-only callback,
-# no return page outside the redirect login page, the sign-in routes' rate limit.
+# no return page outside the redirect login page, the sign-in routes' rate limit, an access log
+# (at `info`) that names paths and never a query's token.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +16,7 @@ trap cleanup EXIT
 start() { # start ENV...: runs the demo on a free port with ENV, sets $base
   local port
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  env BIND="127.0.0.1:$port" RUST_LOG=warn "$@" "$demo" >"$tmp/out" 2>&1 &
+  env BIND="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$@" "$demo" >"$tmp/out" 2>&1 &
   pid=$!
   base="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do
@@ -53,6 +54,16 @@ curl -fs -o /dev/null "$base/" || fail "the limit reaches past the sign-in route
 # Sign in with Apple's routes share the limit (this address used it up above).
 curl -s -o /dev/null -w '%{http_code}' "$base/auth/apple/login" | grep -q 429 \
   || fail "Sign in with Apple's routes are not rate limited"
+stop
+
+# The access log at `info`: method and path, never the query (a GET callback may carry a token).
+RUST_LOG=info start INSECURE_COOKIES=1 APPLE_MUSIC_ALLOW_GET_CALLBACK=true
+curl -s -o /dev/null "$base/auth/apple-music/callback?music_user_token=sandbox.SECRET-TOKEN&state=SECRET-STATE"
+curl -s -o /dev/null "$base/auth/apple-music/login?return_to=/me"
+sleep 0.2
+grep -q '"GET /auth/apple-music/callback" 400' "$tmp/out" || fail "no access log line for the callback: $(cat "$tmp/out")"
+grep -q '"GET /auth/apple-music/login" 200' "$tmp/out" || fail "no access log line for the login page"
+grep -q 'SECRET' "$tmp/out" && fail "the log holds a query's token or state: $(grep SECRET "$tmp/out")"
 stop
 
 # Real credentials (a test key; Apple cannot be reached from here) without APPLE_ID_*: the home

@@ -33,7 +33,7 @@ use actix_session::storage::{CookieSessionStore, SessionStore};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest};
-use actix_web::middleware::Logger;
+use actix_web::middleware::{Condition, Logger};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use base64::Engine;
 use futures_util::future::Either;
@@ -270,6 +270,7 @@ where
         accounts,
         apple_id,
     } = server;
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     HttpServer::new(move || {
         let limiter = limiter.clone();
         let session = SessionMiddleware::builder(make_store(), key.clone())
@@ -279,10 +280,13 @@ where
             .build();
         let mut app = App::new()
             .wrap(StoreFailures::around(session))
-            .wrap(
+            // The access log, only where its lines are kept (`RUST_LOG` at `info` or finer for
+            // it): the Logger renders its line's fields on every request, logged or not.
+            .wrap(Condition::new(
+                access_log,
                 Logger::new(SAFE_LOG_FORMAT)
                     .custom_request_replace("path", actix_apple_music::safe_log_path),
-            )
+            ))
             .wrap_fn(move |req, srv| {
                 // The sign-in routes only (Apple Music and Sign in with Apple): each callback
                 // may cost a call to Apple.

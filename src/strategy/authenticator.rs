@@ -416,11 +416,18 @@ impl<S: Strategy> Authenticator<S> {
     /// plus the margin. An identity whose end is unknown removes the record (the store's own
     /// TTL applies).
     fn refresh_until(&self, session: &Session) {
+        let pending = session.get::<PendingLogin>(&self.keys.login).ok().flatten();
+        self.record_lifetime(session, pending.as_ref());
+    }
+
+    /// [`refresh_until`](Self::refresh_until) with the session's pending login already at
+    /// hand (the login page has just written it; reading it back would decode it again).
+    fn record_lifetime(&self, session: &Session, pending: Option<&PendingLogin>) {
         let margin = self.options.session_margin.as_secs() as i64;
         let mut until: Option<i64> = None;
         let mut known = true;
         let mut later = |t: i64| until = Some(until.map_or(t, |u| u.max(t)));
-        if let Some(pending) = session.get::<PendingLogin>(&self.keys.login).ok().flatten() {
+        if let Some(pending) = pending {
             later(
                 pending
                     .created
@@ -532,7 +539,7 @@ impl<S: Strategy> Authenticator<S> {
             log::error!("could not store the login state: {e}");
             FlowError::malformed("the session could not hold the login state")
         })?;
-        self.refresh_until(session);
+        self.record_lifetime(session, Some(&pending));
         Ok(pending)
     }
 
