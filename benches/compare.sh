@@ -6,10 +6,12 @@
 # Apple call. Prints one table (req/s and ratios), the cookie size with a 600-character music
 # user token, the login page's size and each server's RSS.
 # Needs wrk and redis-server (apt-get install wrk redis-server).
-#   bash benches/compare.sh [seconds per load, default 10]
+#   [ROUNDS=3] bash benches/compare.sh [seconds per load, default 10]
+# (the guarded route and the same route without the guard alternate ROUNDS times)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
+rounds="${ROUNDS:-3}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 1; }
 cargo build -q --release --example demo --example guard_bench --features redis
@@ -48,8 +50,17 @@ page_bytes=$(curl -s "$cookie_base/auth/apple-music/login" | wc -c)
 
 # The loads, one after another.
 bare=$(rps "$bench/bare")
-open=$(rps -H "Cookie: $bench_cookie" "$bench/app/open")
-guarded=$(rps -H "Cookie: $bench_cookie" "$bench/app/guarded")
+# The guard costs a few per cent, about what one load varies by here: the route with and
+# without it alternate, $rounds rounds each, and the ratio is of the means.
+open_runs=(); guarded_runs=()
+for _ in $(seq "$rounds"); do
+  open_runs+=("$(rps -H "Cookie: $bench_cookie" "$bench/app/open")")
+  guarded_runs+=("$(rps -H "Cookie: $bench_cookie" "$bench/app/guarded")")
+done
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
+open=$(mean "${open_runs[@]}"); guarded=$(mean "${guarded_runs[@]}")
+round_ratios=$(paste -d' ' <(printf '%s\n' "${guarded_runs[@]}") <(printf '%s\n' "${open_runs[@]}") \
+  | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }')
 bench_rss=$(rss $bench_pid)
 me=$(rps -H "Cookie: $cookie" -H 'Accept: application/json' "$cookie_base/me")
 page=$(rps "$cookie_base/auth/apple-music/login")
@@ -83,6 +94,7 @@ awk -v c="$callback_ms" -v u="$ucallback_ms" -v p="$page_ms" 'BEGIN {
 [ "$failed" = 0 ] && [ "$ufailed" = 0 ] || echo "failed sign-ins: $failed checked, $ufailed unchecked"
 echo
 echo "session cookie with a 600-character music user token: $(( ${#cookie} - 3 )) bytes (cookie store); $(( ${#rcookie} - 3 )) bytes (Redis)"
+echo "guard / no guard in each of the $rounds alternating rounds: $round_ratios (the table: means)"
 echo "login page: $page_bytes bytes of HTML"
 echo "RSS after the loads: guard bench $bench_rss KiB · demo, cookie $cookie_rss KiB · demo, Redis $redis_rss KiB · demo, unchecked $unchecked_rss KiB"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"

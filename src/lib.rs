@@ -135,8 +135,10 @@
 //!
 //! # Choosing a session store
 //!
-//! One instance: actix-session's cookie store (the identity, about 1 KiB, lives in a private
-//! cookie). Several instances behind a load balancer: actix-session's Redis store (feature
+//! One instance: the session lives in a private cookie. actix-session's cookie store works;
+//! [`session_store::CompactCookieStore`] behind [`StoreFailures::around`](session_store::StoreFailures::around) makes the cookie about
+//! 130 bytes smaller (a signed-in cookie with a 600-character music user token: under 1 KiB)
+//! and still reads the other's cookies. Several instances behind a load balancer: actix-session's Redis store (feature
 //! `redis`) through [`session_store`], which makes each session's TTL follow its identity and
 //! answers `503` while Redis is down. Every instance needs the same session key.
 //!

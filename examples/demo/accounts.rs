@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use actix_apple_music::{AppleIdStrategy, AppleMusicStrategy, Rejection, SignInContext};
 use serde::{Deserialize, Serialize};
 
-/// The app's user value the hooks keep in the session.
+/// The app's user value the hooks keep in the session (as the bare id, `"acct-1"`: it rides
+/// in every request's cookie).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct DemoUser {
     /// The account's id, e.g. `acct-1`.
     pub account: String,

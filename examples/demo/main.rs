@@ -23,13 +23,13 @@ use std::process::ExitCode;
 use accounts::{Accounts, DemoUser};
 use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
-use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
+use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
 use actix_apple_music::{
     AppleIdStrategy, AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState,
     SAFE_LOG_FORMAT,
 };
 use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::{CookieSessionStore, SessionStore};
+use actix_session::storage::SessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest};
@@ -485,9 +485,7 @@ async fn run() -> Result<(), String> {
         apple_id,
     };
     match store {
-        Sessions::Cookie => {
-            serve(|| LifetimeStore::new(CookieSessionStore::default()), server).await
-        }
+        Sessions::Cookie => serve(|| LifetimeStore::new(CompactCookieStore::new()), server).await,
         #[cfg(feature = "redis")]
         Sessions::Redis(redis) => serve(move || redis.store(), server).await,
     }

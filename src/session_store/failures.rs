@@ -141,6 +141,11 @@ pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
 /// the `503` travels as the request's error, as actix-session's own `500` does, and actix's
 /// server renders it; in tests, call the app with `actix_web::test::try_call_service` and
 /// render the error with `error_response()`.
+///
+/// It also sends the session cookie's base64 as it is: actix-session percent-encodes each `/`
+/// and `=` of it (3 bytes instead of 1, which RFC 6265 does not ask for), and reads the cookie
+/// back percent-decoded either way. Only `HttpOnly` cookies whose value is base64 with those
+/// two escapes are rewritten; any other `Set-Cookie` passes as it is.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StoreFailures;
 
@@ -194,7 +199,10 @@ where
         let request = async move {
             let result = service.call(req).await;
             let Some(failure) = FAILURE.with(|slot| slot.borrow_mut().take()) else {
-                return result.map(ServiceResponse::map_into_left_body);
+                return result.map(|mut res| {
+                    super::raw_cookie::unescape_session_cookies(res.headers_mut());
+                    res.map_into_left_body()
+                });
             };
             let html = crate::response::accepts_html(&accept);
             match result {

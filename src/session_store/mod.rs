@@ -54,13 +54,16 @@
 //! `TtlExtensionPolicy::OnEveryRequest`) is ignored, since extending a session past its
 //! identity's end is what this type avoids.
 
+mod cookie;
 mod failures;
 mod lifetime;
 mod middleware;
+mod raw_cookie;
 #[cfg(feature = "redis")]
 mod redis;
 mod seal;
 
+pub use cookie::CompactCookieStore;
 pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
 pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;

@@ -7,7 +7,7 @@ use crate::common::{self, session_cookie};
 use std::time::Duration;
 
 use actix_apple_music::developer_token::SigningKey;
-use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
+use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
@@ -252,4 +252,53 @@ async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
         took < std::time::Duration::from_millis(290),
         "took {took:?}"
     );
+}
+
+macro_rules! cookie_app {
+    ($store:expr, $key:expr) => {{
+        let config =
+            AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
+        let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+        test::init_service(
+            App::new()
+                .wrap(StoreFailures::around(
+                    SessionMiddleware::builder(LifetimeStore::new($store), $key.clone())
+                        .cookie_secure(false)
+                        .build(),
+                ))
+                .configure(auth.mount(PREFIX))
+                .route("/me", web::get().to(me)),
+        )
+        .await
+    }};
+}
+
+/// Switching from actix-session's cookie store to the compact one keeps everyone signed in:
+/// its JSON cookies still read, and the next write is compact (and smaller).
+#[actix_web::test]
+async fn cookies_of_actix_sessions_cookie_store_still_read_after_switching() {
+    let key = Key::generate();
+    let before = cookie_app!(actix_session::storage::CookieSessionStore::default(), key);
+    let (cookie, data) = start_login(&before).await;
+    let signed_in = finish_login(&before, cookie, &data, "sandbox.token").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let old = session_cookie(&signed_in).unwrap();
+
+    let after = cookie_app!(CompactCookieStore::new(), key);
+    let me = test::TestRequest::get().uri("/me").cookie(old.clone());
+    let (status, _, _) = call(&after, me.to_request()).await;
+    assert_eq!(status, StatusCode::OK, "the old cookie still signs in");
+
+    // A new sign-in on the compact store: the same identity in a smaller cookie.
+    let (cookie, data) = start_login(&after).await;
+    let signed_in = finish_login(&after, cookie, &data, "sandbox.token").await;
+    let new = session_cookie(&signed_in).unwrap();
+    assert!(
+        new.value().len() < old.value().len(),
+        "compact {} bytes, JSON {} bytes",
+        new.value().len(),
+        old.value().len()
+    );
+    let me = test::TestRequest::get().uri("/me").cookie(new);
+    assert_eq!(call(&after, me.to_request()).await.0, StatusCode::OK);
 }
