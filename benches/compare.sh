@@ -7,7 +7,7 @@
 # user token, the login page's size and each server's RSS.
 # Needs wrk and redis-server (apt-get install wrk redis-server).
 #   [ROUNDS=3] bash benches/compare.sh [seconds per load, default 10]
-# (the guarded route and the same route without the guard alternate ROUNDS times)
+# (the req/s loads run ROUNDS times in turn; each figure is the mean of its rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
@@ -48,25 +48,30 @@ for c in "$cookie_base $cookie" "$redis_base $rcookie"; do
 done
 page_bytes=$(curl -s "$cookie_base/auth/apple-music/login" | wc -c)
 
-# The loads, one after another.
-bare=$(rps "$bench/bare")
-# The guard costs a few per cent, about what one load varies by here: the route with and
-# without it alternate, $rounds rounds each, and the ratio is of the means.
-open_runs=(); guarded_runs=()
+# The loads. One load varies by several per cent here (two shared cores), more than the
+# guard costs: the loads that are compared with each other run in $rounds rounds, each round
+# all of them in turn, and each figure is the mean of its rounds.
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
+bare_runs=(); open_runs=(); guarded_runs=(); me_runs=(); page_runs=(); rme_runs=(); rpage_runs=()
 for _ in $(seq "$rounds"); do
+  bare_runs+=("$(rps "$bench/bare")")
   open_runs+=("$(rps -H "Cookie: $bench_cookie" "$bench/app/open")")
   guarded_runs+=("$(rps -H "Cookie: $bench_cookie" "$bench/app/guarded")")
+  me_runs+=("$(rps -H "Cookie: $cookie" -H 'Accept: application/json' "$cookie_base/me")")
+  page_runs+=("$(rps "$cookie_base/auth/apple-music/login")")
+  rme_runs+=("$(rps -H "Cookie: $rcookie" -H 'Accept: application/json' "$redis_base/me")")
+  rpage_runs+=("$(rps "$redis_base/auth/apple-music/login")")
 done
-mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
-open=$(mean "${open_runs[@]}"); guarded=$(mean "${guarded_runs[@]}")
-round_ratios=$(paste -d' ' <(printf '%s\n' "${guarded_runs[@]}") <(printf '%s\n' "${open_runs[@]}") \
-  | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }')
+bare=$(mean "${bare_runs[@]}"); open=$(mean "${open_runs[@]}"); guarded=$(mean "${guarded_runs[@]}")
+me=$(mean "${me_runs[@]}"); page=$(mean "${page_runs[@]}")
+rme=$(mean "${rme_runs[@]}"); rpage=$(mean "${rpage_runs[@]}")
+per_round() { # per_round A B: A/B in each round
+  paste -d' ' <(printf '%s\n' "${!1}") <(printf '%s\n' "${!2}") | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }'
+}
+round_ratios=$(per_round 'guarded_runs[@]' 'open_runs[@]')
+page_ratios=$(per_round 'page_runs[@]' 'bare_runs[@]')
 bench_rss=$(rss $bench_pid)
-me=$(rps -H "Cookie: $cookie" -H 'Accept: application/json' "$cookie_base/me")
-page=$(rps "$cookie_base/auth/apple-music/login")
 cookie_rss=$(rss $cookie_pid)
-rme=$(rps -H "Cookie: $rcookie" -H 'Accept: application/json' "$redis_base/me")
-rpage=$(rps "$redis_base/auth/apple-music/login")
 redis_rss=$(rss $redis_pid)
 read -r _ logins _ page_ms _ callback_ms _ failed < <("$driver" logins --base "$cookie_base" --seconds "$secs" --concurrency 16)
 read -r _ ulogins _ upage_ms _ ucallback_ms _ ufailed < <("$driver" logins --base "$unchecked_base" --seconds "$secs" --concurrency 16)
@@ -94,7 +99,7 @@ awk -v c="$callback_ms" -v u="$ucallback_ms" -v p="$page_ms" 'BEGIN {
 [ "$failed" = 0 ] && [ "$ufailed" = 0 ] || echo "failed sign-ins: $failed checked, $ufailed unchecked"
 echo
 echo "session cookie with a 600-character music user token: $(( ${#cookie} - 3 )) bytes (cookie store); $(( ${#rcookie} - 3 )) bytes (Redis)"
-echo "guard / no guard in each of the $rounds alternating rounds: $round_ratios (the table: means)"
+echo "per round ($rounds rounds; the table has the means): guard / no guard $round_ratios · login page / bare $page_ratios"
 echo "login page: $page_bytes bytes of HTML"
 echo "RSS after the loads: guard bench $bench_rss KiB · demo, cookie $cookie_rss KiB · demo, Redis $redis_rss KiB · demo, unchecked $unchecked_rss KiB"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"

@@ -1,7 +1,8 @@
 //! A server for measuring what the guard costs: `benches/guard_load.sh` drives it with wrk.
 //!
 //! - `GET /bare`: a bare actix handler, no session middleware;
-//! - `GET /app/open`: the same handler behind the session middleware, no guard;
+//! - `GET /app/open`: the same handler behind the session middleware (the compact cookie
+//!   store, as the docs recommend for one instance), no guard;
 //! - `GET /app/guarded`: the same handler taking `AppleMusicUser`;
 //! - `POST /app/sign-in`: signs a fixed test identity in (answers the cookie).
 //! - with `--features redis` and `SESSION_REDIS_URL` set, the same three under `/redis/…`
@@ -12,12 +13,12 @@
 use std::time::Duration;
 
 use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
 use actix_apple_music::{
     AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser, Authenticator,
     MusicUserToken,
 };
 use actix_session::config::CookieContentSecurity;
-use actix_session::storage::CookieSessionStore;
 use actix_session::{SessionExt, SessionMiddleware};
 use actix_web::cookie::Key;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -63,10 +64,12 @@ async fn main() -> std::io::Result<()> {
         Err(_) => None,
     };
     let server = HttpServer::new(move || {
-        let session = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-            .cookie_content_security(CookieContentSecurity::Private)
-            .cookie_secure(false)
-            .build();
+        let session = StoreFailures::around(
+            SessionMiddleware::builder(LifetimeStore::new(CompactCookieStore::new()), key.clone())
+                .cookie_content_security(CookieContentSecurity::Private)
+                .cookie_secure(false)
+                .build(),
+        );
         let app = App::new()
             .configure(auth.clone().mount("/auth/apple-music"))
             .route("/bare", web::get().to(bare))

@@ -85,32 +85,38 @@ pub(crate) fn escape_html(text: &str) -> String {
 /// comment opener can appear. `JSON.parse` reads it back unchanged.
 pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
     let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
-    // A byte scan: U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+    // A byte scan: U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8. Most blocks hold
+    // none of these bytes, and then the JSON is the answer as it is.
     let bytes = json.as_bytes();
-    let mut out: Option<String> = None;
-    let mut copied = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escape = match (b, bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'<', ..) => "\\u003c",
-            (b'>', ..) => "\\u003e",
-            (b'&', ..) => "\\u0026",
-            (0xE2, Some(0x80), Some(0xA8)) => "\\u2028",
-            (0xE2, Some(0x80), Some(0xA9)) => "\\u2029",
-            _ => continue,
+    let candidate = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| matches!(b, b'<' | b'>' | b'&' | 0xE2))
+            .map(|at| from + at)
+    };
+    let Some(first) = candidate(0) else {
+        return json;
+    };
+    let mut out = String::with_capacity(json.len() + 32);
+    let (mut copied, mut next) = (0, Some(first));
+    while let Some(i) = next {
+        let escape = match &bytes[i..] {
+            [b'<', ..] => Some(("\\u003c", 1)),
+            [b'>', ..] => Some(("\\u003e", 1)),
+            [b'&', ..] => Some(("\\u0026", 1)),
+            [0xE2, 0x80, 0xA8, ..] => Some(("\\u2028", 3)),
+            [0xE2, 0x80, 0xA9, ..] => Some(("\\u2029", 3)),
+            _ => None,
         };
-        let out = out.get_or_insert_with(|| String::with_capacity(json.len() + 32));
-        out.push_str(&json[copied..i]);
-        out.push_str(escape);
-        copied = i + if b == 0xE2 { 3 } else { 1 };
-    }
-    match out {
-        // Most blocks hold none of them: the JSON as it is.
-        None => json,
-        Some(mut out) => {
-            out.push_str(&json[copied..]);
-            out
+        if let Some((escape, len)) = escape {
+            out.push_str(&json[copied..i]);
+            out.push_str(escape);
+            copied = i + len;
         }
+        next = candidate(i + 1);
     }
+    out.push_str(&json[copied..]);
+    out
 }
 
 /// The JSON body of a failed sign-in:

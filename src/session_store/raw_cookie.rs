@@ -43,26 +43,27 @@ fn unescape(line: &[u8]) -> Option<Vec<u8>> {
     if !http_only || !value.contains(&b'%') {
         return None;
     }
+    let base64 = |run: &[u8]| run.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+');
+    let mut runs = value.split(|&b| b == b'%');
     let mut out = Vec::with_capacity(line.len());
     out.extend_from_slice(&pair[..value_start]);
-    let mut rest = value;
-    while let Some((&b, tail)) = rest.split_first() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' => {
-                out.push(b);
-                rest = tail;
-            }
-            b'%' => {
-                let raw = match tail.get(..2)? {
-                    [b'2', b'F' | b'f'] => b'/',
-                    [b'3', b'D' | b'd'] => b'=',
-                    _ => return None,
-                };
-                out.push(raw);
-                rest = &tail[2..];
-            }
+    // Before the first `%`: base64 only; after each: `2F` or `3D`, then base64.
+    let head = runs.next()?;
+    if !base64(head) {
+        return None;
+    }
+    out.extend_from_slice(head);
+    for run in runs {
+        let (raw, rest) = match run {
+            [b'2', b'F' | b'f', rest @ ..] => (b'/', rest),
+            [b'3', b'D' | b'd', rest @ ..] => (b'=', rest),
             _ => return None,
+        };
+        if !base64(rest) {
+            return None;
         }
+        out.push(raw);
+        out.extend_from_slice(rest);
     }
     out.extend_from_slice(attributes);
     Some(out)
