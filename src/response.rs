@@ -94,6 +94,10 @@ pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
             .position(|&b| matches!(b, b'<' | b'>' | b'&' | 0xE2))
             .map(|at| from + at)
     };
+    // Two vectorised searches settle the usual case.
+    if memchr::memchr3(b'<', b'>', b'&', bytes).is_none() && memchr::memchr(0xE2, bytes).is_none() {
+        return json;
+    }
     let Some(first) = candidate(0) else {
         return json;
     };

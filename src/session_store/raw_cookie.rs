@@ -11,39 +11,59 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 /// only `%2F` and `%3D` escapes (what actix-session's private and signed cookies look like)
 /// with those two characters unescaped. Any other cookie is left exactly as it is.
 pub(super) fn unescape_session_cookies(headers: &mut HeaderMap) {
-    if !headers
-        .get_all(header::SET_COOKIE)
-        .any(|value| value.as_bytes().contains(&b'%'))
-    {
+    let mut lines = headers.get_all(header::SET_COOKIE);
+    let (Some(first), more) = (lines.next(), lines.next().is_some()) else {
+        return;
+    };
+    if !more {
+        // The usual case, one cookie: rewritten in place.
+        if let Some(value) = rewrite(first) {
+            if let Some(slot) = headers.get_mut(header::SET_COOKIE) {
+                *slot = value;
+            }
+        }
         return;
     }
-    let rewritten: Vec<HeaderValue> = headers
+    let lines: Vec<HeaderValue> = headers
         .get_all(header::SET_COOKIE)
-        .map(|value| {
-            unescape(value.as_bytes())
-                .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-                .unwrap_or_else(|| value.clone())
-        })
+        .map(|value| rewrite(value).unwrap_or_else(|| value.clone()))
         .collect();
     headers.remove(header::SET_COOKIE);
-    for value in rewritten {
+    for value in lines {
         headers.append(header::SET_COOKIE, value);
     }
 }
 
+fn rewrite(value: &HeaderValue) -> Option<HeaderValue> {
+    unescape(value.as_bytes()).and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+}
+
+/// The bytes of standard base64 other than `/` and `=` (which arrive escaped).
+const BASE64: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric() || b == b'+' as usize;
+        b += 1;
+    }
+    table
+};
+
 /// The `Set-Cookie` line with its value unescaped, if it is one to rewrite.
 fn unescape(line: &[u8]) -> Option<Vec<u8>> {
-    let pair_end = line.iter().position(|&b| b == b';').unwrap_or(line.len());
+    let pair_end = memchr::memchr(b';', line).unwrap_or(line.len());
     let (pair, attributes) = line.split_at(pair_end);
-    let value_start = pair.iter().position(|&b| b == b'=')? + 1;
+    let value_start = memchr::memchr(b'=', pair)? + 1;
     let value = &pair[value_start..];
+    // Nothing escaped: nothing to do.
+    memchr::memchr(b'%', value)?;
     let http_only = attributes
         .split(|&b| b == b';')
         .any(|attribute| attribute.trim_ascii().eq_ignore_ascii_case(b"httponly"));
-    if !http_only || !value.contains(&b'%') {
+    if !http_only {
         return None;
     }
-    let base64 = |run: &[u8]| run.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+');
+    let base64 = |run: &[u8]| run.iter().all(|&b| BASE64[b as usize]);
     let mut runs = value.split(|&b| b == b'%');
     let mut out = Vec::with_capacity(line.len());
     out.extend_from_slice(&pair[..value_start]);
