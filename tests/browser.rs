@@ -16,11 +16,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
 use actix_apple_music::{
     sandbox, AppleMusicStrategy, AppleMusicUser, Authenticator, LoginPage, SignInContext,
 };
 use actix_session::config::CookieContentSecurity;
-use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
@@ -154,13 +154,17 @@ async fn harness_full(
     let key = Key::generate();
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
-                    .cookie_content_security(CookieContentSecurity::Private)
-                    // `Secure`, as the demo's default: Chromium keeps it on http://127.0.0.1.
-                    .cookie_secure(true)
-                    .build(),
-            )
+            // The demo's session stack: the compact cookie store, its base64 sent unescaped.
+            .wrap(StoreFailures::around(
+                SessionMiddleware::builder(
+                    LifetimeStore::new(CompactCookieStore::new()),
+                    key.clone(),
+                )
+                .cookie_content_security(CookieContentSecurity::Private)
+                // `Secure`, as the demo's default: Chromium keeps it on http://127.0.0.1.
+                .cookie_secure(true)
+                .build(),
+            ))
             .configure(auth.clone().mount("/auth/apple-music"))
             .app_data(web::Data::new(accounts.clone()))
             .configure(sandbox::routes)

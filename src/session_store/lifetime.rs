@@ -95,14 +95,22 @@ impl<S: SessionStore> LifetimeStore<S> {
 /// entry per strategy), at least one second; the middleware's `configured` TTL when the
 /// session holds no record (or one that does not read).
 fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {
-    let until = state
-        .get(LIFETIME_KEY)
-        .and_then(|record| serde_json::from_str::<String>(record).ok())
-        .and_then(|record| read_lifetimes(&record).into_values().max());
+    let until = state.get(LIFETIME_KEY).and_then(|json| {
+        // The record is a JSON string; the crate writes it without escapes, so it borrows.
+        match serde_json::from_str::<&str>(json) {
+            Ok(record) => latest_end(record),
+            Err(_) => latest_end(&serde_json::from_str::<String>(json).ok()?),
+        }
+    });
     match until {
         Some(until) => Duration::seconds(until.saturating_sub(now.unix_timestamp()).max(1)),
         None => *configured,
     }
+}
+
+/// The latest end in a lifetime record (`name=unix-seconds`, comma-separated).
+fn latest_end(record: &str) -> Option<i64> {
+    read_lifetimes(record).into_values().max()
 }
 
 impl<S: SessionStore> SessionStore for LifetimeStore<S> {

@@ -1,6 +1,7 @@
 //! The [`Authenticator`]: a strategy mounted on an app, and everything around it that is not
 //! provider-specific (login state, the app's hook, the session, the answers).
 
+use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -461,8 +462,14 @@ impl<S: Strategy> Authenticator<S> {
             session.remove(LIFETIME_KEY);
             Ok(())
         } else {
-            let text: Vec<String> = record.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            session.insert(LIFETIME_KEY, text.join(","))
+            let mut text = String::with_capacity(record.len() * 24);
+            for (name, until) in &record {
+                if !text.is_empty() {
+                    text.push(',');
+                }
+                let _ = write!(text, "{name}={until}");
+            }
+            session.insert(LIFETIME_KEY, text)
         };
         if let Err(e) = written {
             log::warn!("could not record the session's lifetime: {e}");
