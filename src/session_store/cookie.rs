@@ -26,8 +26,8 @@ const ENTRY_END: char = '\u{1}';
 /// 600-character music user token a signed-in cookie is about 100 bytes smaller.
 ///
 /// Cookies written by actix-session's cookie store still read (the JSON form), so switching
-/// keeps everyone signed in. A session whose keys hold those control characters is written
-/// as JSON too.
+/// keeps everyone signed in; switching back signs out the sessions written in the compact
+/// form. A session whose keys or values hold those control characters is written as JSON.
 ///
 /// ```no_run
 /// use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
