@@ -44,10 +44,26 @@ pub(crate) fn secure_page(
     extra_script_src: &str,
     extra_directives: &str,
 ) {
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'{extra_script_src}; style-src 'nonce-{nonce}'; \
-         img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'{extra_directives}"
+    // Pieces pushed onto one string: the formatting machinery was a visible part of a login
+    // page's time.
+    const REST: &str =
+        "; img-src 'self' https: data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+    let mut csp = String::with_capacity(
+        160 + 2 * nonce.len() + extra_script_src.len() + REST.len() + extra_directives.len(),
     );
+    for piece in [
+        "default-src 'none'; script-src 'nonce-",
+        nonce,
+        "'",
+        extra_script_src,
+        "; style-src 'nonce-",
+        nonce,
+        "'",
+        REST,
+        extra_directives,
+    ] {
+        csp.push_str(piece);
+    }
     builder
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .insert_header((header::PRAGMA, HeaderValue::from_static("no-cache")))
@@ -197,6 +213,26 @@ impl<E: StrategyError + std::fmt::Debug> actix_web::ResponseError for SignInErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_policy_allows_the_nonce_and_the_extras_and_nothing_inline() {
+        let mut builder = HttpResponse::Ok();
+        secure_page(
+            &mut builder,
+            "N0NCE",
+            " https://cdn.example",
+            "; connect-src 'self'",
+        );
+        let page = builder.finish();
+        let csp = page.headers().get(header::CONTENT_SECURITY_POLICY).unwrap();
+        assert_eq!(
+            csp.to_str().unwrap(),
+            "default-src 'none'; script-src 'nonce-N0NCE' https://cdn.example; \
+             style-src 'nonce-N0NCE'; img-src 'self' https: data:; form-action 'self'; \
+             base-uri 'none'; frame-ancestors 'none'; connect-src 'self'"
+        );
+        assert_eq!(page.headers().get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+    }
 
     #[test]
     fn script_json_escapes_what_could_end_the_script_and_reads_back() {

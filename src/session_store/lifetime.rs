@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::failures::{record, StoreOperation};
 use super::seal::Sealer;
 use super::SessionState;
-use crate::strategy::{read_lifetimes, LIFETIME_KEY};
+use crate::strategy::LIFETIME_KEY;
 
 /// A [`SessionStore`](actix_session::storage::SessionStore) that keeps each session as long as its sign-ins need (from the crate's
 /// lifetime record) and no longer, bounds the time a request waits on it, reports failures to
@@ -108,9 +108,13 @@ fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime)
     }
 }
 
-/// The latest end in a lifetime record (`name=unix-seconds`, comma-separated).
+/// The latest end in a lifetime record (`name=unix-seconds`, comma-separated; entries that
+/// do not read are skipped, as `read_lifetimes` does).
 fn latest_end(record: &str) -> Option<i64> {
-    read_lifetimes(record).into_values().max()
+    record
+        .split(',')
+        .filter_map(|entry| entry.split_once('=')?.1.trim().parse().ok())
+        .max()
 }
 
 impl<S: SessionStore> SessionStore for LifetimeStore<S> {

@@ -6,6 +6,7 @@
 //! percent-decoded, so the same cookie can travel with them as they are.
 
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::web::Bytes;
 
 /// Rewrites each `Set-Cookie` that carries an `HttpOnly` cookie whose value is base64 with
 /// only `%2F` and `%3D` escapes (what actix-session's private and signed cookies look like)
@@ -35,7 +36,8 @@ pub(super) fn unescape_session_cookies(headers: &mut HeaderMap) {
 }
 
 fn rewrite(value: &HeaderValue) -> Option<HeaderValue> {
-    unescape(value.as_bytes()).and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+    unescape(value.as_bytes())
+        .and_then(|bytes| HeaderValue::from_maybe_shared(Bytes::from(bytes)).ok())
 }
 
 /// The bytes of standard base64 other than `/` and `=` (which arrive escaped).

@@ -30,7 +30,7 @@ use crate::single_use::{MemoryLedger, StateId, StateLedger};
 pub(crate) const LIFETIME_KEY: &str = "aam.until";
 
 /// The lifetime record's entries.
-pub(crate) fn read_lifetimes(record: &str) -> std::collections::BTreeMap<String, i64> {
+fn read_lifetimes(record: &str) -> std::collections::BTreeMap<String, i64> {
     record
         .split(',')
         .filter_map(|entry| {
