@@ -6,12 +6,12 @@
 # Apple call. Prints one table (req/s and ratios), the cookie size with a 600-character music
 # user token, the login page's size and each server's RSS.
 # Needs wrk and redis-server (apt-get install wrk redis-server).
-#   [ROUNDS=3] bash benches/compare.sh [seconds per load, default 10]
+#   [ROUNDS=5] bash benches/compare.sh [seconds per load, default 6]
 # (the req/s loads run ROUNDS times in turn; each figure is the mean of its rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs="${1:-10}"
-rounds="${ROUNDS:-3}"
+secs="${1:-6}"
+rounds="${ROUNDS:-5}"
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 1; }
 command -v redis-server >/dev/null || { echo "needs redis-server (apt-get install redis-server)"; exit 1; }
 cargo build -q --release --example demo --example guard_bench --features redis
@@ -65,8 +65,11 @@ done
 bare=$(mean "${bare_runs[@]}"); open=$(mean "${open_runs[@]}"); guarded=$(mean "${guarded_runs[@]}")
 me=$(mean "${me_runs[@]}"); page=$(mean "${page_runs[@]}")
 rme=$(mean "${rme_runs[@]}"); rpage=$(mean "${rpage_runs[@]}")
-per_round() { # per_round A B: A/B in each round
-  paste -d' ' <(printf '%s\n' "${!1}") <(printf '%s\n' "${!2}") | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 / $2 }'
+per_round() { # per_round A B: A/B in each round, then their median
+  local ratios
+  ratios=$(paste -d' ' <(printf '%s\n' "${!1}") <(printf '%s\n' "${!2}") | awk '{ printf "%.2f\n", $1 / $2 }')
+  printf '%s' "$(echo "$ratios" | paste -sd' ')"
+  echo "$ratios" | sort -n | awk '{ r[NR] = $1 } END { printf " (median %.2f)", (NR % 2 ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2) }'
 }
 round_ratios=$(per_round 'guarded_runs[@]' 'open_runs[@]')
 page_ratios=$(per_round 'page_runs[@]' 'bare_runs[@]')
