@@ -83,8 +83,8 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     }
 }
 
-/// What the login page needs to know about the login it starts.
-#[derive(Debug)]
+/// What the login page needs to know about the login it starts. (`Debug` leaves out the
+/// state and the hand-back.)
 #[non_exhaustive]
 pub struct LoginRequest<'a> {
     /// The single-use state to send back with the callback.
@@ -99,4 +99,16 @@ pub struct LoginRequest<'a> {
     pub prefix: &'a str,
     /// `prompt=login`: ask the user again even if the browser holds a cached credential.
     pub force_dialog: bool,
+}
+
+impl std::fmt::Debug for LoginRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("state", &"…")
+            .field("handback", &"…")
+            .field("callback_path", &self.callback_path)
+            .field("prefix", &self.prefix)
+            .field("force_dialog", &self.force_dialog)
+            .finish()
+    }
 }

@@ -43,10 +43,20 @@ pub(crate) fn handback_of(state: &str) -> String {
 /// What a callback offers as proof that it belongs to the login this session started: the
 /// login's `state`, or its `handback` (for a page that returns through a URL of the app, see
 /// [`LoginRequest::handback`](crate::LoginRequest::handback)).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Clone, Copy, Default)]
 pub struct StateProof<'a> {
     state: Option<&'a str>,
     handback: Option<&'a str>,
+}
+
+impl std::fmt::Debug for StateProof<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Which proof it is, not its value.
+        f.debug_struct("StateProof")
+            .field("state", &self.state.map(|_| "…"))
+            .field("handback", &self.handback.map(|_| "…"))
+            .finish()
+    }
 }
 
 impl<'a> StateProof<'a> {
@@ -112,6 +122,24 @@ mod tests {
     use super::*;
     use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just};
     use proptest::strategy::Strategy as _;
+
+    #[test]
+    fn debug_output_names_the_proofs_but_not_their_values() {
+        let proof = StateProof::state(Some("the-secret-state"));
+        let shown = format!("{proof:?}");
+        assert!(!shown.contains("the-secret-state"), "{shown}");
+        assert!(shown.contains("state: Some"), "{shown}");
+        let login = crate::LoginRequest {
+            state: "the-secret-state",
+            handback: "the-secret-handback",
+            callback_path: "/auth/x/callback",
+            prefix: "/auth/x",
+            force_dialog: false,
+        };
+        let shown = format!("{login:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("/auth/x/callback"), "{shown}");
+    }
 
     fn pending(state: &str) -> Option<PendingLogin> {
         Some(PendingLogin {
