@@ -95,7 +95,7 @@ fn unescape(line: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn rewrite(line: &str) -> String {
+    fn as_sent(line: &str) -> String {
         let mut headers = HeaderMap::new();
         headers.append(header::SET_COOKIE, HeaderValue::from_str(line).unwrap());
         unescape_session_cookies(&mut headers);
@@ -108,11 +108,11 @@ mod tests {
     #[test]
     fn a_session_cookie_travels_with_its_base64_as_it_is() {
         assert_eq!(
-            rewrite("id=ab%2Fc+d%3D%3D; HttpOnly; SameSite=Lax; Path=/"),
+            as_sent("id=ab%2Fc+d%3D%3D; HttpOnly; SameSite=Lax; Path=/"),
             "id=ab/c+d==; HttpOnly; SameSite=Lax; Path=/"
         );
         assert_eq!(
-            rewrite("id=x%2fy%3d; Path=/; httponly"),
+            as_sent("id=x%2fy%3d; Path=/; httponly"),
             "id=x/y=; Path=/; httponly"
         );
     }
@@ -132,7 +132,7 @@ mod tests {
             "id=; HttpOnly; Max-Age=0",
             "garbage; HttpOnly",
         ] {
-            assert_eq!(rewrite(line), line);
+            assert_eq!(as_sent(line), line);
         }
     }
 
