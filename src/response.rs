@@ -101,19 +101,20 @@ pub(crate) fn escape_html(text: &str) -> String {
 /// comment opener can appear. `JSON.parse` reads it back unchanged.
 pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
     let json = serde_json::to_string(value).unwrap_or_else(|_| "null".into());
-    // A byte scan: U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8. Most blocks hold
-    // none of these bytes, and then the JSON is the answer as it is.
+    // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8. Vectorised searches for the
+    // bytes that may need an escape; most blocks hold none, and then the JSON is the answer.
     let bytes = json.as_bytes();
     let candidate = |from: usize| {
-        bytes[from..]
-            .iter()
-            .position(|&b| matches!(b, b'<' | b'>' | b'&' | 0xE2))
-            .map(|at| from + at)
+        let rest = &bytes[from..];
+        [
+            memchr::memchr3(b'<', b'>', b'&', rest),
+            memchr::memchr(0xE2, rest),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| from + at)
     };
-    // Two vectorised searches settle the usual case.
-    if memchr::memchr3(b'<', b'>', b'&', bytes).is_none() && memchr::memchr(0xE2, bytes).is_none() {
-        return json;
-    }
     let Some(first) = candidate(0) else {
         return json;
     };

@@ -110,10 +110,9 @@ impl SessionStore for CompactCookieStore {
         session_state: SessionState,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        self.save(session_state, ttl).await.map_err(|e| match e {
-            SaveError::Serialization(e) => UpdateError::Serialization(e),
-            SaveError::Other(e) => UpdateError::Other(e),
-        })
+        self.save(session_state, ttl)
+            .await
+            .map_err(super::as_update_error)
     }
 
     async fn update_ttl(&self, _session_key: &SessionKey, _ttl: &Duration) -> anyhow::Result<()> {

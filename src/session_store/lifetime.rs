@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::failures::{record, StoreOperation};
 use super::seal::Sealer;
 use super::SessionState;
-use crate::strategy::LIFETIME_KEY;
+use crate::strategy::{lifetime_entries, LIFETIME_KEY};
 
 /// A [`SessionStore`](actix_session::storage::SessionStore) that keeps each session as long as its sign-ins need (from the crate's
 /// lifetime record) and no longer, bounds the time a request waits on it, reports failures to
@@ -108,13 +108,9 @@ fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime)
     }
 }
 
-/// The latest end in a lifetime record (`name=unix-seconds`, comma-separated; entries that
-/// do not read are skipped, as `read_lifetimes` does).
+/// The latest end in a lifetime record.
 fn latest_end(record: &str) -> Option<i64> {
-    record
-        .split(',')
-        .filter_map(|entry| entry.split_once('=')?.1.trim().parse().ok())
-        .max()
+    lifetime_entries(record).map(|(_, until)| until).max()
 }
 
 impl<S: SessionStore> SessionStore for LifetimeStore<S> {

@@ -72,3 +72,12 @@ pub use redis::{redis, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFI
 
 /// The state of one session, as actix-session hands it to stores.
 type SessionState = std::collections::HashMap<String, String>;
+
+/// A failed save, as the update that fell back to it failed.
+fn as_update_error(e: actix_session::storage::SaveError) -> actix_session::storage::UpdateError {
+    use actix_session::storage::{SaveError, UpdateError};
+    match e {
+        SaveError::Serialization(e) => UpdateError::Serialization(e),
+        SaveError::Other(e) => UpdateError::Other(e),
+    }
+}

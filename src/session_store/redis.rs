@@ -195,10 +195,7 @@ impl SessionStore for RedisStore {
         match self.set(session_key.as_ref(), body, ttl, "XX").await {
             Ok(true) => Ok(session_key),
             // The session expired between load and update: it becomes a new one.
-            Ok(false) => self.save(state, ttl).await.map_err(|e| match e {
-                SaveError::Serialization(e) => UpdateError::Serialization(e),
-                SaveError::Other(e) => UpdateError::Other(e),
-            }),
+            Ok(false) => self.save(state, ttl).await.map_err(super::as_update_error),
             Err(e) => Err(UpdateError::Other(e)),
         }
     }

@@ -31,13 +31,18 @@ pub(crate) const LIFETIME_KEY: &str = "aam.until";
 
 /// The lifetime record's entries.
 fn read_lifetimes(record: &str) -> std::collections::BTreeMap<String, i64> {
-    record
-        .split(',')
-        .filter_map(|entry| {
-            let (name, until) = entry.split_once('=')?;
-            Some((name.to_owned(), until.trim().parse().ok()?))
-        })
+    lifetime_entries(record)
+        .map(|(name, until)| (name.to_owned(), until))
         .collect()
+}
+
+/// The entries of a lifetime record (`name=unix-seconds`, comma-separated), skipping any
+/// that does not read.
+pub(crate) fn lifetime_entries(record: &str) -> impl Iterator<Item = (&str, i64)> {
+    record.split(',').filter_map(|entry| {
+        let (name, until) = entry.split_once('=')?;
+        Some((name, until.trim().parse().ok()?))
+    })
 }
 
 /// The version of the record the identity is kept in.

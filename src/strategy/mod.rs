@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-pub(crate) use authenticator::LIFETIME_KEY;
+pub(crate) use authenticator::{lifetime_entries, LIFETIME_KEY};
 pub use authenticator::{Authenticator, SignInContext, SignedInAt};
 pub use error::{FailureKind, FlowError, Rejection, SignInError, StrategyError, MAX_RETRY_AFTER};
 pub use options::{FlowOptions, DEFAULT_BODY_TIMEOUT, DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL};

@@ -26,17 +26,20 @@ async fn me(_user: AppleMusicUser) -> HttpResponse {
 }
 
 macro_rules! app {
-    ($store:expr) => {{
+    ($store:expr) => {
+        app!($store, Key::generate())
+    };
+    ($store:expr, $key:expr) => {{
         let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
             .check_with_apple(false)
             .user_token_lifetime(Duration::from_secs(7200))
             .session_margin(Duration::from_secs(300));
         let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-        let store = LifetimeStore::new($store.clone()).timeout(Duration::from_millis(200));
+        let store = LifetimeStore::new($store).timeout(Duration::from_millis(200));
         test::init_service(
             App::new()
                 .wrap(
-                    SessionMiddleware::builder(store, Key::generate())
+                    SessionMiddleware::builder(store, $key.clone())
                         .cookie_secure(false)
                         .build(),
                 )
@@ -128,7 +131,7 @@ fn callback(cookie: Cookie<'static>, data: &Value, code: &str) -> actix_http::Re
 #[actix_web::test]
 async fn ttl_follows_the_login_state_then_the_identity() {
     let store = MemoryStore::default();
-    let app = app!(store);
+    let app = app!(store.clone());
     let (cookie, data) = start_login(&app).await;
     let keys = store.keys();
     assert_eq!(keys.len(), 1);
@@ -149,7 +152,7 @@ async fn ttl_follows_the_login_state_then_the_identity() {
 #[actix_web::test]
 async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
     let store = MemoryStore::default();
-    let app = app!(store);
+    let app = app!(store.clone());
     // A signed-in session, made while the store is up.
     let (cookie, data) = start_login(&app).await;
     let done = finish_login(&app, cookie, &data, "mut-outage").await;
@@ -224,7 +227,7 @@ async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
 #[actix_web::test]
 async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
     let store = MemoryStore::default();
-    let app = app!(store);
+    let app = app!(store.clone());
     let (cookie, data) = start_login(&app).await;
     let done = finish_login(&app, cookie, &data, "mut-slow-1").await;
     let signed_in = session_cookie(&done).unwrap();
@@ -254,37 +257,18 @@ async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
     );
 }
 
-macro_rules! cookie_app {
-    ($store:expr, $key:expr) => {{
-        let config =
-            AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
-        let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-        test::init_service(
-            App::new()
-                .wrap(StoreFailures::around(
-                    SessionMiddleware::builder(LifetimeStore::new($store), $key.clone())
-                        .cookie_secure(false)
-                        .build(),
-                ))
-                .configure(auth.mount(PREFIX))
-                .route("/me", web::get().to(me)),
-        )
-        .await
-    }};
-}
-
 /// Switching from actix-session's cookie store to the compact one keeps everyone signed in:
 /// its JSON cookies still read, and the next write is compact (and smaller).
 #[actix_web::test]
 async fn cookies_of_actix_sessions_cookie_store_still_read_after_switching() {
     let key = Key::generate();
-    let before = cookie_app!(actix_session::storage::CookieSessionStore::default(), key);
+    let before = app!(actix_session::storage::CookieSessionStore::default(), key);
     let (cookie, data) = start_login(&before).await;
     let signed_in = finish_login(&before, cookie, &data, "sandbox.token").await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let old = session_cookie(&signed_in).unwrap();
 
-    let after = cookie_app!(CompactCookieStore::new(), key);
+    let after = app!(CompactCookieStore::new(), key);
     let me = test::TestRequest::get().uri("/me").cookie(old.clone());
     let (status, _, _) = call(&after, me.to_request()).await;
     assert_eq!(status, StatusCode::OK, "the old cookie still signs in");
