@@ -2,7 +2,7 @@
 //! ([`SignedIn`]), a middleware for scopes ([`RequireSignIn`]), and the re-login when a
 //! credential reaches its end.
 //!
-use std::future::{ready, Ready};
+use futures_util::future::LocalBoxFuture;
 use std::marker::PhantomData;
 use std::rc::Rc;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::accounts::{from_millis, Standing};
 use crate::response;
 use crate::strategy::{Authenticator, Strategy};
 
@@ -49,6 +50,10 @@ pub enum GuardError {
     /// The guard's strategy is not mounted in this app (a programming error).
     #[error("the strategy guarding this route is not mounted: call App::configure(auth.mount(\"/auth/…\"))")]
     NotMounted,
+    /// The account store could not be asked whether the session was signed out (`503`): the
+    /// guard fails closed.
+    #[error(transparent)]
+    Unavailable(#[from] crate::accounts::AccountsError),
 }
 
 impl ResponseError for GuardError {
@@ -60,6 +65,7 @@ impl ResponseError for GuardError {
                 StatusCode::UNAUTHORIZED
             }
             GuardError::NotMounted => StatusCode::INTERNAL_SERVER_ERROR,
+            GuardError::Unavailable(e) => e.status_code(),
         }
     }
 
@@ -103,6 +109,7 @@ impl ResponseError for GuardError {
                 log::error!("{self}");
                 HttpResponse::InternalServerError().finish()
             }
+            GuardError::Unavailable(e) => e.error_response(),
         }
     }
 }
@@ -145,7 +152,7 @@ type Checked<S> = (
 /// scope (keyed by the strategy, so two strategies with the same identity type never mix).
 struct Guarded<S: Strategy>(S::Identity);
 
-fn check<S: Strategy>(req: &HttpRequest) -> Result<Checked<S>, GuardError> {
+async fn check<S: Strategy>(req: &HttpRequest) -> Result<Checked<S>, GuardError> {
     let auth = req
         .app_data::<web::Data<Authenticator<S>>>()
         .cloned()
@@ -155,8 +162,28 @@ fn check<S: Strategy>(req: &HttpRequest) -> Result<Checked<S>, GuardError> {
     if let Some(Guarded(identity)) = req.extensions().get::<Guarded<S>>() {
         return Ok((identity.clone(), session, auth));
     }
+    let mut relogin_mark = None;
+    if let Some(accounts) = auth.account_store() {
+        match accounts.standing(&session).await? {
+            Standing::NoAccount => {}
+            Standing::SignedOut => {
+                // Signed out everywhere: cleared, and answered as a visitor who never signed in.
+                session.purge();
+                return Err(refusal(&auth, req, None));
+            }
+            Standing::Active { record, marks } => {
+                relogin_mark = marks.relogin_of(auth.strategy().name(), record.stamp);
+                accounts.seen(&record);
+            }
+        }
+    }
     let now = auth.flow_options().now();
     let ended_at = match auth.stored_identity(&session) {
+        Some(_) if relogin_mark.is_some() => {
+            let at = from_millis(relogin_mark.unwrap_or_default());
+            auth.mark_reauthentication(&session, at);
+            Some(at)
+        }
         Some(identity) => match auth.strategy().identity_expires_at(&identity) {
             Some(end) if now >= end => {
                 auth.mark_reauthentication(&session, end);
@@ -166,22 +193,32 @@ fn check<S: Strategy>(req: &HttpRequest) -> Result<Checked<S>, GuardError> {
         },
         None => auth.reauthentication_mark(&session),
     };
+    Err(refusal(&auth, req, ended_at))
+}
+
+/// The refusal for a request without a usable identity: re-login when its identity ended at
+/// `ended_at`, else sign-in.
+fn refusal<S: Strategy>(
+    auth: &Authenticator<S>,
+    req: &HttpRequest,
+    ended_at: Option<OffsetDateTime>,
+) -> GuardError {
     // Only refusals need to know who is asking and where to send them.
     let html = response::wants_html(req);
     let realm = auth.strategy().name().to_owned();
-    Err(match ended_at {
+    match ended_at {
         Some(expired_at) => GuardError::ReauthenticationRequired {
             expired_at,
-            login_url: login_url(&auth, req, true),
+            login_url: login_url(auth, req, true),
             html,
             realm,
         },
         None => GuardError::Unauthenticated {
-            login_url: login_url(&auth, req, false),
+            login_url: login_url(auth, req, false),
             html,
             realm,
         },
-    })
+    }
 }
 
 /// The user signed in with strategy `S`, for handlers:
@@ -255,6 +292,27 @@ impl<S: Strategy, U> SignedIn<S, U> {
         self.auth.mark_reauthentication(&self.session, now);
     }
 
+    /// Marks this identity as no longer valid here and in every other session of its account
+    /// (on every instance that shares the [`Accounts`](crate::accounts::Accounts) store), e.g.
+    /// after Apple answered `403` for the music user token. Without an account, as
+    /// [`invalidate`](Self::invalidate).
+    pub async fn invalidate_everywhere(&self) -> Result<(), crate::accounts::AccountsError> {
+        self.invalidate();
+        let record = crate::accounts::Accounts::record(&self.session);
+        if let (Some(accounts), Some(record)) = (self.auth.account_store(), record) {
+            accounts
+                .require_relogin(&record.account, self.auth.strategy().name())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The account this session is signed in to, when the app keeps
+    /// [`Accounts`](crate::accounts::Accounts).
+    pub fn account_id(&self) -> Option<String> {
+        crate::accounts::Accounts::record(&self.session).map(|r| r.account)
+    }
+
     /// Signs this user out of this strategy ([`Authenticator::forget`]): the identity, the
     /// app's user value and any re-login mark go; other strategies and the app's own session
     /// keys stay. (`POST …/logout` clears the whole session.)
@@ -323,40 +381,46 @@ where
     S::Identity: std::fmt::Debug,
 {
     type Error = GuardError;
-    type Future = Ready<Result<Self, GuardError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, GuardError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = match SignedIn::<S, U>::from_request(req, payload).into_inner() {
-            Ok(user) => Ok(SignInState::SignedIn(user)),
-            Err(GuardError::Unauthenticated { login_url, .. }) => {
-                Ok(SignInState::SignedOut { login_url })
+        let signed_in = SignedIn::<S, U>::from_request(req, payload);
+        Box::pin(async move {
+            match signed_in.await {
+                Ok(user) => Ok(SignInState::SignedIn(user)),
+                Err(GuardError::Unauthenticated { login_url, .. }) => {
+                    Ok(SignInState::SignedOut { login_url })
+                }
+                Err(GuardError::ReauthenticationRequired {
+                    expired_at,
+                    login_url,
+                    ..
+                }) => Ok(SignInState::ReloginNeeded {
+                    ended_at: expired_at,
+                    login_url,
+                }),
+                Err(other) => Err(other),
             }
-            Err(GuardError::ReauthenticationRequired {
-                expired_at,
-                login_url,
-                ..
-            }) => Ok(SignInState::ReloginNeeded {
-                ended_at: expired_at,
-                login_url,
-            }),
-            Err(other) => Err(other),
-        };
-        ready(state)
+        })
     }
 }
 
 impl<S: Strategy, U: DeserializeOwned + 'static> FromRequest for SignedIn<S, U> {
     type Error = GuardError;
-    type Future = Ready<Result<Self, GuardError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, GuardError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(check::<S>(req).map(|(identity, session, auth)| SignedIn {
-            user: read_user::<S, U>(&auth, &session),
-            identity,
-            session,
-            auth,
-            request: req.clone(),
-        }))
+        let request = req.clone();
+        Box::pin(async move {
+            let (identity, session, auth) = check::<S>(&request).await?;
+            Ok(SignedIn {
+                user: read_user::<S, U>(&auth, &session),
+                identity,
+                session,
+                auth,
+                request,
+            })
+        })
     }
 }
 
@@ -425,10 +489,10 @@ where
     type Error = actix_web::Error;
     type Transform = RequireSignInService<St, S>;
     type InitError = ();
-    type Future = Ready<Result<Self::Transform, ()>>;
+    type Future = std::future::Ready<Result<Self::Transform, ()>>;
 
     fn new_transform(&self, service: St) -> Self::Future {
-        ready(Ok(RequireSignInService {
+        std::future::ready(Ok(RequireSignInService {
             service: Rc::new(service),
             strategy: PhantomData,
         }))
@@ -455,18 +519,20 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        match check::<S>(req.request()) {
-            Ok((identity, _, _)) => {
-                req.extensions_mut().insert(Guarded::<S>(identity.clone()));
-                req.extensions_mut().insert(identity);
-                let fut = self.service.call(req);
-                Box::pin(async move { Ok(fut.await?.map_into_left_body()) })
+        let service = Rc::clone(&self.service);
+        Box::pin(async move {
+            match check::<S>(req.request()).await {
+                Ok((identity, _, _)) => {
+                    req.extensions_mut().insert(Guarded::<S>(identity.clone()));
+                    req.extensions_mut().insert(identity);
+                    Ok(service.call(req).await?.map_into_left_body())
+                }
+                Err(e) => {
+                    let response = e.error_response();
+                    Ok(req.into_response(response).map_into_right_body())
+                }
             }
-            Err(e) => {
-                let response = e.error_response();
-                Box::pin(async move { Ok(req.into_response(response).map_into_right_body()) })
-            }
-        }
+        })
     }
 }
 

@@ -162,6 +162,7 @@
 
 #![deny(missing_docs)]
 
+pub mod accounts;
 mod apple_id;
 mod apple_music;
 mod clock;

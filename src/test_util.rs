@@ -82,7 +82,11 @@ async fn sign_in_route<S: Strategy>(req: HttpRequest, body: web::Json<SignIn<S>>
         return HttpResponse::InternalServerError().body("mount the strategy first");
     };
     let SignIn { identity, user } = body.into_inner();
-    match auth.sign_in(&req.get_session(), &identity, user.as_ref()) {
+    let session = req.get_session();
+    match auth
+        .store_sign_in(&req, &session, &identity, user.as_ref())
+        .await
+    {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
     }
@@ -125,6 +129,7 @@ async fn post_sign_in<S: Strategy>(
 ) -> Cookie<'static> {
     let req = test::TestRequest::post()
         .uri(&sign_in_path::<S>())
+        .insert_header(("user-agent", "actix-apple-music test_util"))
         .set_json(body)
         .to_request();
     let resp = test::call_service(app, req).await;

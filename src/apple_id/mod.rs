@@ -358,6 +358,10 @@ impl Strategy for AppleIdStrategy {
         crate::response::see_other(url.as_str())
     }
 
+    fn subject(&self, identity: &AppleIdIdentity) -> Option<String> {
+        Some(identity.sub().to_owned())
+    }
+
     fn before_callback(&self, req: &HttpRequest, params: &CallbackParams) -> Option<HttpResponse> {
         if params.get("relayed") == Some("1") {
             return None;

@@ -27,7 +27,14 @@ pub async fn redis(
     key: &actix_web::cookie::Key,
 ) -> Result<RedisSessions, crate::ConfigError> {
     let store = RedisStore::connect(url).await?;
+    let accounts = crate::accounts::Accounts::on(
+        std::sync::Arc::new(crate::accounts::redis::RedisAccounts {
+            redis: store.clone(),
+        }),
+        true,
+    );
     Ok(RedisSessions {
+        accounts,
         ledger: RedisLedger {
             store: store.clone(),
             timeout: DEFAULT_STORE_TIMEOUT,
@@ -42,6 +49,7 @@ pub async fn redis(
 pub struct RedisSessions {
     store: LifetimeStore<RedisStore>,
     ledger: RedisLedger,
+    accounts: crate::accounts::Accounts,
 }
 
 impl fmt::Debug for RedisSessions {
@@ -54,6 +62,13 @@ impl RedisSessions {
     /// The sealed session store, for `SessionMiddleware` (clone it into each worker).
     pub fn store(&self) -> LifetimeStore<RedisStore> {
         self.store.clone()
+    }
+
+    /// The account index and sign-out marks in the same Redis, for
+    /// [`Authenticator::accounts`](crate::Authenticator::accounts): every instance sees every
+    /// sign-out. See [`accounts`](crate::accounts).
+    pub fn accounts(&self) -> crate::accounts::Accounts {
+        self.accounts.clone()
     }
 
     /// The ledger for [`Authenticator::state_ledger`](crate::Authenticator::state_ledger).
@@ -123,7 +138,7 @@ impl RedisStore {
     /// connection manager opens at the first failure). A `SET … NX` that reached Redis before
     /// the connection broke reads as "taken" on the second try: a sign-in is refused, never
     /// let through twice.
-    async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+    pub(crate) async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
         let mut connection = self.connection.clone();
         match cmd.query_async(&mut connection).await {
             Err(e) if e.is_io_error() || e.is_unrecoverable_error() => {

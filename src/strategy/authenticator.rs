@@ -21,6 +21,7 @@ use super::options::FlowOptions;
 use super::params::{read_body, BodyKind, CallbackParams};
 use super::state::{check_proof, PendingLogin, StateProof};
 use super::{routes, Strategy};
+use crate::accounts::Accounts;
 use crate::response;
 use crate::single_use::{MemoryLedger, StateId, StateLedger};
 
@@ -51,6 +52,8 @@ const RECORD_VERSION: u32 = 1;
 type HookFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, Rejection>>>>;
 type Hook<S> = Arc<dyn Fn(SignInContext<S>) -> HookFuture + Send + Sync>;
 type FailureHandler<E> = Arc<dyn Fn(&HttpRequest, &SignInError<E>) -> HttpResponse + Send + Sync>;
+/// Reads the account id out of the app's user value.
+pub(super) type AccountOf = Arc<dyn Fn(&serde_json::Value) -> Option<String> + Send + Sync>;
 
 /// Mounts a [`Strategy`] on an actix app and runs the flow around it: `login`, `callback` and
 /// `logout` routes under a prefix, a single-use login state in the session, the app's
@@ -76,9 +79,11 @@ pub struct Authenticator<S: Strategy> {
     hook: Option<Hook<S>>,
     failure_handler: Option<FailureHandler<S::Error>>,
     paths: Arc<OnceLock<MountPaths>>,
-    keys: Arc<SessionKeys>,
+    pub(super) keys: Arc<SessionKeys>,
     ledger: Arc<dyn StateLedger>,
     unreadable_logged: Arc<AtomicBool>,
+    pub(super) accounts: Option<Accounts>,
+    pub(super) account_of: Option<AccountOf>,
 }
 
 impl<S: Strategy> Clone for Authenticator<S> {
@@ -92,6 +97,8 @@ impl<S: Strategy> Clone for Authenticator<S> {
             keys: self.keys.clone(),
             ledger: self.ledger.clone(),
             unreadable_logged: self.unreadable_logged.clone(),
+            accounts: self.accounts.clone(),
+            account_of: self.account_of.clone(),
         }
     }
 }
@@ -127,16 +134,16 @@ impl MountPaths {
 
 /// The session keys of one strategy, namespaced by its name.
 #[derive(Debug)]
-struct SessionKeys {
-    name: String,
+pub(super) struct SessionKeys {
+    pub(super) name: String,
     login: String,
-    identity: String,
-    user: String,
-    reauth: String,
+    pub(super) identity: String,
+    pub(super) user: String,
+    pub(super) reauth: String,
 }
 
 impl SessionKeys {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         Self {
             name: name.to_owned(),
             login: format!("{name}.login"),
@@ -238,6 +245,8 @@ impl<S: Strategy> Authenticator<S> {
             keys,
             ledger: Arc::new(MemoryLedger::new()),
             unreadable_logged: Arc::new(AtomicBool::new(false)),
+            accounts: None,
+            account_of: None,
         }
     }
 
@@ -356,6 +365,9 @@ impl<S: Strategy> Authenticator<S> {
                 .route("/callback", web::post().to(routes::callback_post::<S>))
                 .route("/logout", web::post().to(routes::logout::<S>));
             let scope = this.strategy.extra_routes(scope);
+            if let Some(accounts) = &this.accounts {
+                cfg.app_data(web::Data::new(accounts.clone()));
+            }
             cfg.app_data(data).service(scope);
         }
     }
@@ -634,7 +646,8 @@ impl<S: Strategy> Authenticator<S> {
             }
             None => None,
         };
-        self.sign_in(&session, &identity, user.as_ref())?;
+        self.store_sign_in(req, &session, &identity, user.as_ref())
+            .await?;
         Ok(SignedInAt {
             location: return_to.unwrap_or_else(|| self.options.success_target.clone()),
             identity,

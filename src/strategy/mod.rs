@@ -8,6 +8,7 @@
 //! answers success or a typed failure. [`SignedIn`](crate::SignedIn) and
 //! [`RequireSignIn`](crate::RequireSignIn) guard routes for any strategy.
 
+mod accounts;
 mod authenticator;
 mod error;
 mod options;
@@ -71,6 +72,17 @@ pub trait Strategy: Send + Sync + Sized + 'static {
     /// re-login from then on, and a session that holds the identity is kept until then plus
     /// the session margin; `None` (the default) leaves both to the app and the store.
     fn identity_expires_at(&self, identity: &Self::Identity) -> Option<OffsetDateTime> {
+        let _ = identity;
+        None
+    }
+
+    /// The provider's stable id of the person behind `identity`, if it has one (the Apple ID's
+    /// `sub`; a music user token has none). It is the account a sign-in belongs to when the
+    /// app names none ([`Authenticator::account`]), and it is linked to the account either
+    /// way, so that the provider's notifications about that person reach it
+    /// ([`Accounts::sign_out_subject`](crate::accounts::Accounts::sign_out_subject)). Default:
+    /// `None`.
+    fn subject(&self, identity: &Self::Identity) -> Option<String> {
         let _ = identity;
         None
     }

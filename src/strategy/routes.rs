@@ -8,6 +8,7 @@ use super::authenticator::Authenticator;
 use super::params::CallbackParams;
 use super::state::{handback_of, safe_return_to, StateProof};
 use super::{LoginRequest, SignInError, Strategy};
+use crate::accounts::Accounts;
 use crate::response;
 
 pub(super) async fn login<S: Strategy>(
@@ -99,6 +100,10 @@ pub(super) async fn logout<S: Strategy>(
             "message": "cross-origin logout refused",
         }));
     }
-    req.get_session().purge();
+    let session = req.get_session();
+    if let (Some(accounts), Some(record)) = (auth.account_store(), Accounts::record(&session)) {
+        accounts.unbind(&record).await;
+    }
+    session.purge();
     response::see_other(&auth.flow_options().logout_target)
 }

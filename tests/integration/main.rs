@@ -17,5 +17,6 @@ mod config_env;
 mod developer_token;
 mod framework;
 mod guard;
+mod lifecycle;
 mod session_store;
 mod strategy;

@@ -1,0 +1,258 @@
+//! Where account records live: the [`AccountStore`] contract and the in-process store.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use futures_util::future::LocalBoxFuture;
+
+use super::record::{Entry, Marks, Millis, EVERYWHERE_FIELD};
+use super::AccountsError;
+
+/// Where the account index and the sign-out marks are kept. Implemented in process
+/// ([`MemoryAccounts`]) and in Redis (feature `redis`).
+pub(crate) trait AccountStore: Send + Sync + 'static {
+    /// The account's marks.
+    fn marks<'a>(&'a self, account: &'a str) -> LocalBoxFuture<'a, Result<Marks, AccountsError>>;
+
+    /// Adds (or rewrites) session `sid` in the account's index, and links `alias` (a
+    /// provider's subject, `strategy:subject`) to the account.
+    fn register<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+        entry: &'a Entry,
+        alias: Option<&'a str>,
+    ) -> LocalBoxFuture<'a, Result<(), AccountsError>>;
+
+    /// Notes that `sid` was seen at `at`, if it is still in the index.
+    fn touch<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+        at: Millis,
+    ) -> LocalBoxFuture<'a, Result<(), AccountsError>>;
+
+    /// Removes `sid` from the index (a logout).
+    fn remove<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), AccountsError>>;
+
+    /// The account's sessions, the ended and signed-out ones tidied away first.
+    fn list<'a>(
+        &'a self,
+        account: &'a str,
+        now: Millis,
+    ) -> LocalBoxFuture<'a, Result<Vec<(String, Entry)>, AccountsError>>;
+
+    /// Sets a mark (`*` for everywhere, a strategy's name for its re-login) at `at` or later:
+    /// at least as late as every session the index holds for it (so a clock behind another
+    /// instance's still signs them out), and never earlier than a mark already set. Answers
+    /// the mark set.
+    fn mark<'a>(
+        &'a self,
+        account: &'a str,
+        field: &'a str,
+        at: Millis,
+    ) -> LocalBoxFuture<'a, Result<Millis, AccountsError>>;
+
+    /// The accounts `alias` was linked to.
+    fn accounts_of<'a>(
+        &'a self,
+        alias: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<String>, AccountsError>>;
+}
+
+/// Whether `entry` should be listed: not ended, not signed out.
+pub(crate) fn alive(entry: &Entry, marks: &Marks, now: Millis) -> bool {
+    entry.until > now && !marks.signs_out(entry.signed_in_at)
+}
+
+/// The latest stamp among entries that a mark on `field` concerns.
+pub(crate) fn latest_stamp<'a>(
+    entries: impl IntoIterator<Item = &'a Entry>,
+    field: &str,
+) -> Option<Millis> {
+    entries
+        .into_iter()
+        .filter(|e| field == EVERYWHERE_FIELD || e.strategy == field)
+        .map(|e| e.signed_in_at)
+        .max()
+}
+
+#[derive(Default)]
+struct Account {
+    marks: Marks,
+    sessions: HashMap<String, Entry>,
+}
+
+#[derive(Default)]
+struct Tables {
+    accounts: HashMap<String, Account>,
+    aliases: HashMap<String, BTreeSet<String>>,
+}
+
+/// The in-process account store: the index and marks of one process (one instance). Marks are
+/// lost at a restart; see [`Accounts`](super::Accounts) for what that means.
+#[derive(Default)]
+pub(crate) struct MemoryAccounts {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryAccounts {
+    fn with<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
+        f(&mut self.tables.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn now_ready<'a, T: 'a>(value: T) -> LocalBoxFuture<'a, Result<T, AccountsError>> {
+    Box::pin(std::future::ready(Ok(value)))
+}
+
+impl AccountStore for MemoryAccounts {
+    fn marks<'a>(&'a self, account: &'a str) -> LocalBoxFuture<'a, Result<Marks, AccountsError>> {
+        let marks = self.with(|t| {
+            t.accounts
+                .get(account)
+                .map(|a| a.marks.clone())
+                .unwrap_or_default()
+        });
+        now_ready(marks)
+    }
+
+    fn register<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+        entry: &'a Entry,
+        alias: Option<&'a str>,
+    ) -> LocalBoxFuture<'a, Result<(), AccountsError>> {
+        self.with(|t| {
+            let record = t.accounts.entry(account.to_owned()).or_default();
+            let (marks, now) = (record.marks.clone(), entry.signed_in_at);
+            record.sessions.retain(|_, e| alive(e, &marks, now));
+            record.sessions.insert(sid.to_owned(), entry.clone());
+            if let Some(alias) = alias {
+                t.aliases
+                    .entry(alias.to_owned())
+                    .or_default()
+                    .insert(account.to_owned());
+            }
+        });
+        now_ready(())
+    }
+
+    fn touch<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+        at: Millis,
+    ) -> LocalBoxFuture<'a, Result<(), AccountsError>> {
+        self.with(|t| {
+            if let Some(entry) = t
+                .accounts
+                .get_mut(account)
+                .and_then(|a| a.sessions.get_mut(sid))
+            {
+                entry.last_seen_at = entry.last_seen_at.max(at);
+            }
+        });
+        now_ready(())
+    }
+
+    fn remove<'a>(
+        &'a self,
+        account: &'a str,
+        sid: &'a str,
+    ) -> LocalBoxFuture<'a, Result<(), AccountsError>> {
+        self.with(|t| {
+            if let Some(a) = t.accounts.get_mut(account) {
+                a.sessions.remove(sid);
+            }
+        });
+        now_ready(())
+    }
+
+    fn list<'a>(
+        &'a self,
+        account: &'a str,
+        now: Millis,
+    ) -> LocalBoxFuture<'a, Result<Vec<(String, Entry)>, AccountsError>> {
+        let list = self.with(|t| {
+            let Some(a) = t.accounts.get_mut(account) else {
+                return Vec::new();
+            };
+            let marks = a.marks.clone();
+            a.sessions.retain(|_, e| alive(e, &marks, now));
+            a.sessions
+                .iter()
+                .map(|(sid, e)| (sid.clone(), e.clone()))
+                .collect()
+        });
+        now_ready(list)
+    }
+
+    fn mark<'a>(
+        &'a self,
+        account: &'a str,
+        field: &'a str,
+        at: Millis,
+    ) -> LocalBoxFuture<'a, Result<Millis, AccountsError>> {
+        let set = self.with(|t| {
+            let a = t.accounts.entry(account.to_owned()).or_default();
+            let previous = if field == EVERYWHERE_FIELD {
+                a.marks.everywhere
+            } else {
+                a.marks.relogin_at(field)
+            };
+            let at = [Some(at), latest_stamp(a.sessions.values(), field), previous]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(at);
+            if field == EVERYWHERE_FIELD {
+                a.marks.everywhere = Some(at);
+                a.sessions.clear();
+            } else {
+                a.marks.relogin.retain(|(n, _)| n != field);
+                a.marks.relogin.push((field.to_owned(), at));
+            }
+            at
+        });
+        now_ready(set)
+    }
+
+    fn accounts_of<'a>(
+        &'a self,
+        alias: &'a str,
+    ) -> LocalBoxFuture<'a, Result<Vec<String>, AccountsError>> {
+        let accounts = self.with(|t| {
+            t.aliases
+                .get(alias)
+                .map(|set| set.iter().cloned().collect())
+                .unwrap_or_default()
+        });
+        now_ready(accounts)
+    }
+}
+
+impl Marks {
+    /// The re-login mark of `name`, whatever the stamp.
+    pub(crate) fn relogin_at(&self, name: &str) -> Option<Millis> {
+        self.relogin
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, at)| *at)
+    }
+}
+
+/// The store's fields of `marks`, for stores that keep them as a hash.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn parse_mark_fields(fields: Vec<(String, String)>) -> Marks {
+    Marks::from_fields(
+        fields
+            .iter()
+            .filter_map(|(name, at)| Some((name.as_str(), at.parse::<Millis>().ok()?))),
+    )
+}
