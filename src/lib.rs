@@ -182,8 +182,9 @@ mod strategy;
 pub mod test_util;
 
 pub use apple_id::{
-    env as apple_id_env, AppleIdConfig, AppleIdError, AppleIdIdentity, AppleIdStrategy, PersonName,
-    APPLE_ID_STRATEGY_NAME,
+    env as apple_id_env, AccountDeletionError, AppleIdConfig, AppleIdError, AppleIdIdentity,
+    AppleIdNotification, AppleIdStrategy, NotificationKind as AppleIdNotificationKind, PersonName,
+    RefreshCheck, Revocation, APPLE_ID_STRATEGY_NAME, NOTIFICATION_MAX_AGE,
 };
 pub use apple_music::{
     api, env, AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy,

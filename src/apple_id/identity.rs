@@ -76,7 +76,7 @@ pub(crate) struct IdTokenClaims {
 }
 
 /// Apple sends booleans as `true` or as the string `"true"`.
-fn bool_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+pub(crate) fn bool_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Either {

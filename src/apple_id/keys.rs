@@ -89,11 +89,11 @@ impl KeyCache {
     }
 
     /// The key named `kid` (or the only key, when the token names none).
-    async fn key_for(&self, kid: Option<&str>) -> Result<Jwk, AppleIdError> {
+    async fn key_for(&self, kid: Option<&str>) -> Result<Jwk, JwsError> {
         let cached = self.keys.lock().unwrap().clone();
         let set = match cached {
             Some(set) => set,
-            None => self.fetch().await?,
+            None => self.fetch().await.map_err(JwsError::from_fetch)?,
         };
         if let Some(key) = find(&set, kid) {
             return Ok(key);
@@ -109,18 +109,55 @@ impl KeyCache {
             ok
         };
         if may_refresh {
-            let set = self.fetch().await?;
+            let set = self.fetch().await.map_err(JwsError::from_fetch)?;
             if let Some(key) = find(&set, kid) {
                 return Ok(key);
             }
         }
-        Err(AppleIdError::InvalidIdToken {
-            detail: "signed with a key the provider does not list".into(),
-        })
+        Err(JwsError::UnknownKey)
     }
 
-    /// Checks `id_token`: signature with the provider's key named by `kid`, the algorithm
-    /// pinned to that key's, `iss`, `aud`, `exp`, `iat`, and `nonce`.
+    /// Verifies a JWS of the provider: the signature with the provider's key named by `kid`,
+    /// the algorithm pinned to that key's, `iss`, `aud` and the `required` claims. Answers the
+    /// claims; `exp` and `iat` are the caller's to check (against its clock).
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        audience: &str,
+        required: &[&str],
+    ) -> Result<serde_json::Value, JwsError> {
+        if token.len() > MAX_ID_TOKEN_LEN {
+            return Err(JwsError::TooLong);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| JwsError::NotJws)?;
+        let key = self.key_for(header.kid.as_deref()).await?;
+        let algorithm = algorithm_of(&key).ok_or(JwsError::UnusableKey)?;
+        if header.alg != algorithm {
+            return Err(JwsError::WrongAlgorithm);
+        }
+        let decoding = DecodingKey::from_jwk(&key).map_err(|_| JwsError::UnusableKey)?;
+        let mut validation = Validation::new(algorithm);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(required);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = false; // the caller's, against its clock
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &decoding, &validation)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidAudience => JwsError::WrongAudience,
+                    ErrorKind::InvalidIssuer => JwsError::WrongIssuer,
+                    ErrorKind::InvalidSignature => JwsError::BadSignature,
+                    ErrorKind::MissingRequiredClaim(_) => JwsError::MissingClaim,
+                    _ => JwsError::Invalid,
+                }
+            })?;
+        Ok(data.claims)
+    }
+
+    /// Checks `id_token`: [`verify`](Self::verify), then `exp`, `iat` and `nonce`.
     pub(crate) async fn check(
         &self,
         id_token: &str,
@@ -129,45 +166,28 @@ impl KeyCache {
         let invalid = |detail: &str| AppleIdError::InvalidIdToken {
             detail: detail.into(),
         };
-        if id_token.len() > MAX_ID_TOKEN_LEN {
-            return Err(invalid("too long"));
-        }
-        let header =
-            jsonwebtoken::decode_header(id_token).map_err(|_| invalid("not a signed JWT"))?;
-        let key = self.key_for(header.kid.as_deref()).await?;
-        let algorithm = algorithm_of(&key)
-            .ok_or_else(|| invalid("the provider's key has no usable algorithm"))?;
-        if header.alg != algorithm {
-            return Err(invalid("signed with another algorithm than its key's"));
-        }
-        let decoding =
-            DecodingKey::from_jwk(&key).map_err(|_| invalid("the provider's key does not load"))?;
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[expected.issuer]);
-        validation.set_audience(&[expected.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_exp = false; // checked below against the injected clock
-        let data = jsonwebtoken::decode::<serde_json::Value>(id_token, &decoding, &validation)
-            .map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind;
-                match e.kind() {
-                    ErrorKind::InvalidAudience => AppleIdError::WrongAudience,
-                    ErrorKind::InvalidIssuer => AppleIdError::WrongIssuer,
-                    ErrorKind::InvalidSignature => invalid("bad signature"),
-                    ErrorKind::MissingRequiredClaim(_) => invalid("a required claim is missing"),
-                    _ => invalid("does not verify"),
-                }
+        let claims = self
+            .verify(
+                id_token,
+                expected.issuer,
+                expected.audience,
+                &["exp", "iss", "aud", "sub"],
+            )
+            .await
+            .map_err(|e| match e {
+                JwsError::WrongAudience => AppleIdError::WrongAudience,
+                JwsError::WrongIssuer => AppleIdError::WrongIssuer,
+                JwsError::KeysUnavailable(detail) => AppleIdError::Unavailable { detail },
+                other => invalid(other.detail()),
             })?;
-        let exp = data
-            .claims
+        let exp = claims
             .get("exp")
             .and_then(serde_json::Value::as_i64)
             .unwrap_or(0);
         if exp.saturating_add(LEEWAY_SECS as i64) <= expected.now {
             return Err(AppleIdError::IdTokenExpired);
         }
-        let claims: IdTokenClaims = serde_json::from_value(data.claims)
+        let claims: IdTokenClaims = serde_json::from_value(claims)
             .map_err(|_| invalid("its claims are not the expected ones"))?;
         if claims
             .iat
@@ -183,6 +203,49 @@ impl KeyCache {
             return Err(AppleIdError::NonceMismatch);
         }
         Ok(claims)
+    }
+}
+
+/// Why a JWS of the provider did not verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JwsError {
+    TooLong,
+    NotJws,
+    UnknownKey,
+    UnusableKey,
+    WrongAlgorithm,
+    BadSignature,
+    WrongAudience,
+    WrongIssuer,
+    MissingClaim,
+    Invalid,
+    /// The provider's keys could not be fetched (not the token's fault).
+    KeysUnavailable(String),
+}
+
+impl JwsError {
+    fn from_fetch(e: AppleIdError) -> Self {
+        match e {
+            AppleIdError::Unavailable { detail } => JwsError::KeysUnavailable(detail),
+            other => JwsError::KeysUnavailable(other.to_string()),
+        }
+    }
+
+    /// What was wrong, in words (never the token).
+    pub(crate) fn detail(&self) -> &str {
+        match self {
+            JwsError::TooLong => "too long",
+            JwsError::NotJws => "not a signed JWT",
+            JwsError::UnknownKey => "signed with a key the provider does not list",
+            JwsError::UnusableKey => "the provider's key has no usable algorithm",
+            JwsError::WrongAlgorithm => "signed with another algorithm than its key's",
+            JwsError::BadSignature => "bad signature",
+            JwsError::WrongAudience => "for another client",
+            JwsError::WrongIssuer => "from another issuer",
+            JwsError::MissingClaim => "a required claim is missing",
+            JwsError::Invalid => "does not verify",
+            JwsError::KeysUnavailable(_) => "the provider's keys could not be fetched",
+        }
     }
 }
 

@@ -23,6 +23,8 @@ mod config;
 mod error;
 mod identity;
 mod keys;
+mod notifications;
+mod revoke;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,6 +47,8 @@ use sha2::{Digest, Sha256};
 pub use config::{env, AppleIdConfig};
 pub use error::AppleIdError;
 pub use identity::{AppleIdIdentity, PersonName};
+pub use notifications::{AppleIdNotification, NotificationKind, NOTIFICATION_MAX_AGE};
+pub use revoke::{AccountDeletionError, RefreshCheck, Revocation};
 
 use crate::apple_music::page::PageTemplate;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
@@ -112,7 +116,12 @@ pub struct AppleIdStrategy {
     secret: Secret,
     keys: Arc<KeyCache>,
     relay: PageTemplate,
+    notification_hook: Option<NotificationHook>,
 }
+
+type NotificationHook = Arc<
+    dyn Fn(AppleIdNotification) -> futures_util::future::LocalBoxFuture<'static, ()> + Send + Sync,
+>;
 
 impl std::fmt::Debug for AppleIdStrategy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -163,7 +172,22 @@ impl AppleIdStrategy {
             secret,
             keys,
             config,
+            notification_hook: None,
         })
+    }
+
+    /// The app's hook for Apple's server-to-server notifications (mounted at
+    /// `POST {prefix}/notifications`): each verified event, once, even when Apple delivers it
+    /// again. For `consent-revoked` and `account-delete` the person's sessions are already
+    /// signed out everywhere when it runs (with [`Accounts`](crate::accounts::Accounts)); the
+    /// app forgets or marks what it keeps for them. Keep it quick: Apple waits for the answer.
+    pub fn on_notification<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(AppleIdNotification) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.notification_hook = Some(Arc::new(move |event| Box::pin(hook(event))));
+        self
     }
 
     /// Reads the config from the environment ([`AppleIdConfig::from_env`]) and builds.
@@ -193,11 +217,15 @@ impl AppleIdStrategy {
                 RedirectUrl::new(self.config.redirect_url.clone()).expect("checked at start-up"),
             )
             .set_auth_type(AuthType::RequestBody);
-        let secret = match &self.secret {
+        client.set_client_secret(oauth2::ClientSecret::new(self.client_secret()))
+    }
+
+    /// The client secret to send now (signed, cached and rotated; or the static one).
+    fn client_secret(&self) -> String {
+        match &self.secret {
             Secret::Signed(signer) => signer.token().as_str().to_owned(),
             Secret::Static(secret) => secret.secret().to_owned(),
-        };
-        client.set_client_secret(oauth2::ClientSecret::new(secret))
+        }
     }
 
     async fn exchange(&self, code: String) -> Result<TokenAnswer, AppleIdError> {
@@ -356,6 +384,13 @@ impl Strategy for AppleIdStrategy {
         }
         let (url, _) = request.url();
         crate::response::see_other(url.as_str())
+    }
+
+    fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
+        scope.route(
+            "/notifications",
+            actix_web::web::post().to(notifications::notifications),
+        )
     }
 
     fn subject(&self, identity: &AppleIdIdentity) -> Option<String> {

@@ -69,6 +69,7 @@ pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;
 #[cfg(feature = "redis")]
 pub use redis::{redis, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX};
+pub use seal::{SealError, SecretSealer};
 
 /// The state of one session, as actix-session hands it to stores.
 type SessionState = std::collections::HashMap<String, String>;

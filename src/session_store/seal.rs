@@ -21,9 +21,13 @@ pub(super) struct Sealer {
 
 impl Sealer {
     pub(super) fn new(key: &actix_web::cookie::Key) -> Self {
+        Self::derived(key, b"actix-apple-music session values v1")
+    }
+
+    fn derived(key: &actix_web::cookie::Key, info: &[u8]) -> Self {
         let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, key.master());
         let mut okm = [0u8; 32];
-        hkdf.expand(b"actix-apple-music session values v1", &mut okm)
+        hkdf.expand(info, &mut okm)
             .expect("32 bytes is a valid HKDF-SHA256 output length");
         Self {
             cipher: Arc::new(Aes256Gcm::new(&okm.into())),
@@ -100,6 +104,92 @@ impl Sealer {
             log::warn!("session store: {dropped} sealed session value(s) did not open (another session key?) and were dropped");
         }
         opened
+    }
+}
+
+/// Seals the secrets an app keeps beyond a session — a Sign in with Apple refresh token for
+/// account deletion and the daily check, a music user token for a background job — under the
+/// session key (AES-256-GCM, a key derived from it for this purpose only), each bound to its
+/// owner (e.g. the account id), so a sealed value copied to another account does not open.
+///
+/// ```
+/// use actix_apple_music::session_store::SecretSealer;
+/// use actix_apple_music::RefreshToken;
+///
+/// let sealer = SecretSealer::new(&actix_web::cookie::Key::generate());
+/// let sealed = sealer.seal_refresh_token(&RefreshToken::new("r.secret"), "acct-1");
+/// assert!(!sealed.contains("r.secret"));
+/// let opened = sealer.open_refresh_token(&sealed, "acct-1").unwrap();
+/// assert_eq!(opened.secret(), "r.secret");
+/// assert!(sealer.open_refresh_token(&sealed, "acct-2").is_err());
+/// ```
+#[derive(Clone)]
+pub struct SecretSealer {
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for SecretSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSealer")
+    }
+}
+
+/// A sealed secret did not open: another key, another owner, or tampered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the sealed secret does not open (another key or owner, or tampered)")]
+pub struct SealError;
+
+impl SecretSealer {
+    /// A sealer under `key` (the session middleware's key; every instance needs the same).
+    pub fn new(key: &actix_web::cookie::Key) -> Self {
+        Self {
+            sealer: Sealer::derived(key, b"actix-apple-music stored secrets v1"),
+        }
+    }
+
+    fn seal(&self, kind: &str, owner: &str, secret: &str) -> String {
+        self.sealer
+            .seal(&format!("{kind}\0{owner}"), secret)
+            .expect("AES-GCM seals any value that fits in memory")
+    }
+
+    fn open(&self, kind: &str, owner: &str, sealed: &str) -> Result<String, SealError> {
+        if !sealed.starts_with(SEALED_PREFIX) {
+            return Err(SealError);
+        }
+        self.sealer
+            .open(&format!("{kind}\0{owner}"), sealed.to_owned())
+            .ok_or(SealError)
+    }
+
+    /// Seals a refresh token for `owner`.
+    pub fn seal_refresh_token(&self, token: &crate::RefreshToken, owner: &str) -> String {
+        self.seal("refresh_token", owner, token.secret())
+    }
+
+    /// Opens a refresh token sealed for `owner`.
+    pub fn open_refresh_token(
+        &self,
+        sealed: &str,
+        owner: &str,
+    ) -> Result<crate::RefreshToken, SealError> {
+        self.open("refresh_token", owner, sealed)
+            .map(crate::RefreshToken::new)
+    }
+
+    /// Seals a music user token for `owner`.
+    pub fn seal_music_user_token(&self, token: &crate::MusicUserToken, owner: &str) -> String {
+        self.seal("music_user_token", owner, token.secret())
+    }
+
+    /// Opens a music user token sealed for `owner`.
+    pub fn open_music_user_token(
+        &self,
+        sealed: &str,
+        owner: &str,
+    ) -> Result<crate::MusicUserToken, SealError> {
+        self.open("music_user_token", owner, sealed)
+            .map(crate::MusicUserToken::new)
     }
 }
 

@@ -297,6 +297,11 @@ impl<S: Strategy> Authenticator<S> {
         self
     }
 
+    /// The ledger of spent states (also what makes a provider's notification count once).
+    pub(crate) fn ledger(&self) -> &dyn StateLedger {
+        &*self.ledger
+    }
+
     /// The strategy.
     pub fn strategy(&self) -> &S {
         &self.strategy

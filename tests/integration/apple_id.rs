@@ -24,13 +24,13 @@ use serde_json::{json, Value};
 use crate::common::memory_store::MemoryStore;
 use crate::common::{form, KEY_ID, TEAM_ID};
 
-const PREFIX: &str = "/auth/apple";
-const CLIENT_ID: &str = "com.example.web";
+pub(crate) const PREFIX: &str = "/auth/apple";
+pub(crate) const CLIENT_ID: &str = "com.example.web";
 
 /// A signing key of the stand-in: its `kid`, its private key, and its public JWK.
-struct ProviderKey {
-    kid: String,
-    encoding: EncodingKey,
+pub(crate) struct ProviderKey {
+    pub(crate) kid: String,
+    pub(crate) encoding: EncodingKey,
     jwk: Value,
     public_pem: String,
 }
@@ -59,7 +59,7 @@ impl ProviderKey {
 
 /// How the stand-in answers the next token request.
 #[derive(Clone)]
-enum Answer {
+pub(crate) enum Answer {
     /// An id_token with these claims, signed by the key `kid` (ES256).
     Token { claims: Value, kid: String },
     /// A raw id_token string.
@@ -69,16 +69,44 @@ enum Answer {
 }
 
 #[derive(Default)]
-struct Provider {
-    keys: Vec<ProviderKey>,
+pub(crate) struct Provider {
+    pub(crate) keys: Vec<ProviderKey>,
     published: Vec<String>,
     keys_up: bool,
     key_requests: usize,
     answers: HashMap<String, Answer>,
     secrets: Vec<String>,
+    /// How `/auth/revoke` and the refresh grant answer next: status, body, `Retry-After`.
+    pub(crate) revoke_answer: Option<(u16, String, Option<&'static str>)>,
+    pub(crate) refresh_answer: Option<(u16, String, Option<&'static str>)>,
+    /// The forms `/auth/revoke` and the refresh grant received.
+    pub(crate) revoke_forms: Vec<HashMap<String, String>>,
+    pub(crate) refresh_forms: Vec<HashMap<String, String>>,
 }
 
-type Shared = Arc<Mutex<Provider>>;
+fn canned(answer: &Option<(u16, String, Option<&'static str>)>) -> HttpResponse {
+    let (status, body, retry) = answer.clone().unwrap_or((200, String::new(), None));
+    let mut builder = HttpResponse::build(StatusCode::from_u16(status).unwrap());
+    if let Some(retry) = retry {
+        builder.insert_header((header::RETRY_AFTER, retry));
+    }
+    if body.is_empty() {
+        builder.finish()
+    } else {
+        builder.content_type("application/json").body(body)
+    }
+}
+
+async fn revoke(
+    body: web::Form<HashMap<String, String>>,
+    state: web::Data<Shared>,
+) -> HttpResponse {
+    let mut provider = state.lock().unwrap();
+    provider.revoke_forms.push(body.into_inner());
+    canned(&provider.revoke_answer)
+}
+
+pub(crate) type Shared = Arc<Mutex<Provider>>;
 
 async fn token(body: web::Form<Vec<(String, String)>>, state: web::Data<Shared>) -> HttpResponse {
     let field = |name: &str| {
@@ -89,6 +117,16 @@ async fn token(body: web::Form<Vec<(String, String)>>, state: web::Data<Shared>)
     };
     let mut provider = state.lock().unwrap();
     provider.secrets.push(field("client_secret"));
+    if field("grant_type") == "refresh_token" {
+        provider.refresh_forms.push(body.iter().cloned().collect());
+        if provider.refresh_answer.is_none() {
+            return HttpResponse::Ok().json(json!({
+                "access_token": "at-2", "token_type": "Bearer", "expires_in": 3600,
+                "id_token": "not-checked",
+            }));
+        }
+        return canned(&provider.refresh_answer);
+    }
     if field("client_id") != CLIENT_ID || field("grant_type") != "authorization_code" {
         return HttpResponse::BadRequest().json(json!({"error": "invalid_client"}));
     }
@@ -128,7 +166,7 @@ async fn keys(state: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({"keys": keys}))
 }
 
-fn start_provider() -> (String, Shared) {
+pub(crate) fn start_provider() -> (String, Shared) {
     let shared: Shared = Arc::new(Mutex::new(Provider {
         keys: vec![ProviderKey::new("k1"), ProviderKey::new("k2")],
         published: vec!["k1".into()],
@@ -143,6 +181,7 @@ fn start_provider() -> (String, Shared) {
             .app_data(web::Data::new(data.clone()))
             .route("/auth/token", web::post().to(token))
             .route("/auth/keys", web::get().to(keys))
+            .route("/auth/revoke", web::post().to(revoke))
     })
     .workers(1)
     .disable_signals()
@@ -154,7 +193,7 @@ fn start_provider() -> (String, Shared) {
     (base, shared)
 }
 
-async fn whoami(user: SignedIn<AppleIdStrategy, Value>) -> HttpResponse {
+pub(crate) async fn whoami(user: SignedIn<AppleIdStrategy, Value>) -> HttpResponse {
     let id = user.identity();
     HttpResponse::Ok().json(json!({
         "sub": id.sub(), "email": id.email(), "email_verified": id.email_verified(),
@@ -165,14 +204,14 @@ async fn whoami(user: SignedIn<AppleIdStrategy, Value>) -> HttpResponse {
     }))
 }
 
-struct Harness {
-    issuer: String,
-    provider: Shared,
-    clock: ManualClock,
-    key: SigningKey,
+pub(crate) struct Harness {
+    pub(crate) issuer: String,
+    pub(crate) provider: Shared,
+    pub(crate) clock: ManualClock,
+    pub(crate) key: SigningKey,
 }
 
-fn harness() -> Harness {
+pub(crate) fn harness() -> Harness {
     let (issuer, provider) = start_provider();
     Harness {
         issuer,
@@ -183,7 +222,7 @@ fn harness() -> Harness {
 }
 
 impl Harness {
-    fn strategy(&self) -> AppleIdStrategy {
+    pub(crate) fn strategy(&self) -> AppleIdStrategy {
         AppleIdStrategy::new(
             AppleIdConfig::new(
                 CLIENT_ID,
@@ -200,7 +239,7 @@ impl Harness {
     }
 
     /// Claims of a good id_token for `nonce`.
-    fn claims(&self, nonce: &str) -> Value {
+    pub(crate) fn claims(&self, nonce: &str) -> Value {
         let now = actix_apple_music::Clock::now(&self.clock).unix_timestamp();
         json!({
             "iss": self.issuer, "aud": CLIENT_ID, "sub": "001234.abcdef", "iat": now,
@@ -209,7 +248,7 @@ impl Harness {
         })
     }
 
-    fn answer(&self, code: &str, answer: Answer) {
+    pub(crate) fn answer(&self, code: &str, answer: Answer) {
         self.provider
             .lock()
             .unwrap()
@@ -235,7 +274,7 @@ macro_rules! app {
 }
 
 /// Starts a login: the session cookie, the state and the nonce of the authorize redirect.
-async fn start<S>(app: &S) -> (Cookie<'static>, String, String, url::Url)
+pub(crate) async fn start<S>(app: &S) -> (Cookie<'static>, String, String, url::Url)
 where
     S: actix_web::dev::Service<
         actix_apple_music::test_util::AppRequest,
@@ -269,7 +308,7 @@ where
     )
 }
 
-async fn callback<S>(
+pub(crate) async fn callback<S>(
     app: &S,
     cookie: &Cookie<'static>,
     pairs: &[(&str, &str)],

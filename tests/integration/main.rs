@@ -10,6 +10,7 @@ mod common;
 mod accounts;
 mod apple_api;
 mod apple_id;
+mod apple_id_lifecycle;
 // With both crypto backends enabled (`--all-features`): run by `.ci/run`.
 #[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]
 mod both_backends;
