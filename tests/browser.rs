@@ -10,6 +10,16 @@ mod common;
 /// The demo's account table, linked through the sign-in hook as the demo does.
 #[path = "../examples/demo/accounts.rs"]
 mod accounts;
+/// The demo's account routes (`/account`, sign out everywhere, delete).
+#[path = "../examples/demo/account_routes.rs"]
+#[allow(dead_code)] // the home page's part is the demo's
+mod account_routes;
+
+#[allow(dead_code)] // for account_routes
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -65,6 +75,9 @@ struct Harness {
     client: Client,
     base: String,
     driver: Child,
+    /// ChromeDriver's URL and the capabilities, for more browsers.
+    webdriver: String,
+    caps: serde_json::Map<String, serde_json::Value>,
     /// Every music user token the app accepted (recorded by its verify hook).
     accepted: Arc<Mutex<Vec<String>>>,
 }
@@ -136,7 +149,10 @@ async fn harness_full(
     let config = tweak(config);
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let recorder = accepted.clone();
-    let accounts = Arc::new(accounts::Accounts::default());
+    let key = Key::generate();
+    let accounts = Arc::new(accounts::Accounts::new(
+        actix_apple_music::session_store::SecretSealer::new(&key),
+    ));
     let link = accounts::Accounts::hook(accounts.clone());
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap()).on_sign_in(
         move |sign_in: SignInContext<AppleMusicStrategy>| {
@@ -147,11 +163,19 @@ async fn harness_full(
             link(sign_in)
         },
     );
+    // The crate's account index, as the demo keeps it with the cookie store.
+    let lifecycle = actix_apple_music::accounts::Accounts::in_memory();
+    let auth = auth
+        .accounts(lifecycle.clone())
+        .account(|user: &accounts::DemoUser| user.account.clone());
     let apple_id = Authenticator::new(
-        actix_apple_music::AppleIdStrategy::new(sandbox::apple_id_config(&base)).unwrap(),
+        actix_apple_music::AppleIdStrategy::new(sandbox::apple_id_config(&base))
+            .unwrap()
+            .on_notification(accounts::Accounts::notification_hook(accounts.clone())),
     )
-    .on_sign_in(accounts::Accounts::apple_id_hook(accounts.clone()));
-    let key = Key::generate();
+    .on_sign_in(accounts::Accounts::apple_id_hook(accounts.clone()))
+    .accounts(lifecycle)
+    .account(|user: &accounts::DemoUser| user.account.clone());
     let server = HttpServer::new(move || {
         App::new()
             // The demo's session stack: the compact cookie store, its base64 sent unescaped.
@@ -172,6 +196,7 @@ async fn harness_full(
             .configure(sandbox::apple_id_routes)
             .configure(|cfg| extra(cfg))
             .route("/me", web::get().to(me))
+            .configure(account_routes::routes)
             .route("/musickit.js", web::get().to(musickit_standin))
             .default_service(web::get().to(page))
     })
@@ -200,23 +225,30 @@ async fn harness_full(
                      "--window-size=1000,800"],
         }),
     );
+    let client = connect(&webdriver, &caps).await;
+    Harness {
+        client,
+        base,
+        driver,
+        webdriver,
+        caps,
+        accepted,
+    }
+}
+
+/// A new browser (its own profile, so its own cookies) through ChromeDriver.
+async fn connect(webdriver: &str, caps: &serde_json::Map<String, serde_json::Value>) -> Client {
     let start = Instant::now();
-    let client = loop {
+    loop {
         let mut builder =
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new());
-        match builder.capabilities(caps.clone()).connect(&webdriver).await {
+        match builder.capabilities(caps.clone()).connect(webdriver).await {
             Ok(client) => break client,
             Err(e) => {
                 assert!(start.elapsed() < WAIT, "chromedriver did not start: {e}");
                 actix_web::rt::time::sleep(Duration::from_millis(100)).await;
             }
         }
-    };
-    Harness {
-        client,
-        base,
-        driver,
-        accepted,
     }
 }
 
@@ -999,4 +1031,77 @@ async fn a_real_openid_provider_signs_in_through_the_apple_id_strategy() {
     assert_eq!(me["email_verified"], true);
     h.client.clone().close().await.unwrap();
     drop(provider);
+}
+
+
+/// Signs `email` in with Apple at the sandbox, in `client`.
+async fn sign_in_with_apple(client: &Client, base: &str, email: &str) {
+    client
+        .goto(&format!("{base}/auth/apple/login?return_to=/signed-in"))
+        .await
+        .unwrap();
+    let field = client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Id("email"))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(email).await.unwrap();
+    client.find(Locator::Id("continue")).await.unwrap().click().await.unwrap();
+    until("the return after Sign in with Apple", || async {
+        client.current_url().await.unwrap().path() == "/signed-in"
+    })
+    .await;
+}
+
+/// `GET /account` in `client`: its JSON.
+async fn account_of(client: &Client, base: &str) -> serde_json::Value {
+    client.goto(&format!("{base}/account")).await.unwrap();
+    let body = client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("/account answered {body}"))
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn stopping_sign_in_with_apple_signs_that_person_out_of_every_browser_and_no_one_else() {
+    let h = harness(LoginPage::Direct).await;
+    let second = connect(&h.webdriver, &h.caps).await;
+    let bob = connect(&h.webdriver, &h.caps).await;
+    sign_in_with_apple(&h.client, &h.base, "ada@example.com").await;
+    sign_in_with_apple(&second, &h.base, "ada@example.com").await;
+    sign_in_with_apple(&bob, &h.base, "bob@example.com").await;
+    let ada = account_of(&second, &h.base).await;
+    assert_eq!(ada["sessions"].as_array().unwrap().len(), 2, "{ada}");
+    assert_eq!(ada["sessions"][0]["current"], true, "{ada}");
+    assert_eq!(ada["apple_id"]["email"], "ada@example.com");
+
+    // At "Apple" (the sandbox's Apple ID page), Ada stops using Sign in with Apple with the app.
+    h.goto("/sandbox/apple-id/account").await;
+    let field = h.client.find(Locator::Id("email")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("ada@example.com").await.unwrap();
+    h.click("stop-using").await;
+    until("the sandbox to say the app answered", || async {
+        h.text_of("result").await.contains("the app answered 200")
+    })
+    .await;
+
+    for client in [&h.client, &second] {
+        let answer = account_of(client, &h.base).await;
+        assert_eq!(answer["error"], "unauthenticated", "{answer}");
+    }
+    let still = account_of(&bob, &h.base).await;
+    assert_eq!(still["apple_id"]["email"], "bob@example.com", "{still}");
+    assert_eq!(still["sessions"].as_array().unwrap().len(), 1);
+    for client in [second, bob] {
+        client.close().await.unwrap();
+    }
+    h.client.clone().close().await.unwrap();
 }

@@ -20,10 +20,14 @@ mod accounts;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 
+mod account_routes;
+
 use accounts::{Accounts, DemoUser};
 use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
-use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
+use actix_apple_music::session_store::{
+    CompactCookieStore, LifetimeStore, SecretSealer, StoreFailures,
+};
 use actix_apple_music::{
     AppleIdStrategy, AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState,
     SAFE_LOG_FORMAT,
@@ -59,8 +63,19 @@ async fn home(
     state: SignInState<AppleMusicStrategy, DemoUser>,
     // `None` when Sign in with Apple is not mounted (real credentials without APPLE_ID_*).
     apple_id: Option<SignInState<AppleIdStrategy, DemoUser>>,
+    account: Option<actix_apple_music::accounts::CurrentAccount>,
     mode: web::Data<&'static str>,
+    sandbox_mode: web::Data<bool>,
 ) -> HttpResponse {
+    let account_part = match &account {
+        Some(account) => account_routes::sessions_html(account).await,
+        None => String::new(),
+    };
+    let sandbox_part = if **sandbox_mode {
+        r#"<p class="mode">Sandbox: play what a person does at Apple on <a id="sandbox-apple-id-account" href="/sandbox/apple-id/account">the sandbox Apple ID page</a> (stop using Sign in with Apple, delete the Apple ID).</p>"#
+    } else {
+        ""
+    };
     let apple_id_part = match apple_id {
         Some(SignInState::SignedIn(user)) => format!(
             r#"<p id="apple-id">Signed in with Apple as <span id="apple-id-email">{}</span> (account <span id="apple-id-account">{}</span>).</p>"#,
@@ -116,6 +131,10 @@ async fn home(
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ))
         .body(format!(
             r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -124,11 +143,13 @@ async fn home(
  body {{ font: 16px/1.5 system-ui, -apple-system, sans-serif; max-width: 34rem; margin: 4rem auto; padding: 0 1rem; color: #1d1d1f; }}
  h1 {{ font-size: 1.5rem; }} .mode {{ color: #6e6e73; font-size: .85rem; }}
  .button, button {{ display: inline-block; font: inherit; padding: .6rem 1.2rem; border: 0; border-radius: 999px; background: #fa243c; color: #fff; text-decoration: none; cursor: pointer; }}
- button, .apple {{ background: #1d1d1f; }} dt {{ font-weight: 600; }} dd {{ margin: 0 0 .5rem; }} .warn {{ color: #b25000; }} .link {{ margin-left: 1rem; }}
+ button, .apple {{ background: #1d1d1f; }} button.danger {{ background: #c00; }} table {{ border-collapse: collapse; font-size: .85rem; }} td, th {{ padding: .2rem .4rem; text-align: left; border-bottom: 1px solid #d2d2d7; }} form.inline {{ display: inline; }} dt {{ font-weight: 600; }} dd {{ margin: 0 0 .5rem; }} .warn {{ color: #b25000; }} .link {{ margin-left: 1rem; }}
 </style></head>
 <body><h1>actix-apple-music demo</h1><p class="mode">{mode}</p>
 {apple_id_part}
 {body}
+{account_part}
+{sandbox_part}
 </body></html>"#,
             mode = escape(&mode)
         ))
@@ -164,7 +185,7 @@ async fn me(
 enum Sessions {
     Cookie,
     #[cfg(feature = "redis")]
-    Redis(actix_apple_music::session_store::RedisSessions),
+    Redis(Box<actix_apple_music::session_store::RedisSessions>),
 }
 
 async fn sessions(key: &Key) -> Result<Sessions, String> {
@@ -181,7 +202,7 @@ async fn sessions(key: &Key) -> Result<Sessions, String> {
             .await
             .map_err(|e| e.to_string())?;
         println!("Sessions: in Redis (SESSION_REDIS_URL), values sealed with the session key; login states single-use across instances.");
-        Ok(Sessions::Redis(redis))
+        Ok(Sessions::Redis(Box::new(redis)))
     }
     #[cfg(not(feature = "redis"))]
     {
@@ -202,6 +223,15 @@ struct Server {
     limiter: Option<Arc<RateLimiter>>,
     accounts: Arc<Accounts>,
     apple_id: Option<Authenticator<AppleIdStrategy>>,
+}
+
+/// The crate's account index and sign-out marks: in Redis with Redis sessions, else in process.
+fn account_store(store: &Sessions) -> actix_apple_music::accounts::Accounts {
+    match store {
+        Sessions::Cookie => actix_apple_music::accounts::Accounts::in_memory(),
+        #[cfg(feature = "redis")]
+        Sessions::Redis(redis) => redis.accounts(),
+    }
 }
 
 type RateLimiter = governor::DefaultKeyedRateLimiter<std::net::IpAddr>;
@@ -323,6 +353,7 @@ where
                 }
             })
             .app_data(web::Data::new(mode))
+            .app_data(web::Data::new(sandbox_mode))
             .app_data(web::Data::new(accounts.clone()))
             .configure(auth.clone().mount(PREFIX))
             .configure(|cfg| {
@@ -331,7 +362,8 @@ where
                 }
             })
             .route("/", web::get().to(home))
-            .route("/me", web::get().to(me));
+            .route("/me", web::get().to(me))
+            .configure(account_routes::routes);
         if sandbox_mode {
             app = app
                 .configure(sandbox::routes)
@@ -438,7 +470,8 @@ async fn run() -> Result<(), String> {
     } else {
         "Using Apple Music."
     };
-    let accounts = Arc::new(Accounts::default());
+    let accounts = Arc::new(Accounts::new(SecretSealer::new(&key)));
+    let lifecycle = account_store(&store);
     let apple_id = if sandbox_mode {
         Some(sandbox::apple_id_config(&base_url))
     } else if std::env::var_os(actix_apple_music::apple_id_env::CLIENT_ID).is_some() {
@@ -449,16 +482,30 @@ async fn run() -> Result<(), String> {
     };
     let apple_id = match apple_id {
         Some(config) => {
-            let strategy = AppleIdStrategy::new(config).map_err(|e| e.to_string())?;
-            Some(Authenticator::new(strategy).on_sign_in(Accounts::apple_id_hook(accounts.clone())))
+            let strategy = AppleIdStrategy::new(config)
+                .map_err(|e| e.to_string())?
+                .on_notification(Accounts::notification_hook(accounts.clone()));
+            Some(
+                Authenticator::new(strategy)
+                    .on_sign_in(Accounts::apple_id_hook(accounts.clone()))
+                    .accounts(lifecycle.clone())
+                    .account(|user: &DemoUser| user.account.clone()),
+            )
         }
         None => None,
     };
-    let auth = Authenticator::new(strategy).on_sign_in(Accounts::hook(accounts.clone()));
+    let auth = Authenticator::new(strategy)
+        .on_sign_in(Accounts::hook(accounts.clone()))
+        .accounts(lifecycle)
+        .account(|user: &DemoUser| user.account.clone());
     #[cfg(feature = "redis")]
-    let auth = match &store {
-        Sessions::Redis(redis) => auth.state_ledger(redis.ledger()),
-        Sessions::Cookie => auth,
+    let (auth, apple_id) = match &store {
+        // One ledger for every strategy: a state spent on one instance is spent on all.
+        Sessions::Redis(redis) => (
+            auth.state_ledger(redis.ledger()),
+            apple_id.map(|a| a.state_ledger(redis.ledger())),
+        ),
+        Sessions::Cookie => (auth, apple_id),
     };
 
     let secure = !matches!(

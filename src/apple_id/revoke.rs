@@ -14,6 +14,12 @@ use crate::strategy::{Authenticator, MAX_RETRY_AFTER};
 /// Wait suggested when Apple gives no `Retry-After`: 5 seconds.
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
+/// One exchange with Apple, as oauth2's async HTTP client answers it.
+type Exchange =
+    std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, std::io::Error>>>>;
+/// The `Retry-After` of the last answer, if any.
+type NotedWait = Arc<Mutex<Option<Duration>>>;
+
 /// What Apple said to a revocation ([`AppleIdStrategy::revoke`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,15 +91,7 @@ impl AppleIdStrategy {
     }
 
     /// oauth2's HTTP client on the strategy's awc client, remembering a `Retry-After`.
-    fn http_noting_retry(
-        &self,
-    ) -> (
-        impl Fn(
-            oauth2::HttpRequest,
-        )
-            -> std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, std::io::Error>>>>,
-        Arc<Mutex<Option<Duration>>>,
-    ) {
+    fn http_noting_retry(&self) -> (impl Fn(oauth2::HttpRequest) -> Exchange, NotedWait) {
         let seen = Arc::new(Mutex::new(None));
         let noted = seen.clone();
         let timeout = self.config.timeout;
@@ -111,7 +109,7 @@ impl AppleIdStrategy {
                     .map(Duration::from_secs);
                 *noted.lock().unwrap_or_else(|e| e.into_inner()) = wait;
                 Ok(answer)
-            }) as std::pin::Pin<Box<dyn Future<Output = _>>>
+            }) as Exchange
         };
         (http, seen)
     }

@@ -45,6 +45,24 @@ fn provider_key() -> &'static (SigningKey, serde_json::Value) {
     })
 }
 
+/// Refresh tokens handed out: token → (`sub`, still valid).
+fn refresh_tokens() -> &'static Mutex<HashMap<String, (String, bool)>> {
+    static TOKENS: OnceLock<Mutex<HashMap<String, (String, bool)>>> = OnceLock::new();
+    TOKENS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// The `sub` the sandbox gives the Apple ID `email`: the same every time.
+pub fn sandbox_sub(email: &str) -> String {
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    format!(
+        "sandbox.{}",
+        digest[..10]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
 /// Codes handed out and not yet used: code → nonce.
 fn codes() -> &'static Mutex<HashMap<String, String>> {
     static CODES: OnceLock<Mutex<HashMap<String, String>>> = OnceLock::new();
@@ -66,7 +84,10 @@ pub fn apple_id_config(base_url: &str) -> AppleIdConfig {
     .issuer(format!("{base}{APPLE_ID_PATH}"))
 }
 
-/// Adds `GET /sandbox/apple-id/auth/authorize`, `POST …/auth/token` and `GET …/auth/keys`.
+/// Adds `GET /sandbox/apple-id/auth/authorize`, `POST …/auth/token` (codes and the refresh
+/// grant), `GET …/auth/keys`, `POST …/auth/revoke`, and the Apple ID's own page,
+/// `GET …/account`, whose buttons send Apple's notifications to the app
+/// (`POST …/account/notify`).
 pub fn apple_id_routes(cfg: &mut web::ServiceConfig) {
     let template = web::Data::new(SandboxPage(PageTemplate::new(
         include_str!("apple_id.html"),
@@ -80,7 +101,13 @@ pub fn apple_id_routes(cfg: &mut web::ServiceConfig) {
             .app_data(template)
             .route("/auth/authorize", web::get().to(authorize))
             .route("/auth/token", web::post().to(token))
-            .route("/auth/keys", web::get().to(keys)),
+            .route("/auth/keys", web::get().to(keys))
+            .route("/auth/revoke", web::post().to(revoke))
+            .route("/account", web::get().to(super::apple_id_account::page))
+            .route(
+                "/account/notify",
+                web::post().to(super::apple_id_account::notify),
+            ),
     );
 }
 
@@ -158,6 +185,24 @@ async fn token(
     if !secret_ok || field("client_id") != APPLE_ID_CLIENT_ID {
         return error("invalid_client");
     }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if field("grant_type") == "refresh_token" {
+        let sub = match refresh_tokens().lock().unwrap().get(field("refresh_token")) {
+            Some((sub, true)) => sub.clone(),
+            _ => return error("invalid_grant"),
+        };
+        let claims = serde_json::json!({
+            "iss": strategy.config().issuer_url(), "aud": APPLE_ID_CLIENT_ID, "sub": sub,
+            "iat": now, "exp": now + 600,
+        });
+        return match sign(&claims) {
+            Some(id_token) => HttpResponse::Ok().json(serde_json::json!({
+                "access_token": oauth2::CsrfToken::new_random().secret(),
+                "token_type": "Bearer", "expires_in": 3600, "id_token": id_token,
+            })),
+            None => HttpResponse::InternalServerError().finish(),
+        };
+    }
     if field("grant_type") != "authorization_code" {
         return error("unsupported_grant_type");
     }
@@ -171,36 +216,82 @@ async fn token(
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_else(|| "sandbox-user@example.com".into());
-    let digest = Sha256::digest(email.to_lowercase().as_bytes());
-    let sub = format!(
-        "sandbox.{}",
-        digest[..10]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sub = sandbox_sub(&email);
     let claims = serde_json::json!({
         "iss": strategy.config().issuer, "aud": APPLE_ID_CLIENT_ID, "sub": sub,
         "iat": now, "exp": now + 600, "nonce": nonce, "email": email,
         "email_verified": "true", "is_private_email": "false", "real_user_status": 2,
         "auth_time": now,
     });
+    let Some(id_token) = sign(&claims) else {
+        return HttpResponse::InternalServerError().finish();
+    };
+    let refresh = format!(
+        "sandbox.refresh.{}",
+        oauth2::CsrfToken::new_random().secret()
+    );
+    {
+        let mut tokens = refresh_tokens().lock().unwrap();
+        if tokens.len() >= 10_000 {
+            tokens.clear();
+        }
+        tokens.insert(refresh.clone(), (sub, true));
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "access_token": oauth2::CsrfToken::new_random().secret(),
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": refresh,
+        "id_token": id_token,
+    }))
+}
+
+/// `claims` signed with the sandbox's key (ES256, its `kid`).
+pub(super) fn sign(claims: &serde_json::Value) -> Option<String> {
     let (key, _) = provider_key();
     let header = jsonwebtoken::Header {
         kid: Some(KID.into()),
         ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256)
     };
-    let Ok(id_token) = jsonwebtoken::encode(&header, &claims, &key.encoding) else {
-        return HttpResponse::InternalServerError().finish();
+    jsonwebtoken::encode(&header, claims, &key.encoding).ok()
+}
+
+/// Revokes every refresh token of `sub` (what stopping to use Sign in with Apple does).
+pub(super) fn revoke_all_of(sub: &str) {
+    for (token_sub, valid) in refresh_tokens().lock().unwrap().values_mut() {
+        if token_sub == sub {
+            *valid = false;
+        }
+    }
+}
+
+/// `POST …/auth/revoke`: the client checked as at the token endpoint; `200` with an empty
+/// body for any token (known or not), as Apple answers.
+async fn revoke(
+    body: web::Form<Vec<(String, String)>>,
+    auth: Option<web::Data<AppleId>>,
+) -> HttpResponse {
+    let field = |name: &str| {
+        body.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
     };
-    HttpResponse::Ok().json(serde_json::json!({
-        "access_token": oauth2::CsrfToken::new_random().secret(),
-        "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": format!("sandbox.refresh.{}", oauth2::CsrfToken::new_random().secret()),
-        "id_token": id_token,
-    }))
+    let secret_ok = auth.as_ref().is_some_and(|auth| {
+        auth.strategy()
+            .client_secret_signer()
+            .is_some_and(|signer| signer.verify(field("client_secret")).is_ok())
+    });
+    if !secret_ok || field("client_id") != APPLE_ID_CLIENT_ID {
+        return HttpResponse::BadRequest().json(serde_json::json!({"error": "invalid_client"}));
+    }
+    if field("token").is_empty() {
+        return HttpResponse::BadRequest().json(serde_json::json!({"error": "invalid_request"}));
+    }
+    if let Some((_, valid)) = refresh_tokens().lock().unwrap().get_mut(field("token")) {
+        *valid = false;
+    }
+    HttpResponse::Ok().finish()
 }
 
 async fn keys() -> HttpResponse {

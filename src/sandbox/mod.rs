@@ -19,10 +19,13 @@
 //! any real credential is set.
 
 mod apple_id;
+mod apple_id_account;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-pub use apple_id::{apple_id_config, apple_id_routes, APPLE_ID_CLIENT_ID, APPLE_ID_PATH};
+pub use apple_id::{
+    apple_id_config, apple_id_routes, sandbox_sub, APPLE_ID_CLIENT_ID, APPLE_ID_PATH,
+};
 
 use crate::apple_music::page::PageTemplate;
 use crate::apple_music::{env, AppleMusicConfig, LoginPage};
