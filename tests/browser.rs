@@ -7,13 +7,13 @@
 
 mod common;
 
-/// The demo's account table, linked through the sign-in hook as the demo does.
-#[path = "../examples/demo/accounts.rs"]
-mod accounts;
 /// The demo's account routes (`/account`, sign out everywhere, delete).
 #[path = "../examples/demo/account_routes.rs"]
 #[allow(dead_code)] // the home page's part is the demo's
 mod account_routes;
+/// The demo's account table, linked through the sign-in hook as the demo does.
+#[path = "../examples/demo/accounts.rs"]
+mod accounts;
 
 #[allow(dead_code)] // for account_routes
 fn rfc3339(t: time::OffsetDateTime) -> String {
@@ -1033,7 +1033,6 @@ async fn a_real_openid_provider_signs_in_through_the_apple_id_strategy() {
     drop(provider);
 }
 
-
 /// Signs `email` in with Apple at the sandbox, in `client`.
 async fn sign_in_with_apple(client: &Client, base: &str, email: &str) {
     client
@@ -1048,7 +1047,13 @@ async fn sign_in_with_apple(client: &Client, base: &str, email: &str) {
         .unwrap();
     field.clear().await.unwrap();
     field.send_keys(email).await.unwrap();
-    client.find(Locator::Id("continue")).await.unwrap().click().await.unwrap();
+    client
+        .find(Locator::Id("continue"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until("the return after Sign in with Apple", || async {
         client.current_url().await.unwrap().path() == "/signed-in"
     })

@@ -559,3 +559,205 @@ async fn redis_holds_no_token_or_state_in_plaintext() {
     let me = old.get(&format!("{sealed}/me"), "application/json").await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }
+
+async fn account(
+    account: actix_apple_music::accounts::CurrentAccount,
+) -> actix_web::Result<HttpResponse> {
+    let sessions = account.sessions().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"account": account.id(), "sessions": sessions})))
+}
+
+async fn sign_out_everywhere(
+    account: actix_apple_music::accounts::CurrentAccount,
+) -> actix_web::Result<HttpResponse> {
+    account.sign_out_everywhere().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn sign_out_others(
+    account: actix_apple_music::accounts::CurrentAccount,
+) -> actix_web::Result<HttpResponse> {
+    account.sign_out_others().await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A guarded request that is slow, then writes to its session.
+async fn slow(user: AppleMusicUser, session: actix_session::Session) -> HttpResponse {
+    actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+    session.insert("app.visits", 1).unwrap();
+    HttpResponse::Ok().json(serde_json::json!({"restricted": user.identity().restricted()}))
+}
+
+/// An instance that keeps accounts in Redis: the account is the music user token's part
+/// before its first `-` (`ada-1` → `ada`).
+async fn accounts_instance(redis_url: &str, pem: &str, key: &Key) -> String {
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
+        .check_with_apple(false)
+        .user_token_lifetime(Duration::from_secs(3600));
+    let redis = session_store::redis(redis_url, key).await.unwrap();
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap())
+        .state_ledger(redis.ledger())
+        .accounts(redis.accounts())
+        .on_sign_in(
+            |sign_in: actix_apple_music::SignInContext<AppleMusicStrategy>| {
+                let token = sign_in.identity().music_user_token().secret().to_owned();
+                let person = token.split('-').next().unwrap_or_default().to_owned();
+                async move { Ok(person) }
+            },
+        )
+        .account(|person: &String| person.clone());
+    let store = redis.store();
+    let key = key.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(StoreFailures::around(
+                SessionMiddleware::builder(store.clone(), key.clone())
+                    .cookie_content_security(CookieContentSecurity::Private)
+                    .cookie_secure(false)
+                    .build(),
+            ))
+            .configure(auth.clone().mount(PREFIX))
+            .route("/me", web::get().to(me))
+            .route("/slow", web::get().to(slow))
+            .route("/account", web::get().to(account))
+            .route(
+                "/account/sign-out-everywhere",
+                web::post().to(sign_out_everywhere),
+            )
+            .route("/account/sign-out-others", web::post().to(sign_out_others))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    base
+}
+
+/// Signs a new browser in on `base` with the music user token `token`.
+async fn signed_in(base: &str, token: &str) -> Client {
+    let mut browser = Client::new();
+    let data = browser.login(base).await;
+    let answer = browser.callback(base, &data, token).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    browser
+}
+
+/// Polls `GET {base}/me` with `cookie` until it answers `want`; answers how long it took.
+async fn me_becomes(base: &str, cookie: &Option<String>, want: StatusCode) -> Duration {
+    let start = Instant::now();
+    loop {
+        let mut client = Client::new();
+        client.cookie = cookie.clone();
+        let status = client
+            .get(&format!("{base}/me"), "application/json")
+            .await
+            .status;
+        if status == want {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{base}/me kept answering {status}, not {want}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn sign_out_everywhere_and_but_here_hold_across_two_instances_on_redis() {
+    let redis = Redis::start();
+    let (pem, key) = (common::fresh_pkcs8_pem(), Key::generate());
+    let a = accounts_instance(&redis.url(), &pem, &key).await;
+    let b = accounts_instance(&redis.url(), &pem, &key).await;
+    let mut laptop = signed_in(&a, "ada-1").await;
+    let phone = signed_in(&b, "ada-2").await;
+    let bob = signed_in(&a, "bob-1").await;
+    let listed = laptop
+        .get(&format!("{b}/account"), "application/json")
+        .await
+        .json();
+    assert_eq!(listed["account"], "ada");
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["sessions"][0]["current"], true);
+
+    // The index holds nothing secret: times, the strategy, a user agent.
+    let index: Vec<String> = redis
+        .all_keys()
+        .into_iter()
+        .filter(|k| k.contains(":account:") && k.ends_with(":sessions"))
+        .collect();
+    assert_eq!(
+        index.len(),
+        2,
+        "one index per account, no key scan: {index:?}"
+    );
+    for key in &index {
+        let dump = redis.cli(&["HGETALL", key]);
+        assert!(!dump.contains("ada-") && !dump.contains("bob-"), "{dump}");
+    }
+
+    // Everywhere but here, asked on B: the phone is out on both instances, the laptop stays.
+    let old_laptop = laptop.cookie.clone();
+    let mut laptop_on_b = Client::new();
+    laptop_on_b.cookie = laptop.cookie.clone();
+    let answer = laptop_on_b
+        .send(
+            "POST",
+            &format!("{b}/account/sign-out-others"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
+    laptop.cookie = laptop_on_b.cookie.clone();
+    let took = me_becomes(&a, &phone.cookie, StatusCode::UNAUTHORIZED).await;
+    assert!(
+        took <= actix_apple_music::accounts::DEFAULT_MARKS_CACHE + Duration::from_millis(500),
+        "seen on the other instance within the marks cache time: {took:?}"
+    );
+    me_becomes(&b, &phone.cookie, StatusCode::UNAUTHORIZED).await;
+    me_becomes(&a, &old_laptop, StatusCode::UNAUTHORIZED).await;
+    for base in [&a, &b] {
+        me_becomes(base, &laptop.cookie, StatusCode::OK).await;
+    }
+
+    // A slow request of the laptop saves its old copy after a sign-out everywhere from B.
+    let slow = {
+        let mut client = Client::new();
+        client.cookie = laptop.cookie.clone();
+        let a = a.clone();
+        actix_web::rt::spawn(async move {
+            let answer = client.get(&format!("{a}/slow"), "application/json").await;
+            (answer.status, client.cookie)
+        })
+    };
+    actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    let mut other = signed_in(&b, "ada-3").await;
+    let answer = other
+        .send(
+            "POST",
+            &format!("{b}/account/sign-out-everywhere"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    let (status, saved) = slow.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "it began signed in");
+    for base in [&a, &b] {
+        me_becomes(base, &saved, StatusCode::UNAUTHORIZED).await;
+        me_becomes(base, &other.cookie, StatusCode::UNAUTHORIZED).await;
+    }
+    // Bob was never touched; Ada signs in again at once.
+    for base in [&a, &b] {
+        me_becomes(base, &bob.cookie, StatusCode::OK).await;
+    }
+    let again = signed_in(&b, "ada-4").await;
+    me_becomes(&a, &again.cookie, StatusCode::OK).await;
+}
