@@ -149,9 +149,53 @@ pub struct Accounts {
     store: Arc<dyn AccountStore>,
     clock: SharedClock,
     shared: bool,
-    marks_cache: Option<moka::sync::Cache<String, Marks>>,
-    touched: moka::sync::Cache<String, Millis>,
+    marks_cache: Option<Arc<Recent<Marks>>>,
+    touched: Arc<Recent<Millis>>,
     touch_every: Duration,
+}
+
+/// A small map of recent values that end after `ttl`, emptied when it reaches its capacity:
+/// a lock and a hash per look-up, which a guarded request can afford (a general cache's
+/// bookkeeping was a visible part of it).
+struct Recent<V> {
+    ttl: Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, V)>>,
+}
+
+/// Entries a [`Recent`] holds before it starts again empty.
+const RECENT_CAPACITY: usize = 100_000;
+
+impl<V: Clone> Recent<V> {
+    fn new(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, V)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, key: &str) -> Option<V> {
+        let entries = self.lock();
+        let (at, value) = entries.get(key)?;
+        (at.elapsed() < self.ttl).then(|| value.clone())
+    }
+
+    fn insert(&self, key: &str, value: V) {
+        let mut entries = self.lock();
+        if entries.len() >= RECENT_CAPACITY && !entries.contains_key(key) {
+            entries.clear();
+        }
+        entries.insert(key.to_owned(), (std::time::Instant::now(), value));
+    }
+
+    fn invalidate(&self, key: &str) {
+        self.lock().remove(key);
+    }
 }
 
 impl fmt::Debug for Accounts {
@@ -175,11 +219,8 @@ impl Accounts {
             store,
             clock: system_clock(),
             shared,
-            marks_cache: shared.then(|| marks_cache(DEFAULT_MARKS_CACHE)),
-            touched: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(DEFAULT_TOUCH_EVERY)
-                .build(),
+            marks_cache: shared.then(|| Arc::new(Recent::new(DEFAULT_MARKS_CACHE))),
+            touched: Arc::new(Recent::new(DEFAULT_TOUCH_EVERY)),
             touch_every: DEFAULT_TOUCH_EVERY,
         }
     }
@@ -197,7 +238,7 @@ impl Accounts {
     /// [`DEFAULT_MARKS_CACHE`]; zero reads them on every guarded request). No effect in memory.
     pub fn cache_marks_for(mut self, time: Duration) -> Self {
         if self.shared {
-            self.marks_cache = (!time.is_zero()).then(|| marks_cache(time));
+            self.marks_cache = (!time.is_zero()).then(|| Arc::new(Recent::new(time)));
         }
         self
     }
@@ -206,10 +247,7 @@ impl Accounts {
     /// [`DEFAULT_TOUCH_EVERY`]).
     pub fn touch_every(mut self, every: Duration) -> Self {
         self.touch_every = every;
-        self.touched = moka::sync::Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(every.max(Duration::from_millis(1)))
-            .build();
+        self.touched = Arc::new(Recent::new(every));
         self
     }
 
@@ -224,7 +262,7 @@ impl Accounts {
                 return Ok(marks);
             }
             let marks = self.store.marks(account).await?;
-            cache.insert(account.to_owned(), marks.clone());
+            cache.insert(account, marks.clone());
             return Ok(marks);
         }
         self.store.marks(account).await
@@ -334,7 +372,7 @@ impl Accounts {
         if !due {
             return;
         }
-        self.touched.insert(record.sid.clone(), now);
+        self.touched.insert(&record.sid, now);
         let (store, account, sid) = (
             self.store.clone(),
             record.account.clone(),
@@ -378,7 +416,7 @@ impl Accounts {
         self.store
             .register(account, &sid, &entry, binding.alias.as_deref())
             .await?;
-        self.touched.insert(sid.clone(), stamp);
+        self.touched.insert(&sid, stamp);
         Ok(SessionRecord {
             account: account.to_owned(),
             sid,
@@ -454,13 +492,6 @@ pub(crate) fn write_record(session: &Session, record: &SessionRecord) {
 /// The alias a provider's subject is linked under.
 pub(crate) fn alias(strategy: &str, subject: &str) -> String {
     format!("{strategy}:{subject}")
-}
-
-fn marks_cache(time: Duration) -> moka::sync::Cache<String, Marks> {
-    moka::sync::Cache::builder()
-        .max_capacity(100_000)
-        .time_to_live(time)
-        .build()
 }
 
 pub(crate) fn millis(t: OffsetDateTime) -> Millis {
