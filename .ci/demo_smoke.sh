@@ -95,5 +95,41 @@ sign_in "$tmp/b" sandbox.token-b
 a=$(account_of "$tmp/a"); b=$(account_of "$tmp/b")
 [ "$a" = "acct-1 1" ] || fail "first browser's account: $a"
 [ "$b" = "acct-2 1" ] || fail "second browser's account: $b"
+
+# Taking people out: Sign in with Apple (the sandbox) in two browsers of one person and one of
+# another; the account lists both sessions; Apple's "stop using" notification (sent by the
+# sandbox's Apple ID page) signs the first person out of both, not the other; delete.
+apple_sign_in() { # apple_sign_in JAR EMAIL
+  local authorize data state prefix code
+  authorize=$(curl -s -c "$1" -b "$1" -o /dev/null -w '%{redirect_url}' "$base/auth/apple/login")
+  data=$(curl -s -c "$1" -b "$1" "$authorize" | python3 -c '
+import re, sys
+print(re.search(r"id=\"sandbox-apple-id\">(.*?)</script>", sys.stdin.read(), re.S).group(1))')
+  state=$(echo "$data" | python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])')
+  prefix=$(echo "$data" | python3 -c 'import json, sys; print(json.load(sys.stdin)["codePrefix"])')
+  code="$prefix.$(printf %s "$2" | base64 | tr -d '=')"
+  curl -s -o /dev/null -c "$1" -b "$1" -H "Origin: $base" --data-urlencode "code=$code" \
+    --data-urlencode "state=$state" --data-urlencode relayed=1 "$base/auth/apple/callback"
+}
+status_of() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
+apple_sign_in "$tmp/ada1" ada@example.com
+apple_sign_in "$tmp/ada2" ada@example.com
+apple_sign_in "$tmp/bob" bob@example.com
+sessions=$(curl -s -b "$tmp/ada1" "$base/account" | python3 -c 'import json, sys; s = json.load(sys.stdin)["sessions"]; print(len(s), s[0]["current"], sorted(s[0]))')
+[ "$sessions" = "2 True ['current', 'last_seen_at', 'signed_in_at', 'strategy', 'user_agent']" ] \
+  || fail "GET /account: $sessions"
+[ "$(status_of "$base/account")" = 401 ] || fail "GET /account signed out is not 401"
+[ "$(status_of -b "$tmp/ada1" -X POST -H 'Origin: https://evil.example' "$base/account/sign-out-everywhere")" = 403 ] \
+  || fail "a cross-origin sign-out everywhere is not refused"
+curl -s -o /dev/null -H "Origin: $base" -H 'Accept: application/json' \
+  --data 'email=ada@example.com&type=consent-revoked' "$base/sandbox/apple-id/account/notify"
+[ "$(status_of -b "$tmp/ada1" "$base/account")" = 401 ] || fail "consent-revoked left the first browser signed in"
+[ "$(status_of -b "$tmp/ada2" "$base/account")" = 401 ] || fail "consent-revoked left the second browser signed in"
+[ "$(status_of -b "$tmp/bob" "$base/account")" = 200 ] || fail "consent-revoked signed another person out"
+[ "$(status_of -X POST -H 'Content-Type: application/json' -d '{"payload": "x.y.z"}' "$base/auth/apple/notifications")" = 400 ] \
+  || fail "a forged notification is not refused"
+deleted=$(curl -s -b "$tmp/bob" -c "$tmp/bob" -X POST -H "Origin: $base" "$base/account/delete")
+echo "$deleted" | grep -q '"deleted":true' || fail "POST /account/delete: $deleted"
+[ "$(status_of -b "$tmp/bob" "$base/account")" = 401 ] || fail "a deleted account is still signed in"
 stop
 echo "demo smoke: ok"

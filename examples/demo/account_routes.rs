@@ -5,7 +5,8 @@
 //!   "sessions": [{"current", "signed_in_at", "last_seen_at", "strategy", "user_agent"}, …]}`,
 //!   `401` JSON when not signed in;
 //! - `POST /account/sign-out-others`, `POST /account/sign-out-everywhere`,
-//!   `POST /account/delete`: same-origin only (`403` otherwise); `303` to `/` for browsers,
+//!   `POST /account/delete`: same-origin only (`403` otherwise, checked first); `401` JSON when
+//!   not signed in; `303` to `/` for browsers,
 //!   `204` (sign-outs) or `200` JSON (delete) for other clients.
 
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use actix_apple_music::{
     AccountDeletionError, AppleIdStrategy, AppleMusicStrategy, Authenticator, Revocation, SignedIn,
 };
 use actix_session::SessionExt;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 
 use crate::accounts::{Accounts, DemoUser};
 
@@ -81,37 +82,33 @@ async fn account(
         })))
 }
 
-async fn sign_out_others(
-    req: HttpRequest,
-    account: CurrentAccount,
-) -> actix_web::Result<HttpResponse> {
+async fn sign_out_others(req: HttpRequest) -> actix_web::Result<HttpResponse> {
     if let Some(refused) = cross_origin(&req) {
         return Ok(refused);
     }
+    let account = CurrentAccount::extract(&req).await?;
     account.sign_out_others().await?;
     Ok(done(&req, None))
 }
 
-async fn sign_out_everywhere(
-    req: HttpRequest,
-    account: CurrentAccount,
-) -> actix_web::Result<HttpResponse> {
+async fn sign_out_everywhere(req: HttpRequest) -> actix_web::Result<HttpResponse> {
     if let Some(refused) = cross_origin(&req) {
         return Ok(refused);
     }
+    let account = CurrentAccount::extract(&req).await?;
     account.sign_out_everywhere().await?;
     Ok(done(&req, None))
 }
 
 async fn delete(
     req: HttpRequest,
-    account: CurrentAccount,
     apple_id: Option<web::Data<Authenticator<AppleIdStrategy>>>,
     table: web::Data<Arc<Accounts>>,
 ) -> actix_web::Result<HttpResponse> {
     if let Some(refused) = cross_origin(&req) {
         return Ok(refused);
     }
+    let account = CurrentAccount::extract(&req).await?;
     let id = account.id().to_owned();
     let token = table.refresh_token(&id);
     let forget = || async {
