@@ -56,6 +56,7 @@
 //! # drop(app);
 //! ```
 
+mod error;
 mod extract;
 pub(crate) mod record;
 #[cfg(feature = "redis")]
@@ -67,13 +68,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::Session;
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::clock::{system_clock, Clock, SharedClock};
+pub use error::AccountsError;
 pub use extract::{AccountError, CurrentAccount};
 use record::{Entry, Marks, Millis, SessionRecord, ACCOUNT_KEY, EVERYWHERE_FIELD};
 use store::{AccountStore, MemoryAccounts};
@@ -90,37 +89,6 @@ pub const DEFAULT_MARKS_CACHE: Duration = Duration::from_secs(1);
 
 /// How long an index entry is kept when the session's end is unknown: 30 days.
 const DEFAULT_ENTRY_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
-
-/// The account store could not be asked. Answered `503` with `Retry-After: 5` and
-/// `{"error": "session_store_unavailable", "operation": "accounts", "message": …}`: a guard
-/// that cannot read the marks fails closed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("the account store is unavailable ({0}); please try again in a moment")]
-pub struct AccountsError(String);
-
-impl AccountsError {
-    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
-    pub(crate) fn new(cause: impl fmt::Display) -> Self {
-        Self(cause.to_string())
-    }
-}
-
-impl ResponseError for AccountsError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::ServiceUnavailable()
-            .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(serde_json::json!({
-                "error": "session_store_unavailable",
-                "operation": "accounts",
-                "message": self.to_string(),
-            }))
-    }
-}
 
 /// One session of an account, as [`CurrentAccount::sessions`] and [`Accounts::sessions`] list
 /// it. Serialises as `{"current", "signed_in_at", "last_seen_at", "strategy", "user_agent"}`

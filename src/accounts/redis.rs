@@ -14,10 +14,10 @@
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
+use super::error::AccountsError;
 use super::record::{Entry, Marks, Millis};
 use super::store::{alive, parse_mark_fields, AccountStore};
-use super::AccountsError;
-use crate::session_store::RedisStore;
+use crate::session_store::{RedisSessions, RedisStore};
 
 /// How long an account's marks are kept after they are set: 400 days.
 pub const MARKS_LIFETIME: std::time::Duration = std::time::Duration::from_secs(400 * 86_400);
@@ -80,6 +80,25 @@ redis.call('HSET', KEYS[1], field, text)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 if field == '*' then redis.call('DEL', KEYS[2]) end
 return text";
+
+impl RedisSessions {
+    /// The account index and sign-out marks in the same Redis, for
+    /// [`Authenticator::accounts`](crate::Authenticator::accounts): every instance sees every
+    /// sign-out. One per connection: every call answers a handle to the same one. See
+    /// [`accounts`](crate::accounts).
+    pub fn accounts(&self) -> super::Accounts {
+        self.accounts
+            .get_or_init(|| {
+                super::Accounts::on(
+                    std::sync::Arc::new(RedisAccounts {
+                        redis: self.store().inner().clone(),
+                    }),
+                    true,
+                )
+            })
+            .clone()
+    }
+}
 
 /// The account store on Redis, on the session store's connection.
 pub(crate) struct RedisAccounts {

@@ -5,8 +5,8 @@ use std::sync::Mutex;
 
 use futures_util::future::LocalBoxFuture;
 
+use super::error::AccountsError;
 use super::record::{Entry, Marks, Millis, EVERYWHERE_FIELD};
-use super::AccountsError;
 
 /// Where the account index and the sign-out marks are kept. Implemented in process
 /// ([`MemoryAccounts`]) and in Redis (feature `redis`).
@@ -255,4 +255,71 @@ pub(crate) fn parse_mark_fields(fields: Vec<(String, String)>) -> Marks {
             .iter()
             .filter_map(|(name, at)| Some((name.as_str(), at.parse::<Millis>().ok()?))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(stamp: Millis, strategy: &str) -> Entry {
+        Entry {
+            signed_in_at: stamp,
+            last_seen_at: stamp,
+            strategy: strategy.into(),
+            user_agent: String::new(),
+            until: stamp + 1_000_000,
+        }
+    }
+
+    fn now<T>(f: LocalBoxFuture<'_, Result<T, AccountsError>>) -> T {
+        futures_util::FutureExt::now_or_never(f).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_mark_is_never_before_a_session_it_concerns_nor_a_mark_already_set() {
+        let store = MemoryAccounts::default();
+        // A session stamped by an instance whose clock runs ahead.
+        now(store.register(
+            "ada",
+            "s1",
+            &entry(5_000, "apple-music"),
+            Some("apple-id:x"),
+        ));
+        now(store.register("ada", "s2", &entry(9_000, "apple-id"), None));
+        assert_eq!(now(store.mark("ada", "apple-music", 1_000)), 5_000);
+        assert_eq!(
+            now(store.mark("ada", "apple-music", 2_000)),
+            5_000,
+            "never earlier"
+        );
+        assert_eq!(now(store.mark("ada", EVERYWHERE_FIELD, 1_000)), 9_000);
+        assert!(
+            now(store.list("ada", 0)).is_empty(),
+            "everywhere empties the index"
+        );
+        let marks = now(store.marks("ada"));
+        assert!(marks.signs_out(9_000) && !marks.signs_out(9_001));
+        assert_eq!(now(store.accounts_of("apple-id:x")), vec!["ada".to_owned()]);
+        assert!(now(store.marks("bob")).everywhere.is_none());
+    }
+
+    #[test]
+    fn listing_tidies_ended_and_signed_out_sessions_and_touch_moves_forward_only() {
+        let store = MemoryAccounts::default();
+        let mut ended = entry(1_000, "apple-id");
+        ended.until = 1_500;
+        now(store.register("ada", "ended", &ended, None));
+        now(store.register("ada", "live", &entry(2_000, "apple-id"), None));
+        now(store.touch("ada", "live", 3_000));
+        now(store.touch("ada", "live", 2_500));
+        now(store.touch("ada", "gone", 3_000));
+        let list = now(store.list("ada", 2_000));
+        assert_eq!(list.len(), 1);
+        assert_eq!(
+            (list[0].0.as_str(), list[0].1.last_seen_at),
+            ("live", 3_000)
+        );
+        now(store.remove("ada", "live"));
+        assert!(now(store.list("ada", 2_000)).is_empty());
+    }
 }

@@ -19,7 +19,6 @@
 //! any real credential is set.
 
 mod apple_id;
-mod apple_id_account;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 

@@ -27,14 +27,8 @@ pub async fn redis(
     key: &actix_web::cookie::Key,
 ) -> Result<RedisSessions, crate::ConfigError> {
     let store = RedisStore::connect(url).await?;
-    let accounts = crate::accounts::Accounts::on(
-        std::sync::Arc::new(crate::accounts::redis::RedisAccounts {
-            redis: store.clone(),
-        }),
-        true,
-    );
     Ok(RedisSessions {
-        accounts,
+        accounts: Default::default(),
         ledger: RedisLedger {
             store: store.clone(),
             timeout: DEFAULT_STORE_TIMEOUT,
@@ -49,7 +43,9 @@ pub async fn redis(
 pub struct RedisSessions {
     store: LifetimeStore<RedisStore>,
     ledger: RedisLedger,
-    accounts: crate::accounts::Accounts,
+    /// The account store on this connection, made at the first
+    /// [`accounts`](RedisSessions::accounts) call and shared by its clones.
+    pub(crate) accounts: std::sync::Arc<std::sync::OnceLock<crate::accounts::Accounts>>,
 }
 
 impl fmt::Debug for RedisSessions {
@@ -62,13 +58,6 @@ impl RedisSessions {
     /// The sealed session store, for `SessionMiddleware` (clone it into each worker).
     pub fn store(&self) -> LifetimeStore<RedisStore> {
         self.store.clone()
-    }
-
-    /// The account index and sign-out marks in the same Redis, for
-    /// [`Authenticator::accounts`](crate::Authenticator::accounts): every instance sees every
-    /// sign-out. See [`accounts`](crate::accounts).
-    pub fn accounts(&self) -> crate::accounts::Accounts {
-        self.accounts.clone()
     }
 
     /// The ledger for [`Authenticator::state_ledger`](crate::Authenticator::state_ledger).

@@ -198,6 +198,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stored_secret_opens_only_as_its_kind_for_its_owner_under_its_key() {
+        let key = actix_web::cookie::Key::generate();
+        let sealer = SecretSealer::new(&key);
+        let token = crate::MusicUserToken::new("mut-secret");
+        let sealed = sealer.seal_music_user_token(&token, "acct-1");
+        assert_eq!(
+            sealer
+                .open_music_user_token(&sealed, "acct-1")
+                .unwrap()
+                .secret(),
+            "mut-secret"
+        );
+        assert_eq!(
+            sealer.open_refresh_token(&sealed, "acct-1").err(),
+            Some(SealError)
+        );
+        assert!(SecretSealer::new(&actix_web::cookie::Key::generate())
+            .open_music_user_token(&sealed, "acct-1")
+            .is_err());
+        // Not the session values' key: a session value does not open as a stored secret.
+        let session_value = Sealer::new(&key)
+            .seal("refresh_token\0acct-1", "x")
+            .unwrap();
+        assert!(sealer.open_refresh_token(&session_value, "acct-1").is_err());
+        assert!(
+            sealer.open_refresh_token("plain", "acct-1").is_err(),
+            "never unsealed"
+        );
+        assert!(!format!("{sealer:?}").contains("mut"));
+    }
+
+    #[test]
     fn sealed_values_open_only_under_their_key_and_name() {
         let key = actix_web::cookie::Key::generate();
         let sealer = Sealer::new(&key);
