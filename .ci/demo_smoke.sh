@@ -57,10 +57,12 @@ curl -s -o /dev/null -w '%{http_code}' "$base/auth/apple/login" | grep -q 429 \
 stop
 
 # The access log at `info`: method and path, never the query (a GET callback may carry a token).
-RUST_LOG=info start INSECURE_COOKIES=1 APPLE_MUSIC_ALLOW_GET_CALLBACK=true
+RUST_LOG=info start INSECURE_COOKIES=1 APPLE_MUSIC_ALLOW_GET_CALLBACK=true AUTH_RATE_LIMIT_PER_MINUTE=2
 curl -s -o /dev/null "$base/auth/apple-music/callback?music_user_token=sandbox.SECRET-TOKEN&state=SECRET-STATE"
 curl -s -o /dev/null "$base/auth/apple-music/login?return_to=/me"
+curl -s -o /dev/null "$base/auth/apple-music/login?return_to=/refused"
 sleep 0.2
+grep -q '"GET /auth/apple-music/login" 429' "$tmp/out" || fail "a refused request (429) has no access log line"
 grep -q '"GET /auth/apple-music/callback" 400' "$tmp/out" || fail "no access log line for the callback: $(cat "$tmp/out")"
 grep -q '"GET /auth/apple-music/login" 200' "$tmp/out" || fail "no access log line for the login page"
 grep -q 'SECRET' "$tmp/out" && fail "the log holds a query's token or state: $(grep SECRET "$tmp/out")"
@@ -119,6 +121,10 @@ sessions=$(curl -s -b "$tmp/ada1" "$base/account" | python3 -c 'import json, sys
 [ "$sessions" = "2 True ['current', 'last_seen_at', 'signed_in_at', 'strategy', 'user_agent']" ] \
   || fail "GET /account: $sessions"
 [ "$(status_of "$base/account")" = 401 ] || fail "GET /account signed out is not 401"
+curl -s -D - -o /dev/null -b "$tmp/a" "$base/me" | tr -d '\r' | grep -qi '^cache-control: no-store' \
+  || fail "/me may be cached"
+curl -s -D - -o /dev/null "$base/" | tr -d '\r' | grep -qi "^content-security-policy: .*frame-ancestors 'none'" \
+  || fail "the home page has no CSP with frame-ancestors"
 [ "$(status_of -b "$tmp/ada1" -X POST -H 'Origin: https://evil.example' "$base/account/sign-out-everywhere")" = 403 ] \
   || fail "a cross-origin sign-out everywhere is not refused"
 curl -s -o /dev/null -H "Origin: $base" -H 'Accept: application/json' \

@@ -89,12 +89,21 @@ impl ResponseError for GuardError {
                 html: true,
                 ..
             } => response::see_other(login_url),
-            GuardError::Unauthenticated { realm, .. } => HttpResponse::Unauthorized()
+            GuardError::Unauthenticated {
+                realm, login_url, ..
+            } => HttpResponse::Unauthorized()
                 .insert_header((header::WWW_AUTHENTICATE, challenge(realm, None)))
                 .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .json(serde_json::json!({"error": "unauthenticated"})),
+                .json(serde_json::json!({
+                    "error": "unauthenticated",
+                    "strategy": realm,
+                    "login_url": login_url,
+                })),
             GuardError::ReauthenticationRequired {
-                expired_at, realm, ..
+                expired_at,
+                realm,
+                login_url,
+                ..
             } => HttpResponse::Unauthorized()
                 .insert_header((
                     header::WWW_AUTHENTICATE,
@@ -104,6 +113,8 @@ impl ResponseError for GuardError {
                 .json(serde_json::json!({
                     "error": "reauthentication_required",
                     "expired_at": expired_at.format(&Rfc3339).unwrap_or_default(),
+                    "strategy": realm,
+                    "login_url": login_url,
                 })),
             GuardError::NotMounted => {
                 log::error!("{self}");
@@ -233,8 +244,12 @@ fn refusal<S: Strategy>(
 ///
 /// | situation | browser (`Accept` lists `text/html`) | any other client |
 /// | --- | --- | --- |
-/// | not signed in | `303` to `…/login?return_to=<path and query>` | `401 {"error": "unauthenticated"}` + `WWW-Authenticate` |
-/// | credential past its end, or invalidated | `303` to `…/login?prompt=login&return_to=…` | `401 {"error": "reauthentication_required", "expired_at": …}` |
+/// | not signed in | `303` to `…/login?return_to=<path and query>` | `401 {"error": "unauthenticated", "strategy", "login_url"}` + `WWW-Authenticate` |
+/// | credential past its end, or invalidated | `303` to `…/login?prompt=login&return_to=…` | `401 {"error": "reauthentication_required", "expired_at", "strategy", "login_url"}` |
+///
+/// `strategy` is the strategy's name (`apple-music`) and `login_url` where a single-page app
+/// sends the browser to sign in (with `prompt=login` for a re-login), back to this request's
+/// path.
 ///
 /// A tampered, foreign or unreadable session cookie counts as "not signed in"; an identity
 /// written by another version of the app counts as "re-login".

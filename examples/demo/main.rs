@@ -168,7 +168,9 @@ async fn me(
         .map(|u| serde_json::json!({"id": u.account, "sign_ins": accounts.sign_ins(&u.account)}));
     let digest = Sha256::digest(identity.music_user_token().secret().as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    HttpResponse::Ok().json(serde_json::json!({
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({
         "provider": "apple-music",
         "authenticated_at": rfc3339(identity.authenticated_at()),
         "expires_at": rfc3339(identity.expires_at()),
@@ -310,13 +312,6 @@ where
             .build();
         let mut app = App::new()
             .wrap(StoreFailures::around(session))
-            // The access log, only where its lines are kept (`RUST_LOG` at `info` or finer for
-            // it): the Logger renders its line's fields on every request, logged or not.
-            .wrap(Condition::new(
-                access_log,
-                Logger::new(SAFE_LOG_FORMAT)
-                    .custom_request_replace("path", actix_apple_music::safe_log_path),
-            ))
             .wrap_fn(move |req, srv| {
                 // The sign-in routes only (Apple Music and Sign in with Apple): each callback
                 // may cost a call to Apple.
@@ -352,6 +347,14 @@ where
                     }
                 }
             })
+            // The access log, outermost so refused requests (429, 503) have their line too, and
+            // only where its lines are kept (`RUST_LOG` at `info` or finer for it): the Logger
+            // renders its line's fields on every request, logged or not.
+            .wrap(Condition::new(
+                access_log,
+                Logger::new(SAFE_LOG_FORMAT)
+                    .custom_request_replace("path", actix_apple_music::safe_log_path),
+            ))
             .app_data(web::Data::new(mode))
             .app_data(web::Data::new(sandbox_mode))
             .app_data(web::Data::new(accounts.clone()))

@@ -183,7 +183,12 @@ async fn signed_out_api_clients_get_401_json() {
             let resp = get!(app, uri, accept, None::<Cookie<'static>>);
             assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{uri} {accept:?}");
             assert!(resp.headers().get(header::WWW_AUTHENTICATE).is_some());
-            assert_eq!(json_of(resp).await, json!({"error": "unauthenticated"}));
+            let back = url::form_urlencoded::byte_serialize(uri.as_bytes()).collect::<String>();
+            assert_eq!(
+                json_of(resp).await,
+                json!({"error": "unauthenticated", "strategy": "apple-music",
+                       "login_url": format!("/auth/apple-music/login?return_to={back}")})
+            );
         }
     }
     // The scope middleware redirects browsers the same way.
@@ -254,7 +259,9 @@ async fn an_ended_token_sends_the_user_through_login_with_prompt() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         json_of(resp).await,
-        json!({"error": "reauthentication_required", "expired_at": "2026-06-30T00:00:00Z"})
+        json!({"error": "reauthentication_required", "expired_at": "2026-06-30T00:00:00Z",
+               "strategy": "apple-music",
+               "login_url": "/auth/apple-music/login?prompt=login&return_to=%2Flibrary"})
     );
     let resp = get!(app, "/", None::<&str>, Some(after.clone()));
     assert_eq!(test::read_body(resp).await, "signed out");
@@ -324,7 +331,7 @@ async fn tampered_or_foreign_cookies_count_as_signed_out() {
         assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{cookie}");
         let resp = get!(app, "/library", None::<&str>, Some(cookie));
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(json_of(resp).await, json!({"error": "unauthenticated"}));
+        assert_eq!(json_of(resp).await["error"], "unauthenticated");
     }
 }
 
