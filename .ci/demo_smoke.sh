@@ -32,8 +32,11 @@ headers() { curl -s -o /dev/null -D - "$@" | tr -d '\r'; }
 start
 grep -q "INSECURE_COOKIES=1" "$tmp/out" || fail "the start-up message does not say how to drop Secure"
 login=$(headers "$base/auth/apple-music/login")
-echo "$login" | grep -i '^set-cookie: id=' | grep -qi '; *secure' || fail "the session cookie lacks Secure: $login"
-echo "$login" | grep -i '^set-cookie: id=' | grep -qi '; *httponly' || fail "the session cookie lacks HttpOnly"
+cookie=$(echo "$login" | grep -i '^set-cookie: __Host-id=') || fail "the session cookie is not __Host-id: $login"
+echo "$cookie" | grep -qi '; *secure' || fail "the session cookie lacks Secure: $cookie"
+echo "$cookie" | grep -qi '; *httponly' || fail "the session cookie lacks HttpOnly"
+echo "$cookie" | grep -qiE '; *path=/(;|$)' || fail "the session cookie's path is not /: $cookie"
+echo "$cookie" | grep -qi 'domain=' && fail "the session cookie names a Domain: $cookie"
 get_callback=$(headers "$base/auth/apple-music/callback?code=x&state=y")
 echo "$get_callback" | grep -q '^HTTP/1.1 405' || fail "GET callback: $get_callback"
 echo "$get_callback" | grep -qi '^allow: POST' || fail "GET callback without Allow: POST"

@@ -26,12 +26,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
+use actix_apple_music::session_store::{
+    secure_sessions, CompactCookieStore, LifetimeStore, StoreFailures,
+};
 use actix_apple_music::{
     sandbox, AppleMusicStrategy, AppleMusicUser, Authenticator, LoginPage, SignInContext,
 };
-use actix_session::config::CookieContentSecurity;
-use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine;
@@ -60,6 +60,18 @@ async fn me(
         "restricted": user.identity().restricted(),
         "storefront": user.identity().storefront().map(|s| s.id.clone()),
     }))
+}
+
+/// Who is signed in with Apple, on a path under `/auth` (where a deeper-path cookie would go).
+async fn whoami_apple_id(
+    user: actix_apple_music::SignedIn<actix_apple_music::AppleIdStrategy>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            "<p id=\"who\">{}</p>",
+            user.identity().email().unwrap_or_default()
+        ))
 }
 
 async fn page(req: HttpRequest) -> HttpResponse {
@@ -179,15 +191,10 @@ async fn harness_full(
     let server = HttpServer::new(move || {
         App::new()
             // The demo's session stack: the compact cookie store, its base64 sent unescaped.
+            // The demo's default cookie: `__Host-id`, Secure (Chromium keeps it on
+            // http://127.0.0.1), Path=/, no Domain.
             .wrap(StoreFailures::around(
-                SessionMiddleware::builder(
-                    LifetimeStore::new(CompactCookieStore::new()),
-                    key.clone(),
-                )
-                .cookie_content_security(CookieContentSecurity::Private)
-                // `Secure`, as the demo's default: Chromium keeps it on http://127.0.0.1.
-                .cookie_secure(true)
-                .build(),
+                secure_sessions(LifetimeStore::new(CompactCookieStore::new()), key.clone()).build(),
             ))
             .configure(auth.clone().mount("/auth/apple-music"))
             .app_data(web::Data::new(accounts.clone()))
@@ -196,6 +203,7 @@ async fn harness_full(
             .configure(sandbox::apple_id_routes)
             .configure(|cfg| extra(cfg))
             .route("/me", web::get().to(me))
+            .route("/auth/whoami", web::get().to(whoami_apple_id))
             .configure(account_routes::routes)
             .route("/musickit.js", web::get().to(musickit_standin))
             .default_service(web::get().to(page))
@@ -1108,5 +1116,65 @@ async fn stopping_sign_in_with_apple_signs_that_person_out_of_every_browser_and_
     for client in [second, bob] {
         client.close().await.unwrap();
     }
+    h.client.clone().close().await.unwrap();
+}
+
+/// A page of the same site on another port, which plants session cookies on a deeper path.
+async fn tossing_page(cookie: web::Data<String>) -> HttpResponse {
+    let value = cookie.get_ref();
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(format!(
+            r#"<!doctype html><title>same site</title><script>
+document.cookie = "__Host-id={value}; Path=/auth; Secure";
+document.cookie = "id={value}; Path=/auth";
+document.cookie = "__Host-id={value}; Path=/auth/apple; Secure; SameSite=Lax";
+document.title = "planted";
+</script>"#
+        ))
+}
+
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn a_same_site_page_on_another_port_cannot_switch_the_victims_session() {
+    let h = harness(LoginPage::Direct).await;
+    // The attacker signs in as themselves and takes their own session cookie's value.
+    let attacker = connect(&h.webdriver, &h.caps).await;
+    sign_in_with_apple(&attacker, &h.base, "eve@example.com").await;
+    let eve = attacker
+        .get_named_cookie("__Host-id")
+        .await
+        .expect("the session cookie is __Host-id")
+        .value()
+        .to_owned();
+    attacker.close().await.unwrap();
+    // The victim signs in; a page of the same site (127.0.0.1, another port) plants Eve's
+    // session cookie on deeper paths.
+    sign_in_with_apple(&h.client, &h.base, "victim@example.com").await;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(eve.clone()))
+            .default_service(web::get().to(tossing_page))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    h.client.goto(&format!("{other}/")).await.unwrap();
+    until("the page to run", || async {
+        h.client.title().await.unwrap() == "planted"
+    })
+    .await;
+    // Under /auth, where the planted cookies would be sent first, the victim is still the victim.
+    h.goto("/auth/whoami").await;
+    assert_eq!(h.text_of("who").await, "victim@example.com");
+    let answer = account_of(&h.client, &h.base).await;
+    assert_eq!(
+        answer["apple_id"]["email"], "victim@example.com",
+        "{answer}"
+    );
     h.client.clone().close().await.unwrap();
 }

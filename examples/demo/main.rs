@@ -26,15 +26,15 @@ use accounts::{Accounts, DemoUser};
 use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::session_store::{
-    CompactCookieStore, LifetimeStore, SecretSealer, StoreFailures,
+    plain_http_sessions, secure_sessions, CompactCookieStore, LifetimeStore, SecretSealer,
+    StoreFailures,
 };
 use actix_apple_music::{
     AppleIdStrategy, AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState,
     SAFE_LOG_FORMAT,
 };
-use actix_session::config::{CookieContentSecurity, PersistentSession};
+use actix_session::config::PersistentSession;
 use actix_session::storage::SessionStore;
-use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest};
 use actix_web::middleware::{Condition, Logger};
@@ -305,9 +305,14 @@ where
     let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     HttpServer::new(move || {
         let limiter = limiter.clone();
-        let session = SessionMiddleware::builder(make_store(), key.clone())
-            .cookie_content_security(CookieContentSecurity::Private)
-            .cookie_secure(secure)
+        // `__Host-id` (Secure, Path=/, no Domain): no same-site page can plant a session cookie
+        // the server reads first. Plain-HTTP development (INSECURE_COOKIES=1) keeps `id`.
+        let session = if secure {
+            secure_sessions(make_store(), key.clone())
+        } else {
+            plain_http_sessions(make_store(), key.clone())
+        };
+        let session = session
             .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
             .build();
         let mut app = App::new()

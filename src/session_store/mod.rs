@@ -55,6 +55,7 @@
 //! identity's end is what this type avoids.
 
 mod cookie;
+mod cookie_name;
 mod failures;
 mod lifetime;
 mod middleware;
@@ -64,6 +65,7 @@ mod redis;
 mod seal;
 
 pub use cookie::CompactCookieStore;
+pub use cookie_name::{plain_http_sessions, secure_sessions, HOST_COOKIE_NAME};
 pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
 pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;
