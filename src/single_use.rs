@@ -75,6 +75,13 @@ pub trait StateLedger: Send + Sync + 'static {
         id: &'a StateId,
         ttl: Duration,
     ) -> LocalBoxFuture<'a, Result<bool, LedgerError>>;
+
+    /// Whether the ledger holds across instances (a shared store such as Redis). Mounting an
+    /// authenticator whose account store is shared with a ledger that is not logs a warning:
+    /// a state could then be spent once per instance.
+    fn is_shared(&self) -> bool {
+        false
+    }
 }
 
 /// The in-process ledger: a bounded concurrent cache (moka) whose entries end with their

@@ -129,17 +129,19 @@ async fn me(user: AppleMusicUser) -> HttpResponse {
 
 /// Starts one app instance on a free port; answers its base URL.
 async fn instance(redis_url: &str, pem: &str, key: &Key, clock: Option<ManualClock>) -> String {
-    instance_with(redis_url, pem, key, clock, true).await
+    instance_with(redis_url, pem, key, clock, true, false).await
 }
 
 /// Starts one app instance; `sealed: false` is a store as written before sealing existed
-/// (values in plaintext, no shared ledger).
+/// (values in plaintext, no shared ledger); `migrating` switches on
+/// `LifetimeStore::accept_unsealed_until` (plaintext values still read, for a while).
 async fn instance_with(
     redis_url: &str,
     pem: &str,
     key: &Key,
     clock: Option<ManualClock>,
     sealed: bool,
+    migrating: bool,
 ) -> String {
     let mut config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
         .check_with_apple(false)
@@ -152,7 +154,12 @@ async fn instance_with(
     let store = if sealed {
         let redis = session_store::redis(redis_url, key).await.unwrap();
         auth = auth.state_ledger(redis.ledger());
-        redis.store()
+        match migrating {
+            true => redis
+                .store()
+                .accept_unsealed_until(time::OffsetDateTime::now_utc() + Duration::from_secs(600)),
+            false => redis.store(),
+        }
     } else {
         let plain = session_store::RedisStore::connect(redis_url).await.unwrap();
         // The same type as the sealed store's, without the sealing.
@@ -491,8 +498,8 @@ async fn parallel_callbacks_with_one_state_sign_in_once_across_instances() {
 }
 
 /// A dump of every Redis key holds no music user token, no developer token and no login
-/// state in plaintext; a session written before sealing still reads, and is sealed when
-/// next written.
+/// state in plaintext; a session written before sealing is refused, unless the store is
+/// migrating (`accept_unsealed_until`): then it reads, and is sealed when next written.
 #[actix_web::test]
 #[ignore = "needs redis-server; run by .ci/run"]
 async fn redis_holds_no_token_or_state_in_plaintext() {
@@ -500,7 +507,8 @@ async fn redis_holds_no_token_or_state_in_plaintext() {
     let pem = common::fresh_pkcs8_pem();
     let key = Key::generate();
     let sealed = instance(&redis.url(), &pem, &key, None).await;
-    let legacy = instance_with(&redis.url(), &pem, &key, None, false).await;
+    let legacy = instance_with(&redis.url(), &pem, &key, None, false, false).await;
+    let migrating = instance_with(&redis.url(), &pem, &key, None, true, true).await;
 
     let token = "mut-at-rest-0123456789";
     let mut browser = Client::new();
@@ -546,11 +554,18 @@ async fn redis_holds_no_token_or_state_in_plaintext() {
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert!(dump(&redis).contains("mut-written-before-sealing"));
-    // …and still reads on the sealed instance, which seals it when it writes it next
-    // (a logout-free way to make it write: start a login in the same session).
-    let me = old.get(&format!("{sealed}/me"), "application/json").await;
+    // …which a sealed store refuses (someone who can write to Redis could plant one)…
+    let mut copy = Client::new();
+    copy.cookie = old.cookie.clone();
+    let me = copy.get(&format!("{sealed}/me"), "application/json").await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.body);
+    // …and one migrating still reads, and seals it when it writes it next (a logout-free way
+    // to make it write: start a login in the same session).
+    let me = old
+        .get(&format!("{migrating}/me"), "application/json")
+        .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    let _ = old.login(&sealed).await;
+    let _ = old.login(&migrating).await;
     assert!(
         !dump(&redis).contains("mut-written-before-sealing"),
         "{}",

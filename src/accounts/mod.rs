@@ -219,6 +219,11 @@ impl Accounts {
         self
     }
 
+    /// Whether the store holds across instances (Redis).
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
     pub(crate) fn now_ms(&self) -> Millis {
         millis(self.clock.now())
     }

@@ -122,9 +122,59 @@ impl AppleIdIdentity {
             is_private_email: claims.is_private_email,
             real_user_status: claims.real_user_status,
             name,
-            authenticated_at: now,
+            // Whole seconds, as the session keeps it: the hook and later requests see the same.
+            authenticated_at: now.replace_nanosecond(0).unwrap_or(now),
             refresh_token,
         }
+    }
+
+    /// An identity of the Apple ID `sub`, signed in at `authenticated_at` (kept to the whole
+    /// second), with nothing else known: for tests (with
+    /// `test_util::sign_in`, feature `test-util`) and trusted back doors. Add what the test
+    /// needs with the `with_*` methods.
+    ///
+    /// ```
+    /// use actix_apple_music::AppleIdIdentity;
+    /// let identity = AppleIdIdentity::new("001234.abcdef", time::OffsetDateTime::now_utc())
+    ///     .with_email("x@privaterelay.appleid.com", true);
+    /// assert_eq!(identity.email(), Some("x@privaterelay.appleid.com"));
+    /// ```
+    pub fn new(sub: impl Into<String>, authenticated_at: OffsetDateTime) -> Self {
+        Self {
+            sub: sub.into(),
+            email: None,
+            email_verified: None,
+            is_private_email: None,
+            real_user_status: None,
+            name: None,
+            authenticated_at: authenticated_at
+                .replace_nanosecond(0)
+                .unwrap_or(authenticated_at),
+            refresh_token: None,
+        }
+    }
+
+    /// With a verified email, private relay or not.
+    pub fn with_email(mut self, email: impl Into<String>, is_private: bool) -> Self {
+        self.email = Some(email.into());
+        self.email_verified = Some(true);
+        self.is_private_email = Some(is_private);
+        self
+    }
+
+    /// With a name, as Apple sends it at the first authorization.
+    pub fn with_name(mut self, first: impl Into<String>, last: impl Into<String>) -> Self {
+        self.name = Some(PersonName {
+            first: Some(first.into()),
+            last: Some(last.into()),
+        });
+        self
+    }
+
+    /// With a refresh token (as the sign-in hook sees it; never kept in the session).
+    pub fn with_refresh_token(mut self, token: RefreshToken) -> Self {
+        self.refresh_token = Some(token);
+        self
     }
 
     /// The stable user id (`sub`), the same for every app of the team.

@@ -15,6 +15,9 @@ use crate::http::HttpClient;
 
 /// How often an unknown `kid` may trigger a new fetch of the keys.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
+/// How long a failed fetch of the keys is remembered: sign-ins meanwhile are answered
+/// "unavailable" at once instead of each asking the keys endpoint again.
+const REMEMBER_FAILURE: Duration = Duration::from_secs(5);
 /// Clock skew accepted on `exp` and `iat`.
 const LEEWAY_SECS: u64 = 60;
 /// Longest `id_token` looked at.
@@ -37,6 +40,8 @@ pub(crate) struct KeyCache {
     max_bytes: usize,
     keys: Mutex<Option<Arc<JwkSet>>>,
     last_refresh: Mutex<Option<Instant>>,
+    /// When the last fetch failed, and why (cleared by a fetch that works).
+    last_failure: Mutex<Option<(Instant, String)>>,
 }
 
 impl KeyCache {
@@ -53,10 +58,34 @@ impl KeyCache {
             max_bytes,
             keys: Mutex::new(None),
             last_refresh: Mutex::new(None),
+            last_failure: Mutex::new(None),
         }
     }
 
+    /// The failure of the last fetch, if it was within [`REMEMBER_FAILURE`].
+    fn recent_failure(&self) -> Option<String> {
+        let failure = self.last_failure.lock().unwrap();
+        failure
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < REMEMBER_FAILURE)
+            .map(|(_, detail)| detail.clone())
+    }
+
     async fn fetch(&self) -> Result<Arc<JwkSet>, AppleIdError> {
+        if let Some(detail) = self.recent_failure() {
+            return Err(AppleIdError::Unavailable {
+                detail: format!("{detail} (a few seconds ago; not asked again yet)"),
+            });
+        }
+        let result = self.fetch_now().await;
+        *self.last_failure.lock().unwrap() = match &result {
+            Err(AppleIdError::Unavailable { detail }) => Some((Instant::now(), detail.clone())),
+            _ => None,
+        };
+        result
+    }
+
+    async fn fetch_now(&self) -> Result<Arc<JwkSet>, AppleIdError> {
         let unavailable = |detail: String| AppleIdError::Unavailable { detail };
         let client = self.client.make(self.timeout);
         let exchange = async {
@@ -113,6 +142,9 @@ impl KeyCache {
             if let Some(key) = find(&set, kid) {
                 return Ok(key);
             }
+        } else if let Some(detail) = self.recent_failure() {
+            // The keys could not be refreshed: the key may well be Apple's newest.
+            return Err(JwsError::KeysUnavailable(detail));
         }
         Err(JwsError::UnknownKey)
     }
@@ -131,6 +163,10 @@ impl KeyCache {
             return Err(JwsError::TooLong);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwsError::NotJws)?;
+        if has_crit(token) {
+            // Extensions that must be understood: this verifier understands none.
+            return Err(JwsError::Invalid);
+        }
         let key = self.key_for(header.kid.as_deref()).await?;
         let algorithm = algorithm_of(&key).ok_or(JwsError::UnusableKey)?;
         if header.alg != algorithm {
@@ -186,6 +222,24 @@ impl KeyCache {
             .unwrap_or(0);
         if exp.saturating_add(LEEWAY_SECS as i64) <= expected.now {
             return Err(AppleIdError::IdTokenExpired);
+        }
+        let nbf = claims.get("nbf").and_then(serde_json::Value::as_i64);
+        if nbf.is_some_and(|nbf| nbf > expected.now.saturating_add(LEEWAY_SECS as i64)) {
+            return Err(AppleIdError::IdTokenExpired);
+        }
+        // Several audiences: the token must say it was issued to us (`azp`).
+        if let Some(serde_json::Value::Array(audiences)) = claims.get("aud") {
+            let azp = claims.get("azp").and_then(serde_json::Value::as_str);
+            if audiences.len() > 1 && azp != Some(expected.audience) {
+                return Err(AppleIdError::WrongAudience);
+            }
+        }
+        if claims
+            .get("sub")
+            .and_then(serde_json::Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid("its subject is empty"));
         }
         let claims: IdTokenClaims = serde_json::from_value(claims)
             .map_err(|_| invalid("its claims are not the expected ones"))?;
@@ -247,6 +301,19 @@ impl JwsError {
             JwsError::KeysUnavailable(_) => "the provider's keys could not be fetched",
         }
     }
+}
+
+/// Whether the JWS header names a `crit` parameter.
+fn has_crit(token: &str) -> bool {
+    use base64::Engine;
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|header| header.get("crit").is_some())
 }
 
 fn find(set: &JwkSet, kid: Option<&str>) -> Option<Jwk> {

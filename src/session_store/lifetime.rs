@@ -20,6 +20,7 @@ pub struct LifetimeStore<S> {
     inner: S,
     timeout: std::time::Duration,
     sealer: Option<Sealer>,
+    accept_unsealed_until: Option<OffsetDateTime>,
 }
 
 /// Default longest wait for one store operation: 2 seconds.
@@ -65,6 +66,7 @@ impl<S: SessionStore> LifetimeStore<S> {
             inner,
             timeout: DEFAULT_STORE_TIMEOUT,
             sealer: None,
+            accept_unsealed_until: None,
         }
     }
 
@@ -75,6 +77,16 @@ impl<S: SessionStore> LifetimeStore<S> {
             sealer: Some(Sealer::new(key)),
             ..Self::new(inner)
         }
+    }
+
+    /// The migration switch for a store that was not sealed before: until `until`, values
+    /// written in plaintext (by a version without sealing) still read, and are sealed when
+    /// their session is next written. Otherwise (the default) a plaintext value is dropped as
+    /// if it were not there, so someone who can write to the store cannot plant one. Set it
+    /// for the weeks of a migration, then remove it.
+    pub fn accept_unsealed_until(mut self, until: OffsetDateTime) -> Self {
+        self.accept_unsealed_until = Some(until);
+        self
     }
 
     /// The longest a request waits on the store, all its operations together, before it is
@@ -128,7 +140,12 @@ impl<S: SessionStore> SessionStore for LifetimeStore<S> {
         )
         .await?;
         Ok(match (&self.sealer, state) {
-            (Some(sealer), Some(state)) => Some(sealer.open_state(state)),
+            (Some(sealer), Some(state)) => {
+                let migrating = self
+                    .accept_unsealed_until
+                    .is_some_and(|until| OffsetDateTime::now_utc() < until);
+                Some(sealer.open_state(state, migrating))
+            }
             (_, state) => state,
         })
     }

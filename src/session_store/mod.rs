@@ -19,8 +19,9 @@
 //!
 //! On a server-side store the values are **sealed** ([`LifetimeStore::sealed`]): each is
 //! encrypted with AES-256-GCM under a key derived (HKDF-SHA256) from the session key, so a dump
-//! of Redis holds no music user token. Values written before sealing was switched on still
-//! read, and are sealed when the session is next written. The cookie store needs no sealing:
+//! of Redis holds no music user token. A value in plaintext is refused (read as absent);
+//! [`LifetimeStore::accept_unsealed_until`] lets values written before sealing read for the
+//! time of a migration (sealed when the session is next written). The cookie store needs no sealing:
 //! actix-session's private cookies are already encrypted with the session key.
 //!
 //! With Redis, [`redis()`] also gives the [`RedisLedger`], which makes login states single-use

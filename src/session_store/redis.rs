@@ -243,6 +243,10 @@ impl fmt::Debug for RedisLedger {
 pub const SPENT_STATE_PREFIX: &str = "actix-apple-music:spent:";
 
 impl crate::single_use::StateLedger for RedisLedger {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
     fn spend<'a>(
         &'a self,
         id: &'a crate::single_use::StateId,

@@ -52,11 +52,18 @@ impl Sealer {
     }
 
     /// The plain value; `None` for a sealed value that does not open (another key, tampered).
-    /// A value that was never sealed (written before sealing) is answered as it is.
+    /// A value that was never sealed (written before sealing) is answered as it is when
+    /// `accept_plain`, else `None`.
+    fn open_or_plain(&self, name: &str, value: String, accept_plain: bool) -> Option<String> {
+        if !value.starts_with(SEALED_PREFIX) {
+            return accept_plain.then_some(value);
+        }
+        self.open(name, value)
+    }
+
+    /// The plain value of a sealed value; `None` when it is not sealed or does not open.
     fn open(&self, name: &str, value: String) -> Option<String> {
-        let Some(body) = value.strip_prefix(SEALED_PREFIX) else {
-            return Some(value);
-        };
+        let body = value.strip_prefix(SEALED_PREFIX)?;
         let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
         if bytes.len() < 12 {
             return None;
@@ -88,20 +95,24 @@ impl Sealer {
             .collect()
     }
 
-    pub(super) fn open_state(&self, state: SessionState) -> SessionState {
+    /// Opens every value; values that do not open (and unsealed ones unless `accept_plain`)
+    /// are dropped, so the session reads as if they were never there.
+    pub(super) fn open_state(&self, state: SessionState, accept_plain: bool) -> SessionState {
         let mut dropped = 0usize;
         let opened = state
             .into_iter()
-            .filter_map(|(name, value)| match self.open(&name, value) {
-                Some(plain) => Some((name, plain)),
-                None => {
-                    dropped += 1;
-                    None
-                }
-            })
+            .filter_map(
+                |(name, value)| match self.open_or_plain(&name, value, accept_plain) {
+                    Some(plain) => Some((name, plain)),
+                    None => {
+                        dropped += 1;
+                        None
+                    }
+                },
+            )
             .collect();
         if dropped > 0 {
-            log::warn!("session store: {dropped} sealed session value(s) did not open (another session key?) and were dropped");
+            log::warn!("session store: {dropped} session value(s) did not open (another session key, or not sealed) and were dropped");
         }
         opened
     }
@@ -154,9 +165,6 @@ impl SecretSealer {
     }
 
     fn open(&self, kind: &str, owner: &str, sealed: &str) -> Result<String, SealError> {
-        if !sealed.starts_with(SEALED_PREFIX) {
-            return Err(SealError);
-        }
         self.sealer
             .open(&format!("{kind}\0{owner}"), sealed.to_owned())
             .ok_or(SealError)
@@ -264,11 +272,14 @@ mod tests {
             None,
             "tampered"
         );
-        // Written before sealing: still reads.
+        // Written before sealing: reads only while the migration switch is on.
         assert_eq!(
-            sealer.open("app.cart", "[1]".into()).as_deref(),
+            sealer
+                .open_or_plain("app.cart", "[1]".into(), true)
+                .as_deref(),
             Some("[1]")
         );
+        assert_eq!(sealer.open_or_plain("app.cart", "[1]".into(), false), None);
         assert_eq!(sealer.open("app.cart", "aam1.".into()), None);
     }
 }

@@ -354,12 +354,22 @@ impl<S: Strategy> Authenticator<S> {
             );
         }
         let wanted = MountPaths::new(prefix);
+        let first_mount = self.paths.get().is_none();
         let paths = self.paths.get_or_init(|| MountPaths::new(prefix));
         assert_eq!(
             paths.prefix, wanted.prefix,
             "the `{}` authenticator is mounted at {} already",
             self.keys.name, paths.prefix
         );
+        let shared_accounts = self.accounts.as_ref().is_some_and(Accounts::is_shared);
+        if first_mount && shared_accounts && !self.ledger.is_shared() {
+            log::warn!(
+                "the `{}` authenticator keeps accounts in a shared store (several instances) but \
+                 spends login states in process: a state could be spent once per instance. Give \
+                 every authenticator the shared ledger: .state_ledger(redis.ledger())",
+                self.keys.name
+            );
+        }
         let this = self.clone();
         move |cfg: &mut ServiceConfig| {
             let data = web::Data::new(this.clone());

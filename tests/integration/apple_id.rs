@@ -874,3 +874,140 @@ async fn the_id_token_checks_hold_at_their_edges() {
         }
     }
 }
+
+/// What the `id_token` check refuses beyond the signature: `nbf` in the future, an unknown
+/// `crit` header, an audience list without our `azp`, an empty `sub`.
+#[actix_web::test]
+async fn the_id_token_check_refuses_nbf_crit_a_foreign_azp_and_an_empty_sub() {
+    let h = harness();
+    let app = app!(Authenticator::new(h.strategy()));
+    let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
+    type Change = fn(&mut Value, i64);
+    let cases: [(&str, Change, Option<&str>); 5] = [
+        (
+            "nbf in an hour",
+            |c, now| c["nbf"] = (now + 3600).into(),
+            Some("id_token_expired"),
+        ),
+        (
+            "two audiences, no azp",
+            |c, _| c["aud"] = json!([CLIENT_ID, "com.other"]),
+            Some("wrong_audience"),
+        ),
+        (
+            "two audiences, another azp",
+            |c, _| {
+                c["aud"] = json!([CLIENT_ID, "com.other"]);
+                c["azp"] = "com.other".into();
+            },
+            Some("wrong_audience"),
+        ),
+        (
+            "two audiences, our azp",
+            |c, _| {
+                c["aud"] = json!([CLIENT_ID, "com.other"]);
+                c["azp"] = CLIENT_ID.into();
+            },
+            None,
+        ),
+        (
+            "an empty sub",
+            |c, _| c["sub"] = "".into(),
+            Some("invalid_id_token"),
+        ),
+    ];
+    for (what, change, refused) in cases {
+        let (cookie, state, nonce, _) = start(&app).await;
+        let mut claims = h.claims(&nonce);
+        change(&mut claims, now);
+        h.answer(
+            "code",
+            Answer::Token {
+                claims,
+                kid: "k1".into(),
+            },
+        );
+        let (status, body, _) =
+            callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+        match refused {
+            Some(reason) => assert_eq!(body["reason"], reason, "{what}: {body}"),
+            None => assert_eq!(status, StatusCode::SEE_OTHER, "{what}: {body}"),
+        }
+    }
+    // A `crit` header this verifier does not understand, validly signed.
+    let (cookie, state, nonce, _) = start(&app).await;
+    let header =
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","kid":"k1","crit":["exp-ext"],"exp-ext":1}"#);
+    let body = URL_SAFE_NO_PAD.encode(h.claims(&nonce).to_string());
+    let message = format!("{header}.{body}");
+    let signature = {
+        let provider = h.provider.lock().unwrap();
+        let key = provider.keys.iter().find(|k| k.kid == "k1").unwrap();
+        jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, Algorithm::ES256).unwrap()
+    };
+    h.answer("code", Answer::Raw(format!("{message}.{signature}")));
+    let (status, body, _) = callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["reason"], "invalid_id_token");
+}
+
+/// While the keys endpoint is down it is not asked on every sign-in, and an unknown `kid`
+/// after a failed refresh is Apple being unavailable (`503`), not an invalid token.
+#[actix_web::test]
+async fn a_keys_outage_is_remembered_for_a_few_seconds_and_answered_503() {
+    let h = harness();
+    let app = app!(Authenticator::new(h.strategy()));
+    let sign_in = |kid: &'static str| {
+        let (app, h) = (&app, &h);
+        async move {
+            let (cookie, state, nonce, _) = start(app).await;
+            h.answer(
+                "code",
+                Answer::Token {
+                    claims: h.claims(&nonce),
+                    kid: kid.into(),
+                },
+            );
+            callback(app, &cookie, &[("code", "code"), ("state", &state)]).await
+        }
+    };
+    assert_eq!(sign_in("k1").await.0, StatusCode::SEE_OTHER);
+    h.provider.lock().unwrap().keys_up = false;
+    // A new kid: one refresh, which fails.
+    let (status, body, _) = sign_in("k2").await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("apple_unavailable"))
+    );
+    let asked = h.provider.lock().unwrap().key_requests;
+    for _ in 0..3 {
+        let (status, body, _) = sign_in("k2").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["reason"], "apple_unavailable");
+    }
+    assert_eq!(
+        h.provider.lock().unwrap().key_requests,
+        asked,
+        "not asked again at once"
+    );
+    // Known keys still work meanwhile.
+    assert_eq!(sign_in("k1").await.0, StatusCode::SEE_OTHER);
+
+    // No keys cached at all and the endpoint down: asked once for three sign-ins.
+    let fresh = harness();
+    fresh.provider.lock().unwrap().keys_up = false;
+    let app = app!(Authenticator::new(fresh.strategy()));
+    for _ in 0..3 {
+        let (cookie, state, nonce, _) = start(&app).await;
+        fresh.answer(
+            "code",
+            Answer::Token {
+                claims: fresh.claims(&nonce),
+                kid: "k1".into(),
+            },
+        );
+        let (status, _, _) = callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert_eq!(fresh.provider.lock().unwrap().key_requests, 1);
+}
