@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 use super::error::{FlowError, Rejection, SignInError, StrategyError};
 use super::options::FlowOptions;
 use super::params::{read_body, BodyKind, CallbackParams};
-use super::state::{check_proof, PendingLogin, StateProof};
+use super::state::{PendingLogin, PendingLogins, StateProof};
 use super::{routes, Strategy};
 use crate::accounts::Accounts;
 use crate::response;
@@ -456,8 +456,17 @@ impl<S: Strategy> Authenticator<S> {
     /// plus the margin. An identity whose end is unknown removes the record (the store's own
     /// TTL applies).
     fn refresh_until(&self, session: &Session) {
-        let pending = session.get::<PendingLogin>(&self.keys.login).ok().flatten();
-        self.record_lifetime(session, pending.as_ref());
+        let pending = self.pending_logins(session);
+        self.record_lifetime(session, pending.latest());
+    }
+
+    /// The logins pending in this session.
+    fn pending_logins(&self, session: &Session) -> PendingLogins {
+        session
+            .get::<PendingLogins>(&self.keys.login)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 
     /// [`refresh_until`](Self::refresh_until) with the session's pending login already at
@@ -580,8 +589,15 @@ impl<S: Strategy> Authenticator<S> {
         session: &Session,
         return_to: Option<String>,
     ) -> Result<PendingLogin, FlowError> {
-        let pending = PendingLogin::new(self.now().unix_timestamp(), return_to);
-        session.insert(&self.keys.login, &pending).map_err(|e| {
+        let now = self.now().unix_timestamp();
+        let pending = PendingLogin::new(now, return_to);
+        let mut logins = self.pending_logins(session);
+        logins.push(
+            pending.clone(),
+            now,
+            self.options.state_ttl.as_secs() as i64,
+        );
+        session.insert(&self.keys.login, &logins).map_err(|e| {
             log::error!("could not store the login state: {e}");
             FlowError::malformed("the session could not hold the login state")
         })?;
@@ -598,11 +614,15 @@ impl<S: Strategy> Authenticator<S> {
         session: &Session,
         proof: StateProof<'_>,
     ) -> Result<Option<String>, FlowError> {
-        let pending = session.get::<PendingLogin>(&self.keys.login).ok().flatten();
-        let pending = check_proof(pending, proof)?;
+        let mut logins = self.pending_logins(session);
+        let pending = logins.take_matching(proof)?;
         // The lifetime record may still name the spent login's end: a sign-in rewrites it,
         // and otherwise the session is not worth keeping past that end anyway.
-        session.remove(&self.keys.login);
+        if logins.is_empty() {
+            session.remove(&self.keys.login);
+        } else if let Err(e) = session.insert(&self.keys.login, &logins) {
+            log::warn!("could not keep the other pending logins: {e}");
+        }
         let ttl = self.options.state_ttl;
         let age = self.now().unix_timestamp().saturating_sub(pending.created);
         if age < 0 || age as u64 >= ttl.as_secs() {

@@ -11,7 +11,7 @@ use super::error::FlowError;
 use super::params::CallbackParams;
 
 /// Session data of a login in progress.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct PendingLogin {
     pub(crate) state: String,
     pub(crate) created: i64,
@@ -26,6 +26,81 @@ impl PendingLogin {
             created,
             return_to,
         }
+    }
+}
+
+/// How many logins may be pending in one session at once: a login page opened by another
+/// site (a bare navigation to `…/login`) adds one instead of replacing the person's own, and
+/// the oldest goes first past this bound.
+pub(crate) const MAX_PENDING_LOGINS: usize = 3;
+
+/// The logins pending in a session, oldest first (stored as a JSON array; a single object,
+/// as earlier versions stored it, reads as a list of one).
+#[derive(Default, Serialize)]
+#[serde(transparent)]
+pub(crate) struct PendingLogins(Vec<PendingLogin>);
+
+impl<'de> Deserialize<'de> for PendingLogins {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Many(Vec<PendingLogin>),
+            One(PendingLogin),
+        }
+        Ok(match Stored::deserialize(d)? {
+            Stored::Many(logins) => Self(logins),
+            Stored::One(login) => Self(vec![login]),
+        })
+    }
+}
+
+impl PendingLogins {
+    /// Adds `login`, dropping the ones past their end (`ttl` seconds after they began, at
+    /// `now`) and, past [`MAX_PENDING_LOGINS`], the oldest.
+    pub(crate) fn push(&mut self, login: PendingLogin, now: i64, ttl: i64) {
+        self.0.retain(|p| now.saturating_sub(p.created) < ttl);
+        self.0.push(login);
+        let extra = self.0.len().saturating_sub(MAX_PENDING_LOGINS);
+        self.0.drain(..extra);
+    }
+
+    /// The most recent login, whose end is the latest.
+    pub(crate) fn latest(&self) -> Option<&PendingLogin> {
+        self.0.iter().max_by_key(|p| p.created)
+    }
+
+    /// Whether no login is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Takes out the login `proof` belongs to (every one is compared, in constant time);
+    /// the error [`check_proof`] gives when none does.
+    pub(crate) fn take_matching(
+        &mut self,
+        proof: StateProof<'_>,
+    ) -> Result<PendingLogin, FlowError> {
+        let mut found = None;
+        for (i, login) in self.0.iter().enumerate() {
+            if proof_matches(login, proof) {
+                found = Some(i);
+            }
+        }
+        match found {
+            Some(i) => Ok(self.0.remove(i)),
+            None => check_proof(None, proof),
+        }
+    }
+}
+
+/// Whether `proof` is `login`'s, as [`check_proof`] decides.
+fn proof_matches(login: &PendingLogin, proof: StateProof<'_>) -> bool {
+    let equal = |a: &str, b: &str| bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+    match (proof.state.filter(|s| !s.is_empty()), proof.handback) {
+        (Some(state), _) => equal(&login.state, state),
+        (None, Some(handback)) => equal(&handback_of(&login.state), handback),
+        (None, None) => false,
     }
 }
 
@@ -120,6 +195,61 @@ pub(crate) fn safe_return_to(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn login(state: &str, created: i64) -> PendingLogin {
+        PendingLogin {
+            state: state.into(),
+            created,
+            return_to: None,
+        }
+    }
+
+    #[test]
+    fn a_few_logins_stay_pending_the_oldest_and_the_ended_ones_go() {
+        let mut logins = PendingLogins::default();
+        for (i, state) in ["a", "b", "c", "d"].iter().enumerate() {
+            logins.push(login(state, 100 + i as i64), 100 + i as i64, 600);
+        }
+        let states: Vec<_> = logins.0.iter().map(|p| p.state.as_str()).collect();
+        assert_eq!(
+            states,
+            ["b", "c", "d"],
+            "at most {MAX_PENDING_LOGINS}, oldest out"
+        );
+        assert_eq!(logins.latest().unwrap().state, "d");
+        logins.push(login("e", 800), 800, 600);
+        let states: Vec<_> = logins.0.iter().map(|p| p.state.as_str()).collect();
+        assert_eq!(states, ["e"], "ended ones are dropped");
+        // Any pending one can be spent, once; the others stay.
+        logins.push(login("f", 801), 801, 600);
+        assert_eq!(
+            logins
+                .take_matching(StateProof::state(Some("e")))
+                .unwrap()
+                .state,
+            "e"
+        );
+        assert!(matches!(
+            logins.take_matching(StateProof::state(Some("e"))),
+            Err(FlowError::StateMismatch)
+        ));
+        let handback = handback_of("f");
+        let proof = StateProof {
+            state: None,
+            handback: Some(&handback),
+        };
+        assert_eq!(logins.take_matching(proof).unwrap().state, "f");
+        assert!(logins.is_empty());
+        assert!(matches!(
+            logins.take_matching(StateProof::default()),
+            Err(FlowError::MissingState)
+        ));
+        // The single object earlier versions stored reads as one pending login.
+        let old: PendingLogins =
+            serde_json::from_str(r#"{"state":"s","created":5,"return_to":"/x"}"#).unwrap();
+        assert_eq!(old.0.len(), 1);
+        assert_eq!(old.0[0].return_to.as_deref(), Some("/x"));
+    }
     use proptest::prelude::{prop_assert_eq, prop_oneof, proptest, Just};
     use proptest::strategy::Strategy as _;
 

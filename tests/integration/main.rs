@@ -19,5 +19,6 @@ mod developer_token;
 mod framework;
 mod guard;
 mod lifecycle;
+mod pending_logins;
 mod session_store;
 mod strategy;

@@ -1,0 +1,85 @@
+//! A few logins may be pending in one session: a login page opened by another site (a bare
+//! navigation to `…/login`) no longer makes the person's own sign-in in progress fail.
+
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::{test_util, AppleMusicConfig, AppleMusicStrategy, Authenticator};
+use actix_session::storage::CookieSessionStore;
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Cookie, Key};
+use actix_web::http::StatusCode;
+use actix_web::{test, App};
+
+use crate::common::{form, KEY_ID, TEAM_ID};
+
+#[actix_web::test]
+async fn another_sites_login_navigations_do_not_fail_the_persons_own_sign_in() {
+    let config =
+        AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .configure(auth.mount("/auth/apple-music")),
+    )
+    .await;
+    // A login page: its state and developer token, and the session cookie after it.
+    let page = |cookie: Option<Cookie<'static>>| {
+        let app = &app;
+        async move {
+            let mut req = test::TestRequest::get().uri("/auth/apple-music/login");
+            if let Some(cookie) = &cookie {
+                req = req.cookie(cookie.clone());
+            }
+            let resp = test::call_service(app, req.to_request()).await;
+            let next = resp
+                .response()
+                .cookies()
+                .next()
+                .map(|c| c.into_owned())
+                .or(cookie)
+                .unwrap();
+            let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+            let data = test_util::login_page_data(&html);
+            (data, next)
+        }
+    };
+    let callback = |data: serde_json::Value, cookie: Cookie<'static>| {
+        let app = &app;
+        async move {
+            let body = form(&[
+                ("code", "a-token"),
+                ("state", data["state"].as_str().unwrap()),
+                ("id_token_hint", data["developerToken"].as_str().unwrap()),
+            ]);
+            test::call_service(
+                app,
+                test::TestRequest::post()
+                    .uri("/auth/apple-music/callback")
+                    .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                    .insert_header(("accept", "application/json"))
+                    .cookie(cookie)
+                    .set_payload(body)
+                    .to_request(),
+            )
+            .await
+            .status()
+        }
+    };
+    // The person's login page, then two navigations another site made in the same browser.
+    let (mine, cookie) = page(None).await;
+    let (_, cookie) = page(Some(cookie)).await;
+    let (_, cookie) = page(Some(cookie)).await;
+    assert_eq!(callback(mine, cookie).await, StatusCode::SEE_OTHER);
+
+    // Bounded: after three more, the person's first login is gone.
+    let (mine, cookie) = page(None).await;
+    let mut cookie = cookie;
+    for _ in 0..3 {
+        cookie = page(Some(cookie)).await.1;
+    }
+    assert_eq!(callback(mine, cookie).await, StatusCode::BAD_REQUEST);
+}
