@@ -184,7 +184,8 @@ pub mod test_util;
 pub use apple_id::{
     env as apple_id_env, AccountDeletionError, AppleIdConfig, AppleIdError, AppleIdIdentity,
     AppleIdNotification, AppleIdStrategy, NotificationKind as AppleIdNotificationKind, PersonName,
-    RefreshCheck, Revocation, APPLE_ID_STRATEGY_NAME, NOTIFICATION_MAX_AGE,
+    RefreshCheck, Revocation, APPLE_ID_STRATEGY_NAME, DEFAULT_APPLE_ID_LIFETIME,
+    NOTIFICATION_MAX_AGE,
 };
 pub use apple_music::{
     api, env, AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy,

@@ -67,7 +67,12 @@ pub struct AppleIdConfig {
     pub(crate) max_keys_bytes: usize,
     pub(crate) make_client: Option<Arc<dyn Fn() -> awc::Client + Send + Sync>>,
     pub(crate) flow: FlowOptions,
+    pub(crate) identity_lifetime: Duration,
 }
+
+/// How long a Sign in with Apple sign-in lasts before the guard asks for a new one, by
+/// default: 30 days ([`AppleIdConfig::identity_lifetime`]).
+pub const DEFAULT_APPLE_ID_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
 
 impl fmt::Debug for AppleIdConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,6 +151,7 @@ impl AppleIdConfig {
             max_keys_bytes: 64 * 1024,
             make_client: None,
             flow: FlowOptions::default(),
+            identity_lifetime: DEFAULT_APPLE_ID_LIFETIME,
         }
     }
 
@@ -241,6 +247,14 @@ impl AppleIdConfig {
         self.timeout = timeout;
         self
     }
+    /// How long a sign-in lasts (default [`DEFAULT_APPLE_ID_LIFETIME`], 30 days): from then on
+    /// guards ask for a new sign-in (`reauthentication_required`), and a server-side session
+    /// holding only this identity is kept until then plus the session margin. (Apple's
+    /// sign-in itself does not end; this bounds what a stolen or forgotten session is worth.)
+    pub fn identity_lifetime(mut self, lifetime: Duration) -> Self {
+        self.identity_lifetime = lifetime;
+        self
+    }
     /// Flow options (targets, state lifetime, clock, …); see [`FlowOptions`].
     pub fn flow(mut self, change: impl FnOnce(FlowOptions) -> FlowOptions) -> Self {
         self.flow = change(self.flow);
@@ -292,6 +306,13 @@ impl AppleIdConfig {
         url("authorize URL", &endpoints.authorize)?;
         url("token URL", &endpoints.token)?;
         url("keys URL", &endpoints.keys)?;
+        if self.identity_lifetime < Duration::from_secs(60) {
+            return Err(ConfigError::invalid(
+                "Sign in with Apple identity lifetime",
+                &format!("{:?}", self.identity_lifetime),
+                "a minute or more",
+            ));
+        }
         if self.timeout.is_zero() {
             return Err(ConfigError::invalid(
                 "Sign in with Apple timeout",

@@ -44,7 +44,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub use config::{env, AppleIdConfig};
+pub use config::{env, AppleIdConfig, DEFAULT_APPLE_ID_LIFETIME};
 pub use error::AppleIdError;
 pub use identity::{AppleIdIdentity, PersonName};
 pub use notifications::{AppleIdNotification, NotificationKind, NOTIFICATION_MAX_AGE};
@@ -391,6 +391,10 @@ impl Strategy for AppleIdStrategy {
             "/notifications",
             actix_web::web::post().to(notifications::notifications),
         )
+    }
+
+    fn identity_expires_at(&self, identity: &AppleIdIdentity) -> Option<time::OffsetDateTime> {
+        Some(identity.authenticated_at() + self.config.identity_lifetime)
     }
 
     fn subject(&self, identity: &AppleIdIdentity) -> Option<String> {

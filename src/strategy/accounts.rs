@@ -139,3 +139,13 @@ impl<S: Strategy> Authenticator<S> {
         }
     }
 }
+
+impl<S: Strategy> Authenticator<S> {
+    /// The account this session is signed in to, unless it was signed out (for the hook).
+    pub(super) async fn previous_account(&self, session: &Session) -> Option<String> {
+        let accounts = self.accounts.as_ref()?;
+        let record = Accounts::record(session)?;
+        let marks = accounts.marks(&record.account).await.ok()?;
+        (!marks.signs_out(record.stamp)).then_some(record.account)
+    }
+}

@@ -177,6 +177,8 @@ pub struct SignInContext<S: Strategy> {
     identity: S::Identity,
     previous_user: Option<serde_json::Value>,
     relogin: bool,
+    another_person: bool,
+    previous_account: Option<String>,
 }
 
 impl<S: Strategy> SignInContext<S> {
@@ -203,6 +205,19 @@ impl<S: Strategy> SignInContext<S> {
     pub fn is_relogin(&self) -> bool {
         self.relogin
     }
+    /// Whether this session held an identity of this strategy for *another person* (the
+    /// provider's subject differs, e.g. another Apple ID): then `previous_user` and
+    /// `previous_account` belong to that person, and the new one must not be linked to them.
+    /// (With [`Accounts`](crate::accounts::Accounts), signing in to another account also
+    /// clears what the session held for the previous one.)
+    pub fn is_another_person(&self) -> bool {
+        self.another_person
+    }
+    /// The account this session was signed in to before this sign-in, when the app keeps
+    /// [`Accounts`](crate::accounts::Accounts) and the session was not signed out since.
+    pub fn previous_account(&self) -> Option<&str> {
+        self.previous_account.as_deref()
+    }
     /// The identity another strategy `O` holds in this session, if it is mounted and signed
     /// in (e.g. the Apple Music hook reading the Sign in with Apple identity, whose `sub` is
     /// stable, to link the right account).
@@ -216,6 +231,7 @@ impl<S: Strategy> std::fmt::Debug for SignInContext<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignInContext")
             .field("relogin", &self.relogin)
+            .field("another_person", &self.another_person)
             .field("has_previous_user", &self.previous_user.is_some())
             .finish_non_exhaustive()
     }
@@ -670,6 +686,11 @@ impl<S: Strategy> Authenticator<S> {
         let identity = identity().await.map_err(SignInError::Strategy)?;
         let user = match &self.hook {
             Some(hook) => {
+                let previous = session
+                    .get::<Record<S::Identity>>(&self.keys.identity)
+                    .ok()
+                    .flatten();
+                let subject = |identity: &S::Identity| self.strategy.subject(identity);
                 let context = SignInContext {
                     request: req.clone(),
                     identity: identity.clone(),
@@ -679,6 +700,10 @@ impl<S: Strategy> Authenticator<S> {
                         .flatten(),
                     relogin: session.contains_key(&self.keys.identity)
                         || self.reauthentication_mark(&session).is_some(),
+                    another_person: previous.is_some_and(|Record(_, before)| {
+                        subject(&before).is_some_and(|b| Some(b) != subject(&identity))
+                    }),
+                    previous_account: self.previous_account(&session).await,
                 };
                 Some(
                     hook(context)

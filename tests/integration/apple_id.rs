@@ -1011,3 +1011,46 @@ async fn a_keys_outage_is_remembered_for_a_few_seconds_and_answered_503() {
     }
     assert_eq!(fresh.provider.lock().unwrap().key_requests, 1);
 }
+
+/// A Sign in with Apple sign-in lasts `identity_lifetime` (30 days by default), then the guard
+/// asks for a new one.
+#[actix_web::test]
+async fn an_apple_id_sign_in_ends_after_its_lifetime() {
+    let h = harness();
+    let app = app!(Authenticator::new(h.strategy()));
+    let (cookie, state, nonce, _) = start(&app).await;
+    h.answer(
+        "code",
+        Answer::Token {
+            claims: h.claims(&nonce),
+            kid: "k1".into(),
+        },
+    );
+    let (_, _, cookie2) = callback(&app, &cookie, &[("code", "code"), ("state", &state)]).await;
+    let cookie = cookie2.unwrap();
+    let whoami = |cookie: Cookie<'static>| {
+        let app = &app;
+        async move {
+            let resp = test::call_service(
+                app,
+                test::TestRequest::get()
+                    .uri("/whoami")
+                    .insert_header((header::ACCEPT, "application/json"))
+                    .cookie(cookie)
+                    .to_request(),
+            )
+            .await;
+            let status = resp.status();
+            let body: Value =
+                serde_json::from_slice(&test::read_body(resp).await).unwrap_or(Value::Null);
+            (status, body)
+        }
+    };
+    h.clock.advance(Duration::from_secs(29 * 86_400));
+    assert_eq!(whoami(cookie.clone()).await.0, StatusCode::OK);
+    h.clock.advance(Duration::from_secs(2 * 86_400));
+    let (status, body) = whoami(cookie).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "reauthentication_required", "{body}");
+    assert_eq!(body["strategy"], "apple-id");
+}

@@ -42,8 +42,8 @@ impl Strategy for Person {
     fn name(&self) -> &str {
         self.0
     }
-    fn login_page(&self, _: &HttpRequest, _: &LoginRequest<'_>) -> HttpResponse {
-        HttpResponse::Ok().finish()
+    fn login_page(&self, _: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {
+        HttpResponse::Ok().body(login.state.to_owned())
     }
     fn callback(
         &self,
@@ -397,4 +397,60 @@ async fn without_an_account_store_nothing_changes_and_the_account_extractor_says
     assert_eq!(body["account"], Value::Null);
     let (status, _, _) = call(&app, get("/account"), &cookie).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[actix_web::test]
+async fn the_hook_is_told_when_the_session_held_another_person() {
+    let accounts = Accounts::in_memory();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let person = Authenticator::new(Person("person"))
+        .accounts(accounts.clone())
+        .on_sign_in(move |sign_in: actix_apple_music::SignInContext<Person>| {
+            record.lock().unwrap().push((
+                sign_in.identity().clone(),
+                sign_in.is_another_person(),
+                sign_in.previous_account().map(str::to_owned),
+            ));
+            async { Ok(()) }
+        });
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .configure(person.mount("/auth/person")),
+    )
+    .await;
+    let mut cookie: Option<Cookie<'static>> = None;
+    for name in ["ada", "ada", "bob"] {
+        let mut page = get("/auth/person/login");
+        if let Some(c) = &cookie {
+            page = page.cookie(c.clone());
+        }
+        let resp = test::call_service(&app, page.to_request()).await;
+        let at_login = resp.response().cookies().next().map(|c| c.into_owned());
+        let state = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        let resp = test::call_service(
+            &app,
+            post("/auth/person/callback")
+                .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                .cookie(at_login.or(cookie.clone()).unwrap())
+                .set_payload(crate::common::form(&[("name", name), ("state", &state)]))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        cookie = resp.response().cookies().next().map(|c| c.into_owned());
+    }
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            ("ada".to_owned(), false, None),
+            ("ada".to_owned(), false, Some("ada".to_owned())),
+            ("bob".to_owned(), true, Some("ada".to_owned())),
+        ]
+    );
 }
