@@ -774,3 +774,94 @@ async fn a_signed_in_cookie_with_a_600_character_token_is_at_most_1_kib() {
     let me = json_of(me).await;
     assert_eq!(me["storefront"]["id"], "gb");
 }
+
+/// Reads one HTTP/1.1 request (headers and a `content-length` body); `false` at end of stream.
+fn read_request(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !seen.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => seen.push(byte[0]),
+            _ => return false,
+        }
+    }
+    let head = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).is_ok()
+}
+
+/// A stand-in for Apple Music API over raw HTTP/1.1 that answers the first request of each
+/// connection (keep-alive) and closes the connection when a second one comes on it, without
+/// answering: what a server that closes idle connections does when the client reuses one
+/// just as it closes. Answers the base URL and the count of connections.
+fn closing_stand_in() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || {
+                if !read_request(&mut stream) {
+                    return;
+                }
+                let body = r#"{"data":[]}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: keep-alive\r\n\r\n{body}",
+                    body.len()
+                );
+                // A second request on this connection: closed without an answer.
+                read_request(&mut stream);
+            });
+        }
+    });
+    (base, connections)
+}
+
+/// A background job's calls (spawned from the runtime, one after another) on a connection the
+/// server closed: an idempotent request is sent once more on a fresh connection; a `POST` is
+/// not (it may have reached Apple).
+#[actix_web::test]
+async fn a_pooled_connection_the_server_closed_is_retried_for_idempotent_requests_only() {
+    use actix_apple_music::api::{ApiOptions, ApiRequest, AppleMusicApi};
+    let (base, connections) = closing_stand_in();
+    let signer =
+        actix_apple_music::developer_token::DeveloperTokenConfig::apple_music(TEAM_ID, KEY_ID)
+            .build(SigningKey::generate())
+            .unwrap();
+    let api = AppleMusicApi::with_options(signer, ApiOptions::new().base_url(&base)).unwrap();
+    let job = actix_web::rt::spawn(async move {
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            let answer = api
+                .send(ApiRequest::get("/v1/me/library/songs"), None)
+                .await;
+            answers.push(answer.map(|_| ()).map_err(|e| e.to_string()));
+        }
+        let post = api
+            .send(
+                ApiRequest::post("/v1/me/library/playlists").json(&json!({"attributes": {}})),
+                None,
+            )
+            .await;
+        (answers, post.map(|_| ()))
+    });
+    let (answers, post) = job.await.unwrap();
+    assert_eq!(answers, vec![Ok(()); 4], "every GET answered");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "each reuse met a closed connection and went on a fresh one (the POST made none)"
+    );
+    assert!(post.is_err(), "a POST is not sent twice");
+}

@@ -75,6 +75,13 @@ use options::ClientFactory;
 /// let song: serde_json::Value = answer.json()?;
 /// # Ok(()) }
 /// ```
+///
+/// **Runtime.** It sends on actix's client (awc), whose futures are not `Send`: await them in
+/// a handler, or in a background job started with `actix_web::rt::spawn` (from the app's
+/// `#[actix_web::main]`, or inside `HttpServer::new`), not with `tokio::spawn` on a
+/// multi-threaded runtime. Connections are pooled per worker thread; an idempotent request
+/// (`GET`, `HEAD`, `OPTIONS`, `PUT`, `DELETE`) that meets a pooled connection the server has
+/// closed meanwhile is sent once more on a fresh one, before any answer came; a `POST` is not.
 #[derive(Clone)]
 pub struct AppleMusicApi {
     inner: Arc<ApiInner>,
@@ -139,6 +146,25 @@ impl ApiInner {
             None => CLIENT.with(awc::Client::clone),
         }
     }
+}
+
+/// Whether sending `method` twice does what sending it once does.
+fn is_idempotent(method: &actix_web::http::Method) -> bool {
+    use actix_web::http::Method;
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+/// Whether a send failed before any answer came: the connection could not be made or was
+/// closed under the request (a pooled connection the server had closed).
+fn failed_before_answer(e: &awc::error::SendRequestError) -> bool {
+    use awc::error::SendRequestError;
+    matches!(
+        e,
+        SendRequestError::Connect(_) | SendRequestError::Send(_) | SendRequestError::Response(_)
+    )
 }
 
 impl AppleMusicApi {
@@ -297,27 +323,47 @@ impl AppleMusicApi {
             return self.classify(&request.path, status, None, Bytes::from(answer));
         }
         let developer_token = inner.signer.token();
-        let mut outgoing = inner
-            .client()
-            .request(request.method.clone(), url.as_str())
-            .timeout(inner.timeout)
-            .insert_header(crate::headers::apple_music_authorization(&developer_token))
-            .insert_header((header::ACCEPT, HeaderValue::from_static("application/json")));
-        if let Some(token) = music_user_token {
-            outgoing = outgoing.insert_header(crate::headers::music_user_token(token));
-        }
-        if let Some(origin) = &inner.origin {
-            outgoing = outgoing.insert_header((header::ORIGIN, origin.clone()));
-        }
-        let exchange = async {
-            let mut response = match body {
-                Some(body) => {
-                    outgoing
-                        .content_type("application/json")
-                        .send_body(body)
-                        .await
+        let outgoing = || {
+            let mut outgoing = inner
+                .client()
+                .request(request.method.clone(), url.as_str())
+                .timeout(inner.timeout)
+                .insert_header(crate::headers::apple_music_authorization(&developer_token))
+                .insert_header((header::ACCEPT, HeaderValue::from_static("application/json")));
+            if let Some(token) = music_user_token {
+                outgoing = outgoing.insert_header(crate::headers::music_user_token(token));
+            }
+            if let Some(origin) = &inner.origin {
+                outgoing = outgoing.insert_header((header::ORIGIN, origin.clone()));
+            }
+            outgoing
+        };
+        let send = |outgoing: awc::ClientRequest| {
+            let body = body.clone();
+            async move {
+                match body {
+                    Some(body) => {
+                        outgoing
+                            .content_type("application/json")
+                            .send_body(body)
+                            .await
+                    }
+                    None => outgoing.send().await,
                 }
-                None => outgoing.send().await,
+            }
+        };
+        let exchange = async {
+            let mut response = match send(outgoing()).await {
+                // A pooled connection the server closed while it was idle fails before any
+                // answer: an idempotent request is sent once more, on a fresh connection.
+                Err(e) if is_idempotent(&request.method) && failed_before_answer(&e) => {
+                    log::debug!(
+                        "Apple Music API: {}; sending once more",
+                        describe_send_error(&e)
+                    );
+                    send(outgoing()).await
+                }
+                answer => answer,
             }
             .map_err(|e| ApiError::unavailable(describe_send_error(&e)))?;
             let status = response.status();
