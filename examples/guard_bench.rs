@@ -97,7 +97,7 @@ async fn main() -> std::io::Result<()> {
     let server = HttpServer::new(move || {
         let session = cookie_session(&key);
         let app = App::new()
-            .configure(auth.clone().mount("/auth/apple-music"))
+            .configure(auth.mount("/auth/apple-music"))
             .route("/bare", web::get().to(bare))
             .route("/sign-in-body", web::get().to(sign_in_body))
             .service(

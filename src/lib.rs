@@ -177,6 +177,8 @@ pub mod sandbox;
 mod secret;
 pub mod session_store;
 pub mod single_use;
+#[cfg(any(feature = "sandbox", feature = "test-util"))]
+mod stand_in;
 mod strategy;
 #[cfg(feature = "test-util")]
 pub mod test_util;

@@ -146,11 +146,13 @@ async fn post_sign_in<S: Strategy>(
 }
 
 /// An in-process stand-in for Apple Music API, for apps under `actix_web::test::init_service`
-/// (no port, no network): `AppleMusicConfig::api_stand_in(&stand_in)`. Every music user token
-/// is accepted (`GET /v1/me/storefront` answers the `us` storefront) unless marked with
-/// [`refuse`](Self::refuse) (`403`) or [`without_subscription`](Self::without_subscription)
-/// (`400` with code `40015`); `GET /v1/test` answers `200`; other paths answer `200`
-/// `{"data": []}`. It counts the calls it answered.
+/// (no port, no network): `AppleMusicConfig::api_stand_in(&stand_in)`. It answers as the
+/// sandbox does (one behaviour for both): `GET /v1/test`, `/v1/me/storefront` (the `us`
+/// storefront), the library's songs, albums and playlists (`POST` a playlist: `201`), recently
+/// played, catalog search and songs, and `404` for anything else, as Apple would. Every music
+/// user token is accepted unless marked with [`refuse`](Self::refuse) (`403`) or
+/// [`without_subscription`](Self::without_subscription) (`400` with code `40015`); `/v1/me/…`
+/// without one is `403`. It counts the calls it answered.
 #[derive(Clone, Default)]
 pub struct AppleMusicStandIn {
     inner: std::sync::Arc<StandInState>,
@@ -206,29 +208,19 @@ impl AppleMusicStandIn {
         let state = self.inner.clone();
         std::sync::Arc::new(move |method, path, token| {
             state.calls.lock().unwrap().push(format!("{method} {path}"));
-            let token = token.unwrap_or_default().to_owned();
-            let error = |status: u16, code: &str| {
-                let body =
-                    serde_json::json!({"errors": [{"status": status.to_string(), "code": code}]});
-                (status, body.to_string().into_bytes())
+            use crate::stand_in::{answer, UserToken};
+            let user_token = match token {
+                None => UserToken::Missing,
+                Some(t) if state.refused.lock().unwrap().iter().any(|r| r == t) => {
+                    UserToken::Refused
+                }
+                Some(t) if state.no_subscription.lock().unwrap().iter().any(|r| r == t) => {
+                    UserToken::NoSubscription
+                }
+                Some(_) => UserToken::Accepted,
             };
-            if path.starts_with("/v1/me/") {
-                if state.refused.lock().unwrap().contains(&token) {
-                    return error(403, "40300");
-                }
-                if state.no_subscription.lock().unwrap().contains(&token) {
-                    return error(400, "40015");
-                }
-            }
-            let body = match path {
-                "/v1/me/storefront" => {
-                    serde_json::json!({"data": [{"id": "us", "type": "storefronts",
-                    "attributes": {"name": "United States (stand-in)", "defaultLanguageTag": "en-US"}}]})
-                }
-                "/v1/test" => serde_json::json!({"meta": {"stand_in": true}}),
-                _ => serde_json::json!({"data": []}),
-            };
-            (200, body.to_string().into_bytes())
+            let (status, body) = answer(method, path, user_token);
+            (status, body.to_string().into_bytes())
         })
     }
 }

@@ -363,7 +363,7 @@ where
             .app_data(web::Data::new(mode))
             .app_data(web::Data::new(sandbox_mode))
             .app_data(web::Data::new(accounts.clone()))
-            .configure(auth.clone().mount(PREFIX))
+            .configure(auth.mount(PREFIX))
             .configure(|cfg| {
                 if let Some(apple_id) = &apple_id {
                     apple_id.mount(APPLE_ID_PREFIX)(cfg);

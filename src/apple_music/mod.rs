@@ -81,7 +81,7 @@ pub const STRATEGY_NAME: &str = "apple-music";
 ///     HttpServer::new(move || {
 ///         App::new()
 ///             .wrap(SessionMiddleware::new(CookieSessionStore::default(), key.clone()))
-///             .configure(auth.clone().mount("/auth/apple-music"))
+///             .configure(auth.mount("/auth/apple-music"))
 ///     })
 ///     .bind(("127.0.0.1", 8080))?
 ///     .run()

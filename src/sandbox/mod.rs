@@ -7,12 +7,14 @@
 //! `decline` or `unavailable`. Opened without an opener (the `redirect` login page) it sends
 //! the browser back to `referrer` with the result in the URL fragment.
 //!
-//! It also stands in for the two Apple Music API calls the crate makes, so sandbox sign-ins
-//! are verified too: `GET /v1/test` and `GET /v1/me/storefront` check the bearer developer
-//! token against the mounted strategy's signer (`401` otherwise). The storefront call
-//! answers `200` with the `us` storefront for the sandbox's own tokens (`sandbox.…`), `400`
-//! with error code `40015` (no subscription) for tokens that start with `sandbox.nosub`, and
-//! `403` for anything else, so a pasted token shows what Apple's refusal looks like.
+//! It also stands in for Apple Music API under `/v1/`, so sandbox sign-ins are verified too
+//! and an app's own calls answer: every call checks the bearer developer token against the
+//! mounted strategy's signer (`401` otherwise), then answers as `test_util::AppleMusicStandIn`
+//! does (the storefront, the library's songs, albums and playlists, recently played, catalog
+//! search and songs; `404` elsewhere). Personal calls (`/v1/me/…`) accept the sandbox's own
+//! tokens (`sandbox.…`), answer `400` with error code `40015` (no subscription) for tokens
+//! that start with `sandbox.nosub`, and `403` for anything else, so a pasted token shows what
+//! Apple's refusal looks like.
 //!
 //! Nothing here switches on by itself: an app mounts [`routes`] and builds its config with
 //! [`config`] explicitly, and [`credentials_from_env`] never falls back to the sandbox when
@@ -38,10 +40,9 @@ pub const TEAM_ID: &str = "SANDBOX000";
 /// The key ID of sandbox developer tokens.
 pub const KEY_ID: &str = "SANDBOXKEY";
 
-/// Adds `GET /sandbox/authorize`, `GET /v1/test` and `GET /v1/me/storefront` to an app.
+/// Adds `GET /sandbox/authorize` and the stand-in for Apple Music API under `/v1/` to an app.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/test", web::get().to(api_test))
-        .route("/v1/me/storefront", web::get().to(api_storefront));
+    cfg.route("/v1/{rest:.*}", web::route().to(api));
     let template = web::Data::new(PageTemplate::new(
         include_str!("authorize.html"),
         include_str!("authorize.js"),
@@ -67,49 +68,37 @@ fn developer_token_ok(req: &HttpRequest) -> bool {
         .is_some_and(|token| auth.strategy().signer().verify(token).is_ok())
 }
 
-fn api_error(status: u16, code: &str, title: &str) -> HttpResponse {
+/// The stand-in for Apple Music API: the developer token checked against the mounted
+/// strategy's signer (`401` otherwise), then the crate's one stand-in behaviour; music user
+/// tokens `sandbox.nosub…` have no subscription, other `sandbox.…` ones are accepted, anything
+/// else is refused (`403`).
+async fn api(req: HttpRequest) -> HttpResponse {
+    use crate::stand_in::{answer, UserToken};
+    let (status, body) = if developer_token_ok(&req) {
+        let user_token = match req
+            .headers()
+            .get("music-user-token")
+            .and_then(|v| v.to_str().ok())
+        {
+            None => UserToken::Missing,
+            Some(t) if t.starts_with("sandbox.nosub") => UserToken::NoSubscription,
+            Some(t) if t.starts_with("sandbox.") => UserToken::Accepted,
+            Some(_) => UserToken::Refused,
+        };
+        let path = match req.uri().path_and_query() {
+            Some(pq) => pq.as_str().to_owned(),
+            None => req.path().to_owned(),
+        };
+        answer(req.method().as_str(), &path, user_token)
+    } else {
+        (
+            401,
+            serde_json::json!({"errors": [{"status": "401", "code": "40100", "title": "Unauthorized"}]}),
+        )
+    };
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status).json(serde_json::json!({
-        "errors": [{"status": status.as_str(), "code": code, "title": title}]
-    }))
-}
-
-async fn api_test(req: HttpRequest) -> HttpResponse {
-    if !developer_token_ok(&req) {
-        return api_error(401, "40100", "Unauthorized");
-    }
-    HttpResponse::Ok().json(serde_json::json!({"meta": {"sandbox": true}}))
-}
-
-async fn api_storefront(req: HttpRequest) -> HttpResponse {
-    if !developer_token_ok(&req) {
-        return api_error(401, "40100", "Unauthorized");
-    }
-    let user_token = req
-        .headers()
-        .get("music-user-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if user_token.starts_with("sandbox.nosub") {
-        return api_error(400, "40015", "No Apple Music subscription");
-    }
-    if !user_token.starts_with("sandbox.") {
-        return api_error(403, "40300", "Forbidden");
-    }
-    HttpResponse::Ok().json(serde_json::json!({
-        "data": [{
-            "id": "us",
-            "type": "storefronts",
-            "href": "/v1/storefronts/us",
-            "attributes": {
-                "name": "United States (sandbox)",
-                "defaultLanguageTag": "en-US",
-                "supportedLanguageTags": ["en-US", "es-MX"],
-                "explicitContentPolicy": "allowed"
-            }
-        }]
-    }))
+    HttpResponse::build(status).json(body)
 }
 
 async fn authorize_page(template: web::Data<PageTemplate>) -> HttpResponse {

@@ -46,7 +46,7 @@
 //!                 .session_lifecycle(PersistentSession::default().session_ttl(Duration::days(187)))
 //!                 .build(),
 //!         ))
-//!         .configure(auth.clone().mount("/auth/apple-music"))
+//!         .configure(auth.mount("/auth/apple-music"))
 //! })
 //! # ; Ok(()) }
 //! ```

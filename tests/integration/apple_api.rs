@@ -865,3 +865,32 @@ async fn a_pooled_connection_the_server_closed_is_retried_for_idempotent_request
     );
     assert!(post.is_err(), "a POST is not sent twice");
 }
+
+/// One rule for non-2xx answers: a `404` (the stand-in answers it for a path Apple does not
+/// have) is `ApiError::Status`, answered `404`; never a success.
+#[actix_web::test]
+async fn a_404_from_apple_is_an_api_error_answered_404() {
+    use actix_apple_music::api::{ApiError, ApiRequest};
+    use actix_web::ResponseError;
+    let stand_in = actix_apple_music::test_util::AppleMusicStandIn::new();
+    let config =
+        AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).api_stand_in(&stand_in);
+    let strategy = AppleMusicStrategy::new(config).unwrap();
+    let token = actix_apple_music::MusicUserToken::new("t");
+    let songs = strategy
+        .api()
+        .send(ApiRequest::get("/v1/me/library/songs"), Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(songs.status(), StatusCode::OK);
+    let missing = strategy
+        .api()
+        .send(ApiRequest::get("/v1/me/library/nothing-here"), Some(&token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(missing, ApiError::Status { status: 404 }),
+        "{missing:?}"
+    );
+    assert_eq!(missing.status_code(), StatusCode::NOT_FOUND);
+}

@@ -300,7 +300,8 @@ impl AppleMusicApi {
 
     /// Sends `request` with `Authorization: Bearer <developer token>` and, when given,
     /// `Music-User-Token`. Apple's failure statuses (`401`, `403`, `429`, `400`/`40015`,
-    /// `3xx`, `5xx`) become an [`ApiError`]; other answers are returned as they are.
+    /// `3xx`, `5xx`, and any other non-`2xx` such as `404`, as [`ApiError::Status`]) become an
+    /// [`ApiError`]; only a `2xx` is an [`ApiResponse`].
     ///
     /// Signed-in handlers use [`AppleMusicUser::api`](crate::AppleMusicUser::api), which also
     /// invalidates the identity when Apple refuses its token.

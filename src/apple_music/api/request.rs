@@ -68,8 +68,9 @@ impl ApiRequest {
     }
 }
 
-/// Apple's answer to an [`ApiRequest`] whose status was not one of the failures
-/// [`ApiError`](super::ApiError) stands for (`2xx`, or a `4xx` such as `404` that the app handles).
+/// Apple's successful (`2xx`) answer to an [`ApiRequest`]. Every other status is an
+/// [`ApiError`](super::ApiError): one rule for the whole helper (`404` and other `4xx` are
+/// [`ApiError::Status`](super::ApiError::Status), answered `404` or `502`).
 #[derive(Clone)]
 pub struct ApiResponse {
     pub(super) status: StatusCode,
