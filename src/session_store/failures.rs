@@ -88,9 +88,14 @@ impl ResponseError for StoreUnavailable {
     }
 }
 
+/// An effect to run once the request's session is saved.
+pub(crate) type AfterSave = LocalBoxFuture<'static, ()>;
+
 tokio::task_local! {
     // The store failure of the request that StoreFailures is running, if any.
     static FAILURE: RefCell<Option<StoreUnavailable>>;
+    // What the request asked to run once its session is saved.
+    static AFTER_SAVE: RefCell<Vec<AfterSave>>;
     // How long that request has waited on the store so far.
     static WAITED: Cell<Duration>;
 }
@@ -110,6 +115,22 @@ pub(crate) async fn within_store_time<F: std::future::Future>(
         .ok();
     let _ = WAITED.try_with(|w| w.set(w.get() + started.elapsed()));
     result
+}
+
+/// Runs `effect` once the request's session is saved, when the request runs under
+/// [`StoreFailures`] (which knows whether the save worked); otherwise answers it back for the
+/// caller to run at once.
+pub(crate) fn after_save(effect: AfterSave) -> Option<AfterSave> {
+    let mut effect = Some(effect);
+    let queued = AFTER_SAVE.try_with(|queue| {
+        if let Some(effect) = effect.take() {
+            queue.borrow_mut().push(effect);
+        }
+    });
+    match queued {
+        Ok(()) => None,
+        Err(_) => effect,
+    }
 }
 
 pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
@@ -198,12 +219,25 @@ where
         let accept: Vec<HeaderValue> = req.headers().get_all(header::ACCEPT).cloned().collect();
         let request = async move {
             let result = service.call(req).await;
+            let effects = AFTER_SAVE.with(|queue| std::mem::take(&mut *queue.borrow_mut()));
             let Some(failure) = FAILURE.with(|slot| slot.borrow_mut().take()) else {
+                // The session is saved (or the request failed on its own): the effects run
+                // only with a response the app made, before it is sent.
+                if result.is_ok() {
+                    for effect in effects {
+                        effect.await;
+                    }
+                }
                 return result.map(|mut res| {
                     super::raw_cookie::unescape_session_cookies(res.headers_mut());
                     res.map_into_left_body()
                 });
             };
+            if !effects.is_empty() {
+                log::warn!(
+                    "a sign-in's session could not be saved: its after-save effects did not run"
+                );
+            }
             let html = crate::response::accepts_html(&accept);
             match result {
                 Ok(res) => Ok(res
@@ -215,7 +249,10 @@ where
         };
         Box::pin(FAILURE.scope(
             RefCell::new(None),
-            WAITED.scope(Cell::new(Duration::ZERO), request),
+            AFTER_SAVE.scope(
+                RefCell::new(Vec::new()),
+                WAITED.scope(Cell::new(Duration::ZERO), request),
+            ),
         ))
     }
 }

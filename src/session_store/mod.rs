@@ -67,6 +67,7 @@ mod seal;
 
 pub use cookie::CompactCookieStore;
 pub use cookie_name::{plain_http_sessions, secure_sessions, HOST_COOKIE_NAME};
+pub(crate) use failures::{after_save, AfterSave};
 pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
 pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;

@@ -179,6 +179,7 @@ pub struct SignInContext<S: Strategy> {
     relogin: bool,
     another_person: bool,
     previous_account: Option<String>,
+    after_saved: std::rc::Rc<std::cell::RefCell<Vec<crate::session_store::AfterSave>>>,
 }
 
 impl<S: Strategy> SignInContext<S> {
@@ -212,6 +213,15 @@ impl<S: Strategy> SignInContext<S> {
     /// clears what the session held for the previous one.)
     pub fn is_another_person(&self) -> bool {
         self.another_person
+    }
+    /// Runs `effect` only once the sign-in is stored and its session saved (a welcome email,
+    /// a sign-in count): with [`StoreFailures`](crate::session_store::StoreFailures) around the
+    /// session middleware, after the store has taken the session and before the answer is
+    /// sent; a sign-in whose session could not be saved (answered `503`) runs none. Without
+    /// it, once the sign-in is stored in the session. The hook itself runs before the
+    /// session is saved: keep its own side effects to what may happen for a sign-in that fails.
+    pub fn after_saved(&self, effect: impl Future<Output = ()> + 'static) {
+        self.after_saved.borrow_mut().push(Box::pin(effect));
     }
     /// The account this session was signed in to before this sign-in, when the app keeps
     /// [`Accounts`](crate::accounts::Accounts) and the session was not signed out since.
@@ -684,6 +694,8 @@ impl<S: Strategy> Authenticator<S> {
         let session = req.get_session();
         let return_to = self.spend_state(&session, proof).await?;
         let identity = identity().await.map_err(SignInError::Strategy)?;
+        let effects: std::rc::Rc<std::cell::RefCell<Vec<crate::session_store::AfterSave>>> =
+            std::rc::Rc::default();
         let user = match &self.hook {
             Some(hook) => {
                 let previous = session
@@ -704,6 +716,7 @@ impl<S: Strategy> Authenticator<S> {
                         subject(&before).is_some_and(|b| Some(b) != subject(&identity))
                     }),
                     previous_account: self.previous_account(&session).await,
+                    after_saved: effects.clone(),
                 };
                 Some(
                     hook(context)
@@ -715,6 +728,12 @@ impl<S: Strategy> Authenticator<S> {
         };
         self.store_sign_in(req, &session, &identity, user.as_ref())
             .await?;
+        let effects = std::mem::take(&mut *effects.borrow_mut());
+        for effect in effects {
+            if let Some(now) = crate::session_store::after_save(effect) {
+                now.await;
+            }
+        }
         Ok(SignedInAt {
             location: return_to.unwrap_or_else(|| self.options.success_target.clone()),
             identity,

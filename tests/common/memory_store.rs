@@ -17,6 +17,8 @@ pub const DOWN: u8 = 1;
 pub const HANGING: u8 = 2;
 /// Answers each operation after 150 ms.
 pub const SLOW: u8 = 3;
+/// Loads, but fails every write (save, update, delete).
+pub const WRITES_DOWN: u8 = 4;
 
 #[derive(Clone, Default)]
 pub struct MemoryStore {
@@ -34,6 +36,13 @@ impl MemoryStore {
     /// The TTL (seconds) the last save or update of `key` asked for.
     pub fn ttl(&self, key: &str) -> Option<i64> {
         self.ttls.lock().unwrap().get(key).copied()
+    }
+
+    async fn check_write(&self) -> Result<(), anyhow::Error> {
+        if self.mode.load(Ordering::SeqCst) == WRITES_DOWN {
+            return Err(anyhow::anyhow!("the test store refuses writes"));
+        }
+        self.check().await
     }
 
     async fn check(&self) -> Result<(), anyhow::Error> {
@@ -76,7 +85,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
-        self.check().await.map_err(SaveError::Other)?;
+        self.check_write().await.map_err(SaveError::Other)?;
         let key = Self::fresh_key();
         self.ttls
             .lock()
@@ -95,7 +104,7 @@ impl SessionStore for MemoryStore {
         state: State,
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
-        self.check().await.map_err(UpdateError::Other)?;
+        self.check_write().await.map_err(UpdateError::Other)?;
         self.ttls
             .lock()
             .unwrap()
@@ -112,7 +121,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        self.check().await?;
+        self.check_write().await?;
         self.sessions.lock().unwrap().remove(key.as_ref());
         Ok(())
     }

@@ -454,3 +454,66 @@ async fn the_hook_is_told_when_the_session_held_another_person() {
         ]
     );
 }
+
+/// The hook's after-save effects run once the sign-in's session is saved, and not for a
+/// sign-in whose session could not be saved (a `503`).
+#[actix_web::test]
+async fn after_save_effects_run_only_for_a_saved_sign_in() {
+    use crate::common::memory_store::{UP, WRITES_DOWN};
+    use actix_apple_music::session_store::{LifetimeStore, StoreFailures};
+    let counted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = counted.clone();
+    let person = Authenticator::new(Person("person")).on_sign_in(
+        move |sign_in: actix_apple_music::SignInContext<Person>| {
+            let count = count.clone();
+            sign_in.after_saved(async move {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            });
+            async { Ok(()) }
+        },
+    );
+    let store = MemoryStore::default();
+    let app = test::init_service(
+        App::new()
+            .wrap(StoreFailures::around(
+                SessionMiddleware::builder(LifetimeStore::new(store.clone()), Key::generate())
+                    .cookie_secure(false)
+                    .build(),
+            ))
+            .configure(person.mount("/auth/person")),
+    )
+    .await;
+    let sign_in = |fail_the_save: bool| {
+        let (app, store) = (&app, &store);
+        async move {
+            let resp = test::call_service(app, get("/auth/person/login").to_request()).await;
+            let cookie = resp.response().cookies().next().unwrap().into_owned();
+            let state = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+            if fail_the_save {
+                store.set_mode(WRITES_DOWN);
+            }
+            let answer = test::try_call_service(
+                app,
+                post("/auth/person/callback")
+                    .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                    .cookie(cookie)
+                    .set_payload(crate::common::form(&[("name", "ada"), ("state", &state)]))
+                    .to_request(),
+            )
+            .await;
+            store.set_mode(UP);
+            match answer {
+                Ok(resp) => resp.status(),
+                Err(e) => e.as_response_error().status_code(),
+            }
+        }
+    };
+    assert_eq!(sign_in(false).await, StatusCode::SEE_OTHER);
+    assert_eq!(counted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(sign_in(true).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        counted.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "a sign-in that was not saved runs no effect"
+    );
+}
