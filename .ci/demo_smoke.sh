@@ -141,4 +141,25 @@ deleted=$(curl -s -b "$tmp/bob" -c "$tmp/bob" -X POST -H "Origin: $base" "$base/
 echo "$deleted" | grep -q '"deleted":true' || fail "POST /account/delete: $deleted"
 [ "$(status_of -b "$tmp/bob" "$base/account")" = 401 ] || fail "a deleted account is still signed in"
 stop
+
+# Rotating the session key: signed in under A; restarted with SESSION_KEY=B and
+# SESSION_KEY_PREVIOUS=A, still signed in and the cookie written again; then B alone reads it.
+key_a=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(64)).decode())')
+key_b=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(64)).decode())')
+start INSECURE_COOKIES=1 SESSION_KEY="$key_a"
+sign_in "$tmp/rot" sandbox.token-rotated
+[ "$(status_of -b "$tmp/rot" "$base/me")" = 200 ] || fail "not signed in before the rotation"
+stop
+start INSECURE_COOKIES=1 SESSION_KEY="$key_b" SESSION_KEY_PREVIOUS="$key_a"
+grep -q "SESSION_KEY_PREVIOUS" "$tmp/out" || fail "the rotation is not announced at start-up"
+[ "$(status_of -b "$tmp/rot" -c "$tmp/rot" "$base/me")" = 200 ] || fail "a key rotation signed the session out"
+stop
+start INSECURE_COOKIES=1 SESSION_KEY="$key_b"
+[ "$(status_of -b "$tmp/rot" "$base/me")" = 200 ] || fail "the session was not written again under the new key"
+stop
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if env BIND="127.0.0.1:$port" SESSION_KEY_PREVIOUS="not base64!" "$demo" >"$tmp/bad" 2>&1; then
+  fail "a bad SESSION_KEY_PREVIOUS did not stop the demo"
+fi
+grep -q "SESSION_KEY_PREVIOUS" "$tmp/bad" || fail "the error does not name SESSION_KEY_PREVIOUS: $(cat "$tmp/bad")"
 echo "demo smoke: ok"

@@ -776,3 +776,71 @@ async fn sign_out_everywhere_and_but_here_hold_across_two_instances_on_redis() {
     let again = signed_in(&b, "ada-4").await;
     me_becomes(&a, &again.cookie, StatusCode::OK).await;
 }
+
+/// An instance rotating its session key: `keys.current()` seals and signs, the previous keys
+/// still open.
+async fn rotating_instance(redis_url: &str, pem: &str, keys: session_store::SessionKeys) -> String {
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
+        .check_with_apple(false)
+        .user_token_lifetime(Duration::from_secs(3600));
+    let redis = session_store::redis_with_keys(redis_url, &keys)
+        .await
+        .unwrap();
+    let auth =
+        Authenticator::new(AppleMusicStrategy::new(config).unwrap()).state_ledger(redis.ledger());
+    let store = redis.store();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let session = SessionMiddleware::builder(store.clone(), keys.current().clone())
+            .cookie_content_security(CookieContentSecurity::Private)
+            .cookie_secure(false)
+            .build();
+        App::new()
+            .wrap(StoreFailures::around(session).rotating(keys.clone(), "id"))
+            .configure(auth.mount(PREFIX))
+            .route("/me", web::get().to(me))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(0)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    base
+}
+
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn a_key_rotation_on_redis_signs_nobody_out_and_reseals_under_the_new_key() {
+    use session_store::SessionKeys;
+    let redis = Redis::start();
+    let pem = common::fresh_pkcs8_pem();
+    let (old, new) = (Key::generate(), Key::generate());
+    let before = rotating_instance(&redis.url(), &pem, SessionKeys::new(old.clone())).await;
+    let seen = signed_in(&before, "seen-token").await;
+    let unseen = signed_in(&before, "unseen-token").await;
+    // Current new, previous old: still signed in, the session written again under the new key.
+    let rotating = rotating_instance(
+        &redis.url(),
+        &pem,
+        SessionKeys::new(new.clone()).previous([old]),
+    )
+    .await;
+    let mut browser = Client::new();
+    browser.cookie = seen.cookie.clone();
+    let me = browser
+        .get(&format!("{rotating}/me"), "application/json")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    assert_ne!(
+        browser.cookie, seen.cookie,
+        "the cookie is written again under the new key"
+    );
+    // The new key alone: the rotated session reads (cookie and sealed values); the one not
+    // seen during the rotation is signed out cleanly.
+    let after = rotating_instance(&redis.url(), &pem, SessionKeys::new(new)).await;
+    me_becomes(&after, &browser.cookie, StatusCode::OK).await;
+    me_becomes(&after, &unseen.cookie, StatusCode::UNAUTHORIZED).await;
+}

@@ -27,7 +27,7 @@ use actix_apple_music::api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::session_store::{
     plain_http_sessions, secure_sessions, CompactCookieStore, LifetimeStore, SecretSealer,
-    StoreFailures,
+    SessionKeys, StoreFailures, HOST_COOKIE_NAME,
 };
 use actix_apple_music::{
     AppleIdStrategy, AppleMusicStrategy, AppleMusicUser, Authenticator, SignInState,
@@ -190,7 +190,7 @@ enum Sessions {
     Redis(Box<actix_apple_music::session_store::RedisSessions>),
 }
 
-async fn sessions(key: &Key) -> Result<Sessions, String> {
+async fn sessions(keys: &SessionKeys) -> Result<Sessions, String> {
     let Some(url) = std::env::var("SESSION_REDIS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -200,7 +200,7 @@ async fn sessions(key: &Key) -> Result<Sessions, String> {
     };
     #[cfg(feature = "redis")]
     {
-        let redis = actix_apple_music::session_store::redis(url.trim(), key)
+        let redis = actix_apple_music::session_store::redis_with_keys(url.trim(), keys)
             .await
             .map_err(|e| e.to_string())?;
         println!("Sessions: in Redis (SESSION_REDIS_URL), values sealed with the session key; login states single-use across instances.");
@@ -208,7 +208,7 @@ async fn sessions(key: &Key) -> Result<Sessions, String> {
     }
     #[cfg(not(feature = "redis"))]
     {
-        let _ = (url, key);
+        let _ = (url, keys);
         Err("SESSION_REDIS_URL is set, but this demo was built without Redis support: run it with `cargo run --example demo --features redis`".into())
     }
 }
@@ -217,7 +217,7 @@ async fn sessions(key: &Key) -> Result<Sessions, String> {
 struct Server {
     listener: std::net::TcpListener,
     auth: Authenticator<AppleMusicStrategy>,
-    key: Key,
+    keys: SessionKeys,
     secure: bool,
     session_ttl: actix_web::cookie::time::Duration,
     mode: &'static str,
@@ -293,7 +293,7 @@ where
     let Server {
         listener,
         auth,
-        key,
+        keys,
         secure,
         session_ttl,
         mode,
@@ -307,16 +307,24 @@ where
         let limiter = limiter.clone();
         // `__Host-id` (Secure, Path=/, no Domain): no same-site page can plant a session cookie
         // the server reads first. Plain-HTTP development (INSECURE_COOKIES=1) keeps `id`.
-        let session = if secure {
-            secure_sessions(make_store(), key.clone())
+        let (session, cookie_name) = if secure {
+            (
+                secure_sessions(make_store(), keys.current().clone()),
+                HOST_COOKIE_NAME,
+            )
         } else {
-            plain_http_sessions(make_store(), key.clone())
+            (
+                plain_http_sessions(make_store(), keys.current().clone()),
+                "id",
+            )
         };
         let session = session
             .session_lifecycle(PersistentSession::default().session_ttl(session_ttl))
             .build();
         let mut app = App::new()
-            .wrap(StoreFailures::around(session))
+            // Cookies under a previous key (SESSION_KEY_PREVIOUS) still read, and are written
+            // again under SESSION_KEY.
+            .wrap(StoreFailures::around(session).rotating(keys.clone(), cookie_name))
             .wrap_fn(move |req, srv| {
                 // The sign-in routes only (Apple Music and Sign in with Apple): each callback
                 // may cost a call to Apple.
@@ -386,24 +394,46 @@ where
     .map_err(|e| e.to_string())
 }
 
-fn session_key() -> Result<Key, String> {
-    match std::env::var("SESSION_KEY") {
-        Ok(text) if !text.trim().is_empty() => {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(text.trim())
-                .map_err(|_| "SESSION_KEY is not base64: expected base64 of at least 64 random bytes (e.g. `openssl rand -base64 64`)".to_owned())?;
-            Key::try_from(bytes.as_slice()).map_err(|_| {
-                format!(
-                    "SESSION_KEY holds {} bytes: expected at least 64",
-                    bytes.len()
-                )
-            })
-        }
+/// One key from base64 of at least 64 bytes; `name` names the variable in errors.
+fn key_from(name: &str, text: &str) -> Result<Key, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|_| format!("{name} is not base64: expected base64 of at least 64 random bytes (e.g. `openssl rand -base64 64`)"))?;
+    Key::try_from(bytes.as_slice())
+        .map_err(|_| format!("{name} holds {} bytes: expected at least 64", bytes.len()))
+}
+
+/// `SESSION_KEY` (the current key) and `SESSION_KEY_PREVIOUS` (comma-separated keys being
+/// rotated out, still read).
+fn session_keys() -> Result<SessionKeys, String> {
+    let current = match std::env::var("SESSION_KEY") {
+        Ok(text) if !text.trim().is_empty() => key_from("SESSION_KEY", &text)?,
         _ => {
             println!("SESSION_KEY is not set: using a random key, so sessions will not survive a restart or be shared between instances.");
-            Ok(Key::generate())
+            Key::generate()
+        }
+    };
+    let mut previous = Vec::new();
+    if let Ok(list) = std::env::var("SESSION_KEY_PREVIOUS") {
+        for (i, text) in list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .enumerate()
+        {
+            previous.push(key_from(
+                &format!("SESSION_KEY_PREVIOUS (key {})", i + 1),
+                text,
+            )?);
         }
     }
+    if !previous.is_empty() {
+        println!(
+            "Session key rotation: {} previous key(s) still read (SESSION_KEY_PREVIOUS); sessions are written again under SESSION_KEY as they are seen.",
+            previous.len()
+        );
+    }
+    Ok(SessionKeys::new(current).previous(previous))
 }
 
 fn main() -> ExitCode {
@@ -419,8 +449,8 @@ fn main() -> ExitCode {
 
 #[actix_web::main]
 async fn run() -> Result<(), String> {
-    let key = session_key()?;
-    let store = sessions(&key).await?;
+    let keys = session_keys()?;
+    let store = sessions(&keys).await?;
     let limiter = rate_limiter()?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let addr: SocketAddr = bind
@@ -478,7 +508,7 @@ async fn run() -> Result<(), String> {
     } else {
         "Using Apple Music."
     };
-    let accounts = Arc::new(Accounts::new(SecretSealer::new(&key)));
+    let accounts = Arc::new(Accounts::new(SecretSealer::with_keys(&keys)));
     let lifecycle = account_store(&store);
     let apple_id = if sandbox_mode {
         Some(sandbox::apple_id_config(&base_url))
@@ -530,7 +560,7 @@ async fn run() -> Result<(), String> {
     let server = Server {
         listener,
         auth,
-        key,
+        keys,
         secure,
         session_ttl,
         mode,

@@ -192,6 +192,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         std::future::ready(Ok(StoreFailuresService {
             service: Rc::new(service),
+            rotation: None,
         }))
     }
 }
@@ -199,6 +200,7 @@ where
 /// The service [`StoreFailures`] wraps around the session middleware.
 pub struct StoreFailuresService<S> {
     pub(super) service: Rc<S>,
+    pub(super) rotation: Option<super::middleware::Rotation>,
 }
 
 impl<S, B> Service<ServiceRequest> for StoreFailuresService<S>
@@ -212,7 +214,11 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        if let Some(rotation) = &self.rotation {
+            let (keys, name) = &**rotation;
+            super::rotation::rotate_request_cookie(&mut req, name, keys);
+        }
         let service = Rc::clone(&self.service);
         // The request goes down the chain and must not be cloned (routing needs it unshared);
         // keep its `Accept` values (cheap clones) and read them only if the store failed.

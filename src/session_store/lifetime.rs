@@ -79,6 +79,16 @@ impl<S: SessionStore> LifetimeStore<S> {
         }
     }
 
+    /// [`sealed`](Self::sealed) during a key rotation: values are sealed under the current key
+    /// of `keys` and values sealed under a previous one still open (and are sealed again under
+    /// the current key when their session is next written). See [`SessionKeys`](super::SessionKeys).
+    pub fn sealed_with(inner: S, keys: &super::SessionKeys) -> Self {
+        Self {
+            sealer: Some(Sealer::with_keys(keys)),
+            ..Self::new(inner)
+        }
+    }
+
     /// The migration switch for a store that was not sealed before: until `until`, values
     /// written in plaintext (by a version without sealing) still read, and are sealed when
     /// their session is next written. Otherwise (the default) a plaintext value is dropped as

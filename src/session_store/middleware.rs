@@ -10,6 +10,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::failures::{StoreFailures, StoreFailuresService};
 use super::lifetime::LifetimeStore;
+use super::rotation::{SessionKeys, TouchRotated};
 
 impl StoreFailures {
     /// `session` with store failures answered: one middleware for `App::wrap`, in the right
@@ -27,7 +28,10 @@ impl StoreFailures {
     pub fn around<St: SessionStore + 'static>(
         session: actix_session::SessionMiddleware<LifetimeStore<St>>,
     ) -> Sessions<St> {
-        Sessions { session }
+        Sessions {
+            session,
+            rotation: None,
+        }
     }
 }
 
@@ -35,6 +39,37 @@ impl StoreFailures {
 /// middleware; made by [`StoreFailures::around`].
 pub struct Sessions<St: SessionStore> {
     session: actix_session::SessionMiddleware<LifetimeStore<St>>,
+    rotation: Option<Rotation>,
+}
+
+/// The keys and the session cookie's name, for a rotation.
+pub(super) type Rotation = std::sync::Arc<(SessionKeys, String)>;
+
+impl<St: SessionStore> Sessions<St> {
+    /// Rotates the session key without signing anyone out: a session cookie named
+    /// `cookie_name` that only a previous key of `keys` opens is read as if written under the
+    /// current one, and written again under it in that request's answer. Build the session
+    /// middleware with `keys.current()`. See [`SessionKeys`] for the steps.
+    ///
+    /// ```
+    /// use actix_apple_music::session_store::{
+    ///     secure_sessions, CompactCookieStore, LifetimeStore, SessionKeys, StoreFailures, HOST_COOKIE_NAME,
+    /// };
+    /// use actix_web::cookie::Key;
+    ///
+    /// let (new, old) = (Key::generate(), Key::generate());
+    /// let keys = SessionKeys::new(new).previous([old]);
+    /// let sessions = StoreFailures::around(
+    ///     secure_sessions(LifetimeStore::new(CompactCookieStore::new()), keys.current().clone()).build(),
+    /// )
+    /// .rotating(keys, HOST_COOKIE_NAME);
+    /// let app = actix_web::App::new().wrap(sessions);
+    /// # drop(app);
+    /// ```
+    pub fn rotating(mut self, keys: SessionKeys, cookie_name: &str) -> Self {
+        self.rotation = Some(std::sync::Arc::new((keys, cookie_name.to_owned())));
+        self
+    }
 }
 
 impl<St: SessionStore> fmt::Debug for Sessions<St> {
@@ -52,16 +87,23 @@ where
     type Response = ServiceResponse<EitherBody<B, BoxBody>>;
     type Error = actix_web::Error;
     type Transform = StoreFailuresService<
-        <actix_session::SessionMiddleware<LifetimeStore<St>> as Transform<S, ServiceRequest>>::Transform,
+        <actix_session::SessionMiddleware<LifetimeStore<St>> as Transform<
+            TouchRotated<S>,
+            ServiceRequest,
+        >>::Transform,
     >;
     type InitError = ();
     type Future = LocalBoxFuture<'static, Result<Self::Transform, ()>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        let inner = self.session.new_transform(service);
+        let inner = self.session.new_transform(TouchRotated {
+            service: Rc::new(service),
+        });
+        let rotation = self.rotation.clone();
         Box::pin(async move {
             Ok(StoreFailuresService {
                 service: Rc::new(inner.await?),
+                rotation,
             })
         })
     }

@@ -63,6 +63,7 @@ mod middleware;
 mod raw_cookie;
 #[cfg(feature = "redis")]
 mod redis;
+mod rotation;
 mod seal;
 
 pub use cookie::CompactCookieStore;
@@ -72,7 +73,10 @@ pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUna
 pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;
 #[cfg(feature = "redis")]
-pub use redis::{redis, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX};
+pub use redis::{
+    redis, redis_with_keys, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX,
+};
+pub use rotation::{SessionKeys, TouchRotated};
 pub use seal::{SealError, SecretSealer};
 
 /// The state of one session, as actix-session hands it to stores.

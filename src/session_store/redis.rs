@@ -26,6 +26,15 @@ pub async fn redis(
     url: &str,
     key: &actix_web::cookie::Key,
 ) -> Result<RedisSessions, crate::ConfigError> {
+    redis_with_keys(url, &super::SessionKeys::new(key.clone())).await
+}
+
+/// [`redis()`] during a session-key rotation: values sealed under the current key of `keys`,
+/// and values sealed under a previous one still read (sealed again when next written).
+pub async fn redis_with_keys(
+    url: &str,
+    keys: &super::SessionKeys,
+) -> Result<RedisSessions, crate::ConfigError> {
     let store = RedisStore::connect(url).await?;
     Ok(RedisSessions {
         accounts: Default::default(),
@@ -33,7 +42,7 @@ pub async fn redis(
             store: store.clone(),
             timeout: DEFAULT_STORE_TIMEOUT,
         },
-        store: LifetimeStore::sealed(store, key),
+        store: LifetimeStore::sealed_with(store, keys),
     })
 }
 

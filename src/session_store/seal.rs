@@ -17,6 +17,8 @@ const SEALED_PREFIX: &str = "aam1.";
 #[derive(Clone)]
 pub(super) struct Sealer {
     cipher: Arc<Aes256Gcm>,
+    /// Ciphers of previous keys, tried in turn when the current one does not open a value.
+    previous: Arc<Vec<Aes256Gcm>>,
 }
 
 impl Sealer {
@@ -24,13 +26,26 @@ impl Sealer {
         Self::derived(key, b"actix-apple-music session values v1")
     }
 
+    /// The sealer of the current key of `keys`, which also opens values of the previous ones.
+    pub(super) fn with_keys(keys: &super::SessionKeys) -> Self {
+        Self::derived_all(keys, b"actix-apple-music session values v1")
+    }
+
     fn derived(key: &actix_web::cookie::Key, info: &[u8]) -> Self {
-        let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, key.master());
-        let mut okm = [0u8; 32];
-        hkdf.expand(info, &mut okm)
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self::derived_all(&super::SessionKeys::new(key.clone()), info)
+    }
+
+    fn derived_all(keys: &super::SessionKeys, info: &[u8]) -> Self {
+        let cipher = |key: &actix_web::cookie::Key| {
+            let hkdf = hkdf::Hkdf::<sha2::Sha256>::new(None, key.master());
+            let mut okm = [0u8; 32];
+            hkdf.expand(info, &mut okm)
+                .expect("32 bytes is a valid HKDF-SHA256 output length");
+            Aes256Gcm::new(&okm.into())
+        };
         Self {
-            cipher: Arc::new(Aes256Gcm::new(&okm.into())),
+            cipher: Arc::new(cipher(&keys.current)),
+            previous: Arc::new(keys.previous.iter().map(cipher).collect()),
         }
     }
 
@@ -70,16 +85,19 @@ impl Sealer {
         }
         let (nonce, sealed) = bytes.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().ok()?;
-        let plain = self
-            .cipher
-            .decrypt(
-                &nonce.into(),
-                Payload {
-                    msg: sealed,
-                    aad: name.as_bytes(),
-                },
-            )
-            .ok()?;
+        let plain = std::iter::once(&*self.cipher)
+            .chain(self.previous.iter())
+            .find_map(|cipher| {
+                cipher
+                    .decrypt(
+                        &nonce.into(),
+                        Payload {
+                            msg: sealed,
+                            aad: name.as_bytes(),
+                        },
+                    )
+                    .ok()
+            })?;
         String::from_utf8(plain).ok()
     }
 
@@ -155,6 +173,15 @@ impl SecretSealer {
     pub fn new(key: &actix_web::cookie::Key) -> Self {
         Self {
             sealer: Sealer::derived(key, b"actix-apple-music stored secrets v1"),
+        }
+    }
+
+    /// A sealer under the current key of `keys` that also opens secrets sealed under the
+    /// previous ones (seal them again with [`seal_refresh_token`](Self::seal_refresh_token)
+    /// while the rotation lasts).
+    pub fn with_keys(keys: &super::SessionKeys) -> Self {
+        Self {
+            sealer: Sealer::derived_all(keys, b"actix-apple-music stored secrets v1"),
         }
     }
 

@@ -20,5 +20,6 @@ mod framework;
 mod guard;
 mod lifecycle;
 mod pending_logins;
+mod rotation;
 mod session_store;
 mod strategy;

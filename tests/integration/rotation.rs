@@ -1,0 +1,98 @@
+//! Rotating the session key without signing anyone out, on the cookie store (the Redis test
+//! in `tests/redis.rs` does the same with sealed values in Redis).
+
+use std::time::Duration;
+
+use actix_apple_music::developer_token::SigningKey;
+use actix_apple_music::session_store::{
+    plain_http_sessions, CompactCookieStore, LifetimeStore, SessionKeys, StoreFailures,
+};
+use actix_apple_music::{
+    test_util, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser,
+    Authenticator, MusicUserToken,
+};
+use actix_web::cookie::{Cookie, Key};
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::{test, web, App, HttpResponse};
+
+use crate::common::{KEY_ID, TEAM_ID};
+
+async fn me(user: AppleMusicUser) -> HttpResponse {
+    HttpResponse::Ok().body(user.identity().music_user_token().secret().to_owned())
+}
+
+type Answer = ServiceResponse<actix_web::body::EitherBody<actix_web::body::BoxBody>>;
+
+async fn app(
+    keys: SessionKeys,
+    signing: &SigningKey,
+) -> impl Service<test_util::AppRequest, Response = Answer, Error = actix_web::Error> {
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, signing.clone()).check_with_apple(false);
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let session = plain_http_sessions(
+        LifetimeStore::new(CompactCookieStore::new()),
+        keys.current().clone(),
+    )
+    .build();
+    test::init_service(
+        App::new()
+            .wrap(StoreFailures::around(session).rotating(keys, "id"))
+            .configure(auth.mount("/auth/apple-music"))
+            .configure(test_util::routes::<AppleMusicStrategy>)
+            .route("/me", web::get().to(me)),
+    )
+    .await
+}
+
+async fn me_with(
+    app: &impl Service<test_util::AppRequest, Response = Answer, Error = actix_web::Error>,
+    cookie: &Cookie<'static>,
+) -> (StatusCode, Option<Cookie<'static>>) {
+    let resp = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("accept", "application/json"))
+            .cookie(cookie.clone())
+            .to_request(),
+    )
+    .await;
+    let next = resp.response().cookies().next().map(|c| c.into_owned());
+    (resp.status(), next)
+}
+
+#[actix_web::test]
+async fn a_key_rotation_signs_nobody_out_and_a_session_not_seen_ends_cleanly() {
+    let signing = SigningKey::generate();
+    let (old, new) = (Key::generate(), Key::generate());
+    let identity = |token: &str| {
+        AppleMusicIdentity::new(
+            MusicUserToken::new(token),
+            time::OffsetDateTime::now_utc(),
+            Duration::from_secs(86_400),
+            Some(false),
+        )
+    };
+    // Signed in under the old key: one session seen during the rotation, one not.
+    let before = app(SessionKeys::new(old.clone()), &signing).await;
+    let seen = test_util::sign_in::<AppleMusicStrategy>(&before, &identity("seen")).await;
+    let unseen = test_util::sign_in::<AppleMusicStrategy>(&before, &identity("unseen")).await;
+
+    // Restarted with the new key, the old one previous: still signed in, and the answer
+    // carries the cookie again, under the new key.
+    let rotating = app(SessionKeys::new(new.clone()).previous([old]), &signing).await;
+    let (status, rewritten) = me_with(&rotating, &seen).await;
+    assert_eq!(status, StatusCode::OK);
+    let rewritten = rewritten.expect("the cookie is written again under the new key");
+    assert_ne!(rewritten.value(), seen.value());
+
+    // Restarted with the new key alone: the rewritten session reads; the one not seen during
+    // the rotation is signed out cleanly (401, not 500).
+    let after = app(SessionKeys::new(new), &signing).await;
+    assert_eq!(me_with(&after, &rewritten).await.0, StatusCode::OK);
+    assert_eq!(me_with(&after, &unseen).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(me_with(&after, &seen).await.0, StatusCode::UNAUTHORIZED);
+    // Under the new key alone, a current cookie is not rewritten on every request.
+    assert!(me_with(&after, &rewritten).await.1.is_none());
+}
