@@ -200,7 +200,7 @@ where
 /// The service [`StoreFailures`] wraps around the session middleware.
 pub struct StoreFailuresService<S> {
     pub(super) service: Rc<S>,
-    pub(super) rotation: Option<super::middleware::Rotation>,
+    pub(super) rotation: Option<super::rotation::Rotation>,
 }
 
 impl<S, B> Service<ServiceRequest> for StoreFailuresService<S>

@@ -10,7 +10,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::failures::{StoreFailures, StoreFailuresService};
 use super::lifetime::LifetimeStore;
-use super::rotation::{SessionKeys, TouchRotated};
+use super::rotation::{Rotation, SessionKeys, TouchRotated};
 
 impl StoreFailures {
     /// `session` with store failures answered: one middleware for `App::wrap`, in the right
@@ -41,9 +41,6 @@ pub struct Sessions<St: SessionStore> {
     session: actix_session::SessionMiddleware<LifetimeStore<St>>,
     rotation: Option<Rotation>,
 }
-
-/// The keys and the session cookie's name, for a rotation.
-pub(super) type Rotation = std::sync::Arc<(SessionKeys, String)>;
 
 impl<St: SessionStore> Sessions<St> {
     /// Rotates the session key without signing anyone out: a session cookie named

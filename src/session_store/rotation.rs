@@ -57,6 +57,9 @@ impl SessionKeys {
     }
 }
 
+/// The keys and the session cookie's name, for a rotation.
+pub(super) type Rotation = std::sync::Arc<(SessionKeys, String)>;
+
 /// Marks a request whose session cookie was written under a previous key.
 #[derive(Clone, Copy)]
 pub(crate) struct RotatedCookie;
