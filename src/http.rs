@@ -29,17 +29,70 @@ pub(crate) fn client(timeout: std::time::Duration) -> awc::Client {
         .finish()
 }
 
-/// Where the strategy's HTTP clients come from: the app's factory, or the crate's own.
-#[derive(Clone)]
-pub(crate) struct HttpClient(
-    pub(crate) Option<std::sync::Arc<dyn Fn() -> awc::Client + Send + Sync>>,
-);
+/// An in-process provider (`test_util`'s stand-ins): answers a request without a network.
+#[cfg(feature = "test-util")]
+pub(crate) type InProcess =
+    std::sync::Arc<dyn Fn(&oauth2::HttpRequest) -> oauth2::HttpResponse + Send + Sync>;
+
+/// Where a provider's requests go: the app's awc client (from its factory) or the crate's own,
+/// or, in tests, an in-process stand-in. One path for the token, keys and revoke endpoints.
+#[derive(Clone, Default)]
+pub(crate) struct HttpClient {
+    pub(crate) make: Option<std::sync::Arc<dyn Fn() -> awc::Client + Send + Sync>>,
+    #[cfg(feature = "test-util")]
+    pub(crate) in_process: Option<InProcess>,
+}
 
 impl HttpClient {
     pub(crate) fn make(&self, timeout: std::time::Duration) -> awc::Client {
-        match &self.0 {
+        match &self.make {
             Some(make) => make(),
             None => client(timeout),
         }
+    }
+
+    /// Sends `request` and reads the answer: no redirects followed, `timeout` for the whole
+    /// exchange, at most `limit` bytes of body.
+    pub(crate) async fn exchange(
+        &self,
+        request: oauth2::HttpRequest,
+        timeout: std::time::Duration,
+        limit: usize,
+    ) -> Result<oauth2::HttpResponse, std::io::Error> {
+        #[cfg(feature = "test-util")]
+        if let Some(answer) = &self.in_process {
+            return Ok(answer(&request));
+        }
+        let client = self.make(timeout);
+        let exchange = async {
+            let mut outgoing = client.request(
+                request
+                    .method()
+                    .as_str()
+                    .parse()
+                    .map_err(std::io::Error::other)?,
+                request.uri().to_string(),
+            );
+            for (name, value) in request.headers() {
+                outgoing = outgoing.insert_header((name.as_str(), value.as_bytes()));
+            }
+            let mut answer = outgoing
+                .send_body(request.body().clone())
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let body = answer
+                .body()
+                .limit(limit)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            let mut response = oauth2::http::Response::builder().status(answer.status().as_u16());
+            for (name, value) in answer.headers() {
+                response = response.header(name.as_str(), value.as_bytes());
+            }
+            response.body(body.to_vec()).map_err(std::io::Error::other)
+        };
+        actix_web::rt::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| std::io::Error::other("the provider did not answer in time"))?
     }
 }

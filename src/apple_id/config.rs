@@ -68,6 +68,8 @@ pub struct AppleIdConfig {
     pub(crate) make_client: Option<Arc<dyn Fn() -> awc::Client + Send + Sync>>,
     pub(crate) flow: FlowOptions,
     pub(crate) identity_lifetime: Duration,
+    #[cfg(feature = "test-util")]
+    pub(crate) in_process: Option<crate::http::InProcess>,
 }
 
 /// How long a Sign in with Apple sign-in lasts before the guard asks for a new one, by
@@ -152,6 +154,8 @@ impl AppleIdConfig {
             make_client: None,
             flow: FlowOptions::default(),
             identity_lifetime: DEFAULT_APPLE_ID_LIFETIME,
+            #[cfg(feature = "test-util")]
+            in_process: None,
         }
     }
 
@@ -273,6 +277,24 @@ impl AppleIdConfig {
     pub fn redirect_url(&self) -> &str {
         &self.redirect_url
     }
+    /// Sign in with Apple answered in process by `stand_in` (feature `test-util`): the token,
+    /// keys and revoke endpoints, no port and no network, for apps' tests under
+    /// `actix_web::test::init_service` with [`test_util::log_in_with_apple_id`](crate::test_util::log_in_with_apple_id).
+    #[cfg(feature = "test-util")]
+    pub fn stand_in(mut self, stand_in: &crate::test_util::AppleIdStandIn) -> Self {
+        self.in_process = Some(stand_in.handler());
+        self
+    }
+
+    /// Where the provider's requests go.
+    pub(crate) fn http(&self) -> crate::http::HttpClient {
+        crate::http::HttpClient {
+            make: self.make_client.clone(),
+            #[cfg(feature = "test-util")]
+            in_process: self.in_process.clone(),
+        }
+    }
+
     pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
         self.flow.clock.clone()
     }

@@ -87,31 +87,25 @@ impl KeyCache {
 
     async fn fetch_now(&self) -> Result<Arc<JwkSet>, AppleIdError> {
         let unavailable = |detail: String| AppleIdError::Unavailable { detail };
-        let client = self.client.make(self.timeout);
-        let exchange = async {
-            let mut answer = client
-                .get(&self.url)
-                .insert_header(("accept", "application/json"))
-                .send()
-                .await
-                .map_err(|e| unavailable(format!("the keys endpoint could not be reached: {e}")))?;
-            if !answer.status().is_success() {
-                return Err(unavailable(format!(
-                    "the keys endpoint answered {}",
-                    answer.status().as_u16()
-                )));
-            }
-            let body = answer
-                .body()
-                .limit(self.max_bytes)
-                .await
-                .map_err(|_| unavailable("the keys answer is too large or broken".into()))?;
-            serde_json::from_slice::<JwkSet>(&body)
-                .map_err(|_| unavailable("the keys answer is not a JWKS".into()))
-        };
-        let set = actix_web::rt::time::timeout(self.timeout, exchange)
+        let request = oauth2::http::Request::builder()
+            .method("GET")
+            .uri(&self.url)
+            .header("accept", "application/json")
+            .body(Vec::new())
+            .map_err(|e| unavailable(format!("the keys URL does not make a request: {e}")))?;
+        let answer = self
+            .client
+            .exchange(request, self.timeout, self.max_bytes)
             .await
-            .map_err(|_| unavailable("the keys endpoint did not answer in time".into()))??;
+            .map_err(|e| unavailable(format!("the keys endpoint could not be reached: {e}")))?;
+        if !answer.status().is_success() {
+            return Err(unavailable(format!(
+                "the keys endpoint answered {}",
+                answer.status().as_u16()
+            )));
+        }
+        let set = serde_json::from_slice::<JwkSet>(answer.body())
+            .map_err(|_| unavailable("the keys answer is not a JWKS".into()))?;
         let set = Arc::new(set);
         *self.keys.lock().unwrap() = Some(set.clone());
         Ok(set)

@@ -53,11 +53,13 @@ pub use revoke::{AccountDeletionError, RefreshCheck, Revocation};
 use crate::apple_music::page::PageTemplate;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::ConfigError;
-use crate::http::HttpClient;
 use crate::secret::RefreshToken;
 use crate::strategy::{CallbackParams, FlowOptions, LoginRequest, Strategy};
 use config::Credentials;
 use keys::{Expected, KeyCache};
+
+/// Largest answer read from the token and revoke endpoints: 64 KiB.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Session namespace and name of the Sign in with Apple strategy.
 pub const APPLE_ID_STRATEGY_NAME: &str = "apple-id";
@@ -156,7 +158,7 @@ impl AppleIdStrategy {
         };
         let endpoints = config.endpoint_urls();
         let keys = Arc::new(KeyCache::new(
-            HttpClient(config.make_client.clone()),
+            config.http(),
             endpoints.keys,
             config.timeout,
             config.max_keys_bytes,
@@ -230,10 +232,10 @@ impl AppleIdStrategy {
 
     async fn exchange(&self, code: String) -> Result<TokenAnswer, AppleIdError> {
         let timeout = self.config.timeout;
-        let client = HttpClient(self.config.make_client.clone());
+        let client = self.config.http();
         let http = move |request: oauth2::HttpRequest| {
-            let client = client.make(timeout);
-            async move { send(client, request, timeout).await }
+            let client = client.clone();
+            async move { client.exchange(request, timeout, MAX_ANSWER_BYTES).await }
         };
         let answer = self
             .client()
@@ -310,45 +312,6 @@ fn nonce_for(state: &str) -> String {
         .chain_update(state.as_bytes())
         .finalize();
     URL_SAFE_NO_PAD.encode(digest)
-}
-
-/// `oauth2`'s HTTP client on awc: no redirects, `timeout` for the whole exchange, at most
-/// 64 KiB of answer.
-async fn send(
-    client: awc::Client,
-    request: oauth2::HttpRequest,
-    timeout: std::time::Duration,
-) -> Result<oauth2::HttpResponse, std::io::Error> {
-    let exchange = async {
-        let mut outgoing = client.request(
-            request
-                .method()
-                .as_str()
-                .parse()
-                .map_err(std::io::Error::other)?,
-            request.uri().to_string(),
-        );
-        for (name, value) in request.headers() {
-            outgoing = outgoing.insert_header((name.as_str(), value.as_bytes()));
-        }
-        let mut answer = outgoing
-            .send_body(request.body().clone())
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let body = answer
-            .body()
-            .limit(64 * 1024)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut response = oauth2::http::Response::builder().status(answer.status().as_u16());
-        for (name, value) in answer.headers() {
-            response = response.header(name.as_str(), value.as_bytes());
-        }
-        response.body(body.to_vec()).map_err(std::io::Error::other)
-    };
-    actix_web::rt::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| std::io::Error::other("the token endpoint did not answer in time"))?
 }
 
 impl Strategy for AppleIdStrategy {

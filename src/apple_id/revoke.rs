@@ -5,9 +5,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{send, AppleIdStrategy};
+use super::AppleIdStrategy;
 use crate::accounts::AccountsError;
-use crate::http::HttpClient;
 use crate::secret::RefreshToken;
 use crate::strategy::{Authenticator, MAX_RETRY_AFTER};
 
@@ -95,12 +94,14 @@ impl AppleIdStrategy {
         let seen = Arc::new(Mutex::new(None));
         let noted = seen.clone();
         let timeout = self.config.timeout;
-        let client = HttpClient(self.config.make_client.clone());
+        let client = self.config.http();
         let http = move |request: oauth2::HttpRequest| {
-            let client = client.make(timeout);
+            let client = client.clone();
             let noted = noted.clone();
             Box::pin(async move {
-                let answer = send(client, request, timeout).await?;
+                let answer = client
+                    .exchange(request, timeout, super::MAX_ANSWER_BYTES)
+                    .await?;
                 let wait = answer
                     .headers()
                     .get("retry-after")

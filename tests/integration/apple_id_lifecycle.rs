@@ -431,3 +431,91 @@ async fn deleting_an_account_revokes_then_signs_out_everywhere_then_runs_the_app
         "rt-secret-1"
     );
 }
+
+/// Test support for Sign in with Apple, as an app's own tests use it: a whole login in process
+/// against `test_util::AppleIdStandIn`, the refresh grant and revocation on it, and a test
+/// identity made with `AppleIdIdentity::new`.
+#[actix_web::test]
+async fn apps_test_sign_in_with_apple_in_process() {
+    use actix_apple_music::test_util::{self, AppleIdStandIn};
+    use actix_apple_music::{AppleIdConfig, AppleIdIdentity, AppleIdStrategy};
+    let stand_in = AppleIdStandIn::new();
+    let config = AppleIdConfig::new(
+        CLIENT_ID,
+        "http://localhost/auth/apple/callback",
+        crate::common::TEAM_ID,
+        crate::common::KEY_ID,
+        actix_apple_music::developer_token::SigningKey::generate(),
+    )
+    .stand_in(&stand_in);
+    let refresh = Arc::new(Mutex::new(None::<RefreshToken>));
+    let kept = refresh.clone();
+    let auth = Authenticator::new(AppleIdStrategy::new(config).unwrap()).on_sign_in(
+        move |sign_in: actix_apple_music::SignInContext<AppleIdStrategy>| {
+            *kept.lock().unwrap() = sign_in.identity().refresh_token().cloned();
+            async { Ok(()) }
+        },
+    );
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .configure(auth.mount(PREFIX))
+            .configure(test_util::routes::<AppleIdStrategy>)
+            .route("/whoami", web::get().to(whoami)),
+    )
+    .await;
+    let login =
+        test_util::log_in_with_apple_id(&app, PREFIX, &stand_in, "ada@example.com", None).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/whoami")
+            .cookie(login.cookie)
+            .to_request(),
+    )
+    .await;
+    let me: Value = test::read_body_json(resp).await;
+    assert_eq!(me["sub"], AppleIdStandIn::sub_for("ada@example.com"));
+    assert_eq!(me["email"], "ada@example.com");
+
+    // The refresh token the hook got: alive, then revoked.
+    let token = refresh
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the hook got a refresh token");
+    let strategy = auth.strategy();
+    assert_eq!(
+        strategy.check_refresh_token(&token).await,
+        RefreshCheck::Alive
+    );
+    assert_eq!(strategy.revoke(&token).await, Revocation::Revoked);
+    assert!(stand_in.is_revoked(token.secret()));
+    assert_eq!(
+        strategy.check_refresh_token(&token).await,
+        RefreshCheck::Revoked
+    );
+
+    // A test identity without a login.
+    let identity = AppleIdIdentity::new("001234.test", time::OffsetDateTime::now_utc())
+        .with_email("t@example.com", false);
+    let cookie = test_util::sign_in::<AppleIdStrategy>(&app, &identity).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/whoami")
+            .cookie(cookie)
+            .to_request(),
+    )
+    .await;
+    let me: Value = test::read_body_json(resp).await;
+    assert_eq!(
+        (me["sub"].as_str(), me["email"].as_str()),
+        (Some("001234.test"), Some("t@example.com"))
+    );
+}

@@ -41,6 +41,10 @@
 //! # }
 //! ```
 
+mod apple_id;
+
+pub use apple_id::{log_in_with_apple_id, AppleIdStandIn};
+
 use actix_session::SessionExt;
 use actix_web::body::MessageBody;
 use actix_web::cookie::Cookie;
@@ -225,7 +229,7 @@ impl AppleMusicStandIn {
     }
 }
 
-/// What [`log_in_with_apple_music`] ended with.
+/// What [`log_in_with_apple_music`] and [`log_in_with_apple_id`] ended with.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct TestLogin {
