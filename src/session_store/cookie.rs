@@ -89,6 +89,7 @@ fn decode(text: &str) -> Result<SessionState, String> {
 
 impl SessionStore for CompactCookieStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
+        super::failures::mark_in_cookie();
         decode(session_key.as_ref())
             .map(Some)
             .map_err(|e| LoadError::Deserialization(anyhow::anyhow!(e)))

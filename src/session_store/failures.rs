@@ -96,6 +96,8 @@ tokio::task_local! {
     static FAILURE: RefCell<Option<StoreUnavailable>>;
     // What the request asked to run once its session is saved.
     static AFTER_SAVE: RefCell<Vec<AfterSave>>;
+    // Whether the request's session lives in a cookie (the compact cookie store said so).
+    static IN_COOKIE: Cell<bool>;
     // How long that request has waited on the store so far.
     static WAITED: Cell<Duration>;
 }
@@ -115,6 +117,17 @@ pub(crate) async fn within_store_time<F: std::future::Future>(
         .ok();
     let _ = WAITED.try_with(|w| w.set(w.get() + started.elapsed()));
     result
+}
+
+/// Notes that the request's session lives in a cookie (called by the cookie store).
+pub(crate) fn mark_in_cookie() {
+    let _ = IN_COOKIE.try_with(|c| c.set(true));
+}
+
+/// Whether the request's session lives in a cookie, as far as the store said (the compact
+/// cookie store under [`StoreFailures`]).
+pub(crate) fn in_cookie() -> bool {
+    IN_COOKIE.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Runs `effect` once the request's session is saved, when the request runs under
@@ -257,7 +270,10 @@ where
             RefCell::new(None),
             AFTER_SAVE.scope(
                 RefCell::new(Vec::new()),
-                WAITED.scope(Cell::new(Duration::ZERO), request),
+                IN_COOKIE.scope(
+                    Cell::new(false),
+                    WAITED.scope(Cell::new(Duration::ZERO), request),
+                ),
             ),
         ))
     }

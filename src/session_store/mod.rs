@@ -68,7 +68,23 @@ mod seal;
 
 pub use cookie::CompactCookieStore;
 pub use cookie_name::{plain_http_sessions, secure_sessions, HOST_COOKIE_NAME};
-pub(crate) use failures::{after_save, AfterSave};
+pub(crate) use failures::{after_save, in_cookie, AfterSave};
+
+/// The largest session cookie a browser keeps (name and value): 4096 bytes.
+pub(crate) const MAX_COOKIE_BYTES: usize = 4096;
+
+/// The session cookie's size as sent, at most, for `session` plus `extra` bytes of values:
+/// the compact form, sealed (AES-GCM nonce and tag), in base64, behind `__Host-id=`.
+pub(crate) fn cookie_bytes(session: &actix_session::Session, extra: usize) -> usize {
+    let plain: usize = session
+        .entries()
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + 2)
+        .sum::<usize>()
+        + 4
+        + extra;
+    HOST_COOKIE_NAME.len() + 1 + (plain + 28).div_ceil(3) * 4
+}
 pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
 pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;

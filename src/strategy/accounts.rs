@@ -63,6 +63,13 @@ impl<S: Strategy> Authenticator<S> {
         if let Some(record) = record {
             write_record(session, &record);
         }
+        if crate::session_store::in_cookie() {
+            let bytes = crate::session_store::cookie_bytes(session, 0);
+            if bytes > crate::session_store::MAX_COOKIE_BYTES {
+                self.forget(session);
+                return Err(FlowError::SessionTooLarge { bytes });
+            }
+        }
         Ok(())
     }
 

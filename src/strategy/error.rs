@@ -112,6 +112,17 @@ pub enum FlowError {
         /// The app's reason, shown to the user.
         reason: String,
     },
+    /// The sign-in would not fit in the session cookie (`session_too_large`, `413`): a browser
+    /// drops a cookie over 4096 bytes, so the sign-in would silently not hold. Checked before
+    /// the state is spent (from the callback's size), and again once the identity is known.
+    /// Use a server-side store (Redis) for identities this large.
+    #[error(
+        "this sign-in is too large for the session cookie ({bytes} bytes; browsers keep 4096)"
+    )]
+    SessionTooLarge {
+        /// The cookie's size as it would be sent, in bytes (at least).
+        bytes: usize,
+    },
     /// The state ledger or the session could not record the sign-in
     /// (`session_store_unavailable`, `503`, `Retry-After: 5`).
     #[error("the sign-in could not be recorded ({detail}); please try again shortly")]
@@ -148,12 +159,14 @@ impl StrategyError for FlowError {
             FlowError::MalformedRequest { .. } => "malformed_request",
             FlowError::RejectedByApp { .. } => "rejected_by_app",
             FlowError::StoreUnavailable { .. } => "session_store_unavailable",
+            FlowError::SessionTooLarge { .. } => "session_too_large",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
             FlowError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            FlowError::SessionTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             other => other.kind().default_status(),
         }
     }

@@ -26,6 +26,11 @@ impl std::fmt::Debug for CallbackParams {
 }
 
 impl CallbackParams {
+    /// The bytes of all names and values.
+    pub(crate) fn total_len(&self) -> usize {
+        self.pairs.iter().map(|(k, v)| k.len() + v.len()).sum()
+    }
+
     /// Parses `application/x-www-form-urlencoded` bytes (a query string or a form body).
     /// A parameter given twice, a name or value that is not UTF-8 once decoded, or more than
     /// [`MAX_CALLBACK_BYTES`] is [`FlowError::MalformedRequest`].

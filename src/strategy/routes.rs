@@ -7,7 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::authenticator::Authenticator;
 use super::params::CallbackParams;
 use super::state::{handback_of, safe_return_to, StateProof};
-use super::{LoginRequest, SignInError, Strategy};
+use super::{FlowError, LoginRequest, SignInError, Strategy};
 use crate::accounts::Accounts;
 use crate::response;
 
@@ -81,6 +81,17 @@ async fn run_callback<S: Strategy>(
 ) -> HttpResponse {
     if let Some(answer) = auth.strategy().before_callback(req, &params) {
         return answer;
+    }
+    // A cookie session that could not hold the sign-in: refused before the state is spent.
+    if crate::session_store::in_cookie() {
+        let bytes =
+            crate::session_store::cookie_bytes(&req.get_session(), params.total_len() + 256);
+        if bytes > crate::session_store::MAX_COOKIE_BYTES {
+            return auth.failure_response(
+                req,
+                &SignInError::Flow(FlowError::SessionTooLarge { bytes }),
+            );
+        }
     }
     let result = auth
         .finish_sign_in(req, StateProof::from_params(&params), || {

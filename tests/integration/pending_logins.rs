@@ -83,3 +83,68 @@ async fn another_sites_login_navigations_do_not_fail_the_persons_own_sign_in() {
     }
     assert_eq!(callback(mine, cookie).await, StatusCode::BAD_REQUEST);
 }
+
+/// A sign-in too large for the session cookie is refused with a typed error before its state
+/// is spent (a browser would silently drop the cookie); a server-side store takes it.
+#[actix_web::test]
+async fn a_sign_in_too_large_for_the_cookie_is_refused_before_the_state_is_spent() {
+    use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+        .check_with_apple(false)
+        .max_user_token_len(4000);
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let app = test::init_service(
+        App::new()
+            .wrap(StoreFailures::around(
+                SessionMiddleware::builder(
+                    LifetimeStore::new(CompactCookieStore::new()),
+                    Key::generate(),
+                )
+                .cookie_secure(false)
+                .build(),
+            ))
+            .configure(auth.mount("/auth/apple-music")),
+    )
+    .await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/auth/apple-music/login")
+            .to_request(),
+    )
+    .await;
+    let cookie = resp.response().cookies().next().unwrap().into_owned();
+    let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+    let data = test_util::login_page_data(&html);
+    let callback = |token: String| {
+        let (app, data, cookie) = (&app, &data, cookie.clone());
+        async move {
+            let body = form(&[
+                ("code", &token),
+                ("state", data["state"].as_str().unwrap()),
+                ("id_token_hint", data["developerToken"].as_str().unwrap()),
+            ]);
+            let resp = test::call_service(
+                app,
+                test::TestRequest::post()
+                    .uri("/auth/apple-music/callback")
+                    .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                    .insert_header(("accept", "application/json"))
+                    .cookie(cookie)
+                    .set_payload(body)
+                    .to_request(),
+            )
+            .await;
+            let status = resp.status();
+            let json: serde_json::Value =
+                serde_json::from_slice(&test::read_body(resp).await).unwrap_or_default();
+            (status, json)
+        }
+    };
+    let (status, body) = callback("x".repeat(3500)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["reason"], "session_too_large");
+    // The state was not spent: the same login goes on with a token that fits.
+    let (status, body) = callback("y".repeat(600)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+}
