@@ -1178,3 +1178,45 @@ async fn a_same_site_page_on_another_port_cannot_switch_the_victims_session() {
     );
     h.client.clone().close().await.unwrap();
 }
+
+/// The account-linking attack on a shared browser: Ada signs in with Apple and connects Apple
+/// Music; Bob, on the same browser, signs in with his own Apple ID. Bob gets his own account
+/// (never Ada's), Ada's Apple Music is not his, and Ada's next sign-in there is hers again.
+#[actix_web::test]
+#[ignore = "needs chromium and chromedriver; run by .ci/run"]
+async fn on_a_shared_browser_another_apple_id_never_lands_in_the_previous_persons_account() {
+    let h = harness(LoginPage::Direct).await;
+    sign_in_with_apple(&h.client, &h.base, "ada@example.com").await;
+    h.login("?return_to=/me").await;
+    let main = h.switch_to_popup().await;
+    h.click("allow").await;
+    h.client.switch_to_window(main).await.unwrap();
+    until("the return to /me", || async {
+        h.path_and_query().await == "/me"
+    })
+    .await;
+    let ada = account_of(&h.client, &h.base).await;
+    let ada_account = ada["account"]["id"].clone();
+    assert_eq!(ada["apple_id"]["email"], "ada@example.com", "{ada}");
+
+    sign_in_with_apple(&h.client, &h.base, "bob@example.com").await;
+    let bob = account_of(&h.client, &h.base).await;
+    assert_eq!(bob["apple_id"]["email"], "bob@example.com", "{bob}");
+    assert_ne!(
+        bob["account"]["id"], ada_account,
+        "Bob never lands in Ada's account"
+    );
+    // Ada's Apple Music went with Ada: /me asks Bob to connect his own.
+    h.goto("/me").await;
+    until("the guard to send Bob to the Apple Music login", || async {
+        h.path_and_query()
+            .await
+            .starts_with("/auth/apple-music/login")
+    })
+    .await;
+
+    sign_in_with_apple(&h.client, &h.base, "ada@example.com").await;
+    let again = account_of(&h.client, &h.base).await;
+    assert_eq!(again["account"]["id"], ada_account, "{again}");
+    h.client.clone().close().await.unwrap();
+}
