@@ -560,3 +560,40 @@ mod tests {
         assert_eq!(super::scheme_of("a_b-c"), "ABC");
     }
 }
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_has_its_status() {
+        let unauthenticated = |html| GuardError::Unauthenticated {
+            login_url: "/auth/x/login".into(),
+            html,
+            realm: "x".into(),
+        };
+        let ended = |html| GuardError::ReauthenticationRequired {
+            expired_at: OffsetDateTime::UNIX_EPOCH,
+            login_url: "/auth/x/login?prompt=login".into(),
+            html,
+            realm: "x".into(),
+        };
+        assert_eq!(unauthenticated(true).status_code(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            unauthenticated(false).status_code(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(ended(true).status_code(), StatusCode::SEE_OTHER);
+        assert_eq!(ended(false).status_code(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            GuardError::NotMounted.status_code(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let unavailable = GuardError::Unavailable(crate::accounts::AccountsError::new("down"));
+        assert_eq!(unavailable.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        // The answers agree with the statuses.
+        for error in [unauthenticated(false), ended(true), unavailable] {
+            assert_eq!(error.error_response().status(), error.status_code());
+        }
+    }
+}

@@ -452,3 +452,20 @@ fn seconds(name: &str) -> Result<Option<Duration>, ConfigError> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::LoginPage;
+
+    #[test]
+    fn every_login_page_name_parses_and_nothing_else() {
+        for page in [LoginPage::MusicKit, LoginPage::Direct, LoginPage::Redirect] {
+            assert_eq!(LoginPage::parse(page.as_str()), Some(page));
+        }
+        assert_eq!(LoginPage::parse("musickit"), Some(LoginPage::MusicKit));
+        assert_eq!(LoginPage::parse("direct"), Some(LoginPage::Direct));
+        for bad in ["", "MusicKit", "popup", "direct "] {
+            assert_eq!(LoginPage::parse(bad), None, "{bad:?}");
+        }
+    }
+}

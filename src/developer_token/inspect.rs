@@ -131,3 +131,39 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, VerifyError> {
         _ => Err(VerifyError::Malformed),
     }
 }
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+
+    /// A well-formed compact JWT of exactly `len` bytes (the signature is not decoded).
+    fn token_of(len: usize) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256"}"#);
+        let claims = URL_SAFE_NO_PAD.encode(br#"{"x":1}"#);
+        let signature = "s".repeat(len - header.len() - claims.len() - 2);
+        format!("{header}.{claims}.{signature}")
+    }
+
+    #[test]
+    fn a_token_is_read_up_to_4096_bytes_and_never_empty() {
+        assert!(matches!(
+            UnverifiedToken::parse(""),
+            Err(VerifyError::Malformed)
+        ));
+        assert!(matches!(
+            UnverifiedToken::parse("   "),
+            Err(VerifyError::Malformed)
+        ));
+        let at_limit = token_of(MAX_TOKEN_LEN);
+        assert_eq!(at_limit.len(), MAX_TOKEN_LEN);
+        assert!(UnverifiedToken::parse(&at_limit).is_ok(), "4096 bytes read");
+        let over = format!("{at_limit}x");
+        assert!(matches!(
+            UnverifiedToken::parse(&over),
+            Err(VerifyError::Malformed)
+        ));
+        assert!(UnverifiedToken::parse(&token_of(100)).is_ok());
+    }
+}

@@ -299,3 +299,26 @@ fn private_key_block(text: &str) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod curve_tests {
+    use super::*;
+
+    #[test]
+    fn a_key_on_another_curve_is_refused_with_the_curve_named() {
+        assert_eq!(check_curve(Some(OID_P256)), Ok(()));
+        for (oid, named) in [
+            (OID_P384, "P-384"),
+            (OID_P521, "P-521"),
+            (OID_SECP256K1, "secp256k1"),
+        ] {
+            let message = check_curve(Some(oid)).unwrap_err();
+            assert!(message.contains(named), "{message}");
+        }
+        let other = ObjectIdentifier::new_unwrap("1.2.3.4");
+        assert!(check_curve(Some(other)).unwrap_err().contains("1.2.3.4"));
+        assert!(check_curve(None)
+            .unwrap_err()
+            .contains("without a named curve"));
+    }
+}

@@ -188,3 +188,53 @@ impl FlowOptions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(options: FlowOptions) -> String {
+        options.check().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_bad_setting_is_refused_with_its_name_and_good_ones_pass() {
+        assert!(FlowOptions::new().check().is_ok());
+        let good = FlowOptions::new()
+            .success_target("https://app.example/library")
+            .failure_target("/signin-failed")
+            .logout_target("/")
+            .state_ttl(Duration::from_secs(1))
+            .public_origin("https://app.example");
+        assert!(good.check().is_ok(), "{:?}", good.check());
+        assert!(
+            refused(FlowOptions::new().state_ttl(Duration::from_millis(999))).contains("state TTL")
+        );
+        assert!(
+            refused(FlowOptions::new().success_target("//evil.example")).contains("success target")
+        );
+        assert!(
+            refused(FlowOptions::new().logout_target("javascript:alert(1)"))
+                .contains("logout target")
+        );
+        assert!(
+            refused(FlowOptions::new().failure_target("ftp://x.example/"))
+                .contains("failure target")
+        );
+        assert!(FlowOptions::new()
+            .public_origin("https://app.example/path")
+            .check()
+            .is_err());
+    }
+
+    #[test]
+    fn the_getters_answer_what_was_set() {
+        let options = FlowOptions::new()
+            .state_ttl(Duration::from_secs(42))
+            .session_margin(Duration::from_secs(7))
+            .success_target("/home");
+        assert_eq!(options.state_lifetime(), Duration::from_secs(42));
+        assert_eq!(options.margin(), Duration::from_secs(7));
+        assert_eq!(options.success_path(), "/home");
+    }
+}

@@ -66,6 +66,16 @@ impl MemoryStore {
         self.sessions.lock().unwrap().keys().cloned().collect()
     }
 
+    /// The stored state of `key`, as the store holds it.
+    pub fn state(&self, key: &str) -> Option<State> {
+        self.sessions.lock().unwrap().get(key).cloned()
+    }
+
+    /// Replaces the stored state of `key` (someone who can write to the store).
+    pub fn set_state(&self, key: &str, state: State) {
+        self.sessions.lock().unwrap().insert(key.to_owned(), state);
+    }
+
     pub fn contains(&self, key: &str) -> bool {
         self.sessions.lock().unwrap().contains_key(key)
     }

@@ -598,11 +598,20 @@ async fn the_self_check_answers_accepted_rejected_or_inconclusive() {
         api.check_developer_token().await,
         DeveloperTokenCheck::Rejected { status: 401 }
     );
-    fake.set(Behaviour::Status(500));
-    assert!(matches!(
+    fake.set(Behaviour::Status(403));
+    assert_eq!(
         api.check_developer_token().await,
-        DeveloperTokenCheck::Inconclusive { .. }
-    ));
+        DeveloperTokenCheck::Rejected { status: 403 }
+    );
+    // Only a 200 says "accepted": another success, or a 404, says nothing either way.
+    for status in [204, 404, 500] {
+        fake.set(Behaviour::Status(status));
+        let check = api.check_developer_token().await;
+        assert!(
+            matches!(check, DeveloperTokenCheck::Inconclusive { .. }),
+            "{status}: {check:?}"
+        );
+    }
     fake.set(Behaviour::Hang);
     let check = api.check_developer_token().await;
     assert!(matches!(check, DeveloperTokenCheck::Inconclusive { .. }));

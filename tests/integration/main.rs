@@ -19,6 +19,7 @@ mod developer_token;
 mod framework;
 mod guard;
 mod lifecycle;
+mod origin;
 mod pending_logins;
 mod rotation;
 mod session_store;

@@ -96,3 +96,93 @@ async fn a_key_rotation_signs_nobody_out_and_a_session_not_seen_ends_cleanly() {
     // Under the new key alone, a current cookie is not rewritten on every request.
     assert!(me_with(&after, &rewritten).await.1.is_none());
 }
+
+/// Sealing at rest, in the plain test run (a server-side store in memory): every value is
+/// sealed and holds no token, a tampered or plaintext value does not read, and a value sealed
+/// under a previous key opens during a rotation.
+#[actix_web::test]
+async fn sealed_values_round_trip_and_a_tampered_or_plaintext_one_does_not_read() {
+    use crate::common::memory_store::MemoryStore;
+    let signing = SigningKey::generate();
+    let store = MemoryStore::default();
+    let sealed_app = |keys: SessionKeys| {
+        let store = store.clone();
+        let signing = signing.clone();
+        async move {
+            let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, signing).check_with_apple(false);
+            let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+            let session = actix_session::SessionMiddleware::builder(
+                LifetimeStore::sealed_with(store, &keys),
+                keys.current().clone(),
+            )
+            .cookie_secure(false)
+            .build();
+            test::init_service(
+                App::new()
+                    .wrap(StoreFailures::around(session).rotating(keys, "id"))
+                    .configure(auth.mount("/auth/apple-music"))
+                    .configure(test_util::routes::<AppleMusicStrategy>)
+                    .route("/me", web::get().to(me)),
+            )
+            .await
+        }
+    };
+    let (old, new) = (Key::generate(), Key::generate());
+    let app = sealed_app(SessionKeys::new(old.clone())).await;
+    let identity = AppleMusicIdentity::new(
+        MusicUserToken::new("mut-sealed-at-rest"),
+        time::OffsetDateTime::now_utc(),
+        Duration::from_secs(86_400),
+        Some(false),
+    );
+    let cookie = test_util::sign_in::<AppleMusicStrategy>(&app, &identity).await;
+    assert_eq!(me_with(&app, &cookie).await.0, StatusCode::OK);
+    let keys = store.keys();
+    assert_eq!(keys.len(), 1);
+    let state = store.state(&keys[0]).unwrap();
+    assert!(!state.is_empty());
+    for (name, value) in &state {
+        assert!(value.starts_with("aam1."), "{name} is sealed");
+        assert!(!value.contains("mut-sealed-at-rest"));
+    }
+    // Rotating: sealed under the old key, still opens (and is sealed again under the new one).
+    let rotating = sealed_app(SessionKeys::new(new).previous([old])).await;
+    assert_eq!(me_with(&rotating, &cookie).await.0, StatusCode::OK);
+    // A tampered value, and a plaintext one planted in the store, do not read.
+    let key = store.keys()[0].clone();
+    let original = store.state(&key).unwrap();
+    let mut tampered = original.clone();
+    for value in tampered.values_mut() {
+        let at = value.len() - 5;
+        let flipped = if value.as_bytes()[at] == b'A' {
+            "B"
+        } else {
+            "A"
+        };
+        value.replace_range(at..at + 1, flipped);
+    }
+    store.set_state(&key, tampered);
+    assert_eq!(
+        me_with(&rotating, &cookie).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut plain = original.clone();
+    for (name, value) in plain.iter_mut() {
+        if name.ends_with(".id") {
+            *value = "[1,{\"plain\":true}]".into();
+        }
+    }
+    store.set_state(&key, plain);
+    assert_eq!(
+        me_with(&rotating, &cookie).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    store.set_state(&key, original);
+    assert_eq!(
+        me_with(&rotating, &cookie).await.0,
+        StatusCode::OK,
+        "the original still reads"
+    );
+    // Sealed again under the new key by the rotation: the old key alone no longer opens it.
+    assert_eq!(me_with(&app, &cookie).await.0, StatusCode::UNAUTHORIZED);
+}
