@@ -844,3 +844,58 @@ async fn a_key_rotation_on_redis_signs_nobody_out_and_reseals_under_the_new_key(
     me_becomes(&after, &browser.cookie, StatusCode::OK).await;
     me_becomes(&after, &unseen.cookie, StatusCode::UNAUTHORIZED).await;
 }
+
+/// Log lines of this test binary, for the warning test.
+fn log_lines() -> &'static std::sync::Mutex<Vec<String>> {
+    static LINES: std::sync::OnceLock<std::sync::Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| std::sync::Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        log_lines().lock().unwrap().push(record.args().to_string());
+    }
+    fn flush(&self) {}
+}
+
+/// Accounts in Redis with login states spent in process (a state could be spent once per
+/// instance) is said loudly at start-up; with the shared ledger, nothing is said.
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn accounts_in_redis_with_a_ledger_in_process_is_warned_at_mount() {
+    let _ = log::set_boxed_logger(Box::new(Capture));
+    log::set_max_level(log::LevelFilter::Warn);
+    let redis = Redis::start();
+    let key = Key::generate();
+    let sessions = session_store::redis(&redis.url(), &key).await.unwrap();
+    let strategy = || {
+        AppleMusicStrategy::new(AppleMusicConfig::new(
+            TEAM_ID,
+            KEY_ID,
+            SigningKey::generate(),
+        ))
+        .unwrap()
+    };
+    let warned = || {
+        log_lines()
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("spends login states in process"))
+            .count()
+    };
+    let shared = Authenticator::new(strategy())
+        .accounts(sessions.accounts())
+        .state_ledger(sessions.ledger());
+    let _ = App::new().configure(shared.mount(PREFIX));
+    assert_eq!(warned(), 0, "the shared ledger: nothing to say");
+    let forgotten = Authenticator::new(strategy()).accounts(sessions.accounts());
+    let _ = App::new().configure(forgotten.mount(PREFIX));
+    let _ = App::new().configure(forgotten.mount(PREFIX)); // once per app, not per worker
+    assert_eq!(warned(), 1, "{:?}", log_lines().lock().unwrap());
+}
