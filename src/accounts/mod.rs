@@ -311,8 +311,27 @@ impl Accounts {
         Ok(accounts)
     }
 
+    /// [`sign_out_subject`](Self::sign_out_subject) as of `at` (a provider's event time):
+    /// sessions signed in at or before it are signed out, later ones stay — so a notification
+    /// delivered again after the person signed in anew signs nobody out.
+    pub async fn sign_out_subject_before(
+        &self,
+        strategy: &str,
+        subject: &str,
+        at: OffsetDateTime,
+    ) -> Result<Vec<String>, AccountsError> {
+        let accounts = self.store.accounts_of(&alias(strategy, subject)).await?;
+        for account in &accounts {
+            self.store
+                .mark(account, EVERYWHERE_FIELD, millis(at), false)
+                .await?;
+            self.forget_cached(account);
+        }
+        Ok(accounts)
+    }
+
     async fn mark(&self, account: &str, field: &str) -> Result<Millis, AccountsError> {
-        let at = self.store.mark(account, field, self.now_ms()).await?;
+        let at = self.store.mark(account, field, self.now_ms(), true).await?;
         self.forget_cached(account);
         Ok(at)
     }

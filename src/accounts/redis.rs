@@ -62,23 +62,27 @@ e.l = at
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
 return 1";
 
-/// Sets a mark no earlier than asked, than the mark already set, and than every session it
-/// concerns; a mark for everywhere empties the index.
+/// Sets a mark no earlier than asked and than the mark already set; covering (`ARGV[4]` = 1),
+/// also no earlier than every session it concerns, and a mark for everywhere empties the
+/// index (otherwise listing tidies the sessions it signs out).
 const MARK: &str = r"
 local field = ARGV[1]
 local at = tonumber(ARGV[2])
 local prev = tonumber(redis.call('HGET', KEYS[1], field) or '0')
 if prev and prev > at then at = prev end
-for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
-  local ok, e = pcall(cjson.decode, v)
-  if ok and type(e) == 'table' and type(e.t) == 'number' and (field == '*' or e.k == field) and e.t > at then
-    at = e.t
+local cover = ARGV[4] == '1'
+if cover then
+  for _, v in ipairs(redis.call('HVALS', KEYS[2])) do
+    local ok, e = pcall(cjson.decode, v)
+    if ok and type(e) == 'table' and type(e.t) == 'number' and (field == '*' or e.k == field) and e.t > at then
+      at = e.t
+    end
   end
 end
 local text = string.format('%.0f', at)
 redis.call('HSET', KEYS[1], field, text)
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-if field == '*' then redis.call('DEL', KEYS[2]) end
+if field == '*' and cover then redis.call('DEL', KEYS[2]) end
 return text";
 
 impl RedisSessions {
@@ -261,6 +265,7 @@ impl AccountStore for RedisAccounts {
         account: &'a str,
         field: &'a str,
         at: Millis,
+        cover: bool,
     ) -> LocalBoxFuture<'a, Result<Millis, AccountsError>> {
         Box::pin(async move {
             let set: String = self
@@ -272,6 +277,7 @@ impl AccountStore for RedisAccounts {
                         field,
                         &at.to_string(),
                         &(MARKS_LIFETIME.as_millis() as u64).to_string(),
+                        if cover { "1" } else { "0" },
                     ],
                 ))
                 .await

@@ -46,15 +46,17 @@ pub(crate) trait AccountStore: Send + Sync + 'static {
         now: Millis,
     ) -> LocalBoxFuture<'a, Result<Vec<(String, Entry)>, AccountsError>>;
 
-    /// Sets a mark (`*` for everywhere, a strategy's name for its re-login) at `at` or later:
-    /// at least as late as every session the index holds for it (so a clock behind another
-    /// instance's still signs them out), and never earlier than a mark already set. Answers
-    /// the mark set.
+    /// Sets a mark (`*` for everywhere, a strategy's name for its re-login) at `at` or later,
+    /// never earlier than a mark already set. With `cover`, also at least as late as every
+    /// session the index holds for it (so a clock behind another instance's still signs them
+    /// out), and a mark for everywhere empties the index; without, exactly `at` (a mark at
+    /// the time of an event: sessions signed in after it stay). Answers the mark set.
     fn mark<'a>(
         &'a self,
         account: &'a str,
         field: &'a str,
         at: Millis,
+        cover: bool,
     ) -> LocalBoxFuture<'a, Result<Millis, AccountsError>>;
 
     /// The accounts `alias` was linked to.
@@ -198,6 +200,7 @@ impl AccountStore for MemoryAccounts {
         account: &'a str,
         field: &'a str,
         at: Millis,
+        cover: bool,
     ) -> LocalBoxFuture<'a, Result<Millis, AccountsError>> {
         let set = self.with(|t| {
             let a = t.accounts.entry(account.to_owned()).or_default();
@@ -206,14 +209,17 @@ impl AccountStore for MemoryAccounts {
             } else {
                 a.marks.relogin_at(field)
             };
-            let at = [Some(at), latest_stamp(a.sessions.values(), field), previous]
+            let covered = cover
+                .then(|| latest_stamp(a.sessions.values(), field))
+                .flatten();
+            let at = [Some(at), covered, previous]
                 .into_iter()
                 .flatten()
                 .max()
                 .unwrap_or(at);
             if field == EVERYWHERE_FIELD {
                 a.marks.everywhere = Some(at);
-                a.sessions.clear();
+                a.sessions.retain(|_, e| e.signed_in_at > at);
             } else {
                 a.marks.relogin.retain(|(n, _)| n != field);
                 a.marks.relogin.push((field.to_owned(), at));
@@ -286,13 +292,23 @@ mod tests {
             Some("apple-id:x"),
         ));
         now(store.register("ada", "s2", &entry(9_000, "apple-id"), None));
-        assert_eq!(now(store.mark("ada", "apple-music", 1_000)), 5_000);
+        assert_eq!(now(store.mark("ada", "apple-music", 1_000, true)), 5_000);
         assert_eq!(
-            now(store.mark("ada", "apple-music", 2_000)),
+            now(store.mark("ada", "apple-music", 2_000, true)),
             5_000,
             "never earlier"
         );
-        assert_eq!(now(store.mark("ada", EVERYWHERE_FIELD, 1_000)), 9_000);
+        // At an event's time: exactly then, sessions after it stay.
+        assert_eq!(
+            now(store.mark("ada", EVERYWHERE_FIELD, 7_000, false)),
+            7_000
+        );
+        assert_eq!(
+            now(store.list("ada", 0)).len(),
+            1,
+            "the session of 9 000 stays"
+        );
+        assert_eq!(now(store.mark("ada", EVERYWHERE_FIELD, 1_000, true)), 9_000);
         assert!(
             now(store.list("ada", 0)).is_empty(),
             "everywhere empties the index"

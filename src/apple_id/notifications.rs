@@ -249,19 +249,7 @@ pub(crate) async fn notifications(
         }
     };
     log::info!("Sign in with Apple notification: {}", event.kind.as_str());
-    // Signing out is idempotent (a mark only moves forward): done before the event is spent,
-    // so a failure here leaves the event for Apple's next delivery.
-    if event.kind.signs_out() {
-        if let Some(accounts) = auth.account_store() {
-            match accounts
-                .sign_out_subject(super::APPLE_ID_STRATEGY_NAME, &event.sub)
-                .await
-            {
-                Ok(signed_out) => event.signed_out_accounts = signed_out,
-                Err(e) => return actix_web::ResponseError::error_response(&e),
-            }
-        }
-    }
+    // Spent first: each event reaches the app once, whatever happens below.
     let once = StateId::new(
         "apple-id.notification",
         &format!(
@@ -272,13 +260,8 @@ pub(crate) async fn notifications(
         ),
     );
     let keep = NOTIFICATION_MAX_AGE + Duration::from_secs(3600);
-    match auth.ledger().spend(&once, keep).await {
-        Ok(true) => {
-            if let Some(hook) = &strategy.notification_hook {
-                hook(event).await;
-            }
-        }
-        Ok(false) => log::info!("a repeated Sign in with Apple notification (already handled)"),
+    let fresh = match auth.ledger().spend(&once, keep).await {
+        Ok(fresh) => fresh,
         Err(e) => {
             log::error!("{e}");
             return NotificationError {
@@ -287,6 +270,36 @@ pub(crate) async fn notifications(
             }
             .response();
         }
+    };
+    if !fresh {
+        log::info!("a repeated Sign in with Apple notification (already handed to the app)");
+    }
+    // A new event signs out every session of the person, now. A repeated one (Apple delivers
+    // again, e.g. after a 503 of ours) signs out as of the event's time only: a person who
+    // signed in anew since stays signed in.
+    let mut failed = None;
+    if let (true, Some(accounts)) = (event.kind.signs_out(), auth.account_store()) {
+        let name = super::APPLE_ID_STRATEGY_NAME;
+        let signed_out = if fresh {
+            accounts.sign_out_subject(name, &event.sub).await
+        } else {
+            accounts
+                .sign_out_subject_before(name, &event.sub, event.event_time)
+                .await
+        };
+        match signed_out {
+            Ok(accounts) => event.signed_out_accounts = accounts,
+            Err(e) => failed = Some(e),
+        }
+    }
+    if fresh {
+        if let Some(hook) = &strategy.notification_hook {
+            hook(event).await;
+        }
+    }
+    if let Some(e) = failed {
+        // Apple delivers it again; the sign-out is then done as of the event's time.
+        return actix_web::ResponseError::error_response(&e);
     }
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))

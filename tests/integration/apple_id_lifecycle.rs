@@ -132,9 +132,12 @@ impl Harness {
     /// A notification's claims as Apple sends them (`events` a JSON string).
     fn notification(&self, kind: &str, sub: &str) -> Value {
         let now = self.clock.now().unix_timestamp();
+        // When it happened, in real time (after the test's sign-ins), in milliseconds.
+        let event_time =
+            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         json!({
             "iss": self.issuer, "aud": CLIENT_ID, "iat": now, "jti": format!("jti-{kind}-{now}"),
-            "events": json!({"type": kind, "sub": sub, "event_time": now * 1000,
+            "events": json!({"type": kind, "sub": sub, "event_time": event_time,
                              "email": "x@privaterelay.appleid.com", "is_private_email": "true"})
                 .to_string(),
         })
@@ -181,13 +184,20 @@ async fn consent_revoked_signs_every_session_of_that_apple_id_out_once_and_no_ot
         assert_eq!(seen[0].sub, "001234.ada");
         assert_eq!(seen[0].signed_out_accounts, vec!["001234.ada".to_owned()]);
     }
-    // Apple delivers it again: 200, and the app hears of it once.
+    // Ada signs in again; Apple delivers the event again: 200, the app hears of it once, and
+    // the new sign-in (after the event) stays.
+    let again = sign_in(&app, &h, "001234.ada").await;
     let (status, _) = notify(&app, json!({ "payload": payload })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         events.lock().unwrap().len(),
         1,
         "a repeat reaches the hook once"
+    );
+    assert_eq!(
+        whoami_status(&app, &again).await,
+        StatusCode::OK,
+        "a sign-in after the event is not signed out by its repeat"
     );
 }
 
