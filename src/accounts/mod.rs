@@ -123,11 +123,11 @@ pub struct Accounts {
 }
 
 /// A small map of recent values that end after `ttl`, emptied when it reaches its capacity:
-/// a lock and a hash per look-up, which a guarded request can afford (a general cache's
-/// bookkeeping was a visible part of it).
+/// a shared read lock and a hash per look-up, which a guarded request can afford (a general
+/// cache's bookkeeping was a visible part of it).
 struct Recent<V> {
     ttl: Duration,
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, V)>>,
+    entries: std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, V)>>,
 }
 
 /// Entries a [`Recent`] holds before it starts again empty.
@@ -137,18 +137,20 @@ impl<V: Clone> Recent<V> {
     fn new(ttl: Duration) -> Self {
         Self {
             ttl,
-            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+            entries: std::sync::RwLock::new(std::collections::HashMap::new()),
         }
     }
 
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (std::time::Instant, V)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    ) -> std::sync::RwLockWriteGuard<'_, std::collections::HashMap<String, (std::time::Instant, V)>>
+    {
+        self.entries.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn get(&self, key: &str) -> Option<V> {
-        let entries = self.lock();
+        // Read-mostly: every guarded request looks, few write.
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let (at, value) = entries.get(key)?;
         (at.elapsed() < self.ttl).then(|| value.clone())
     }

@@ -1,7 +1,7 @@
 //! Where account records live: the [`AccountStore`] contract and the in-process store.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use futures_util::future::LocalBoxFuture;
 
@@ -99,12 +99,16 @@ struct Tables {
 /// lost at a restart; see [`Accounts`](super::Accounts) for what that means.
 #[derive(Default)]
 pub(crate) struct MemoryAccounts {
-    tables: Mutex<Tables>,
+    tables: RwLock<Tables>,
 }
 
 impl MemoryAccounts {
     fn with<T>(&self, f: impl FnOnce(&mut Tables) -> T) -> T {
-        f(&mut self.tables.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut self.tables.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Tables) -> T) -> T {
+        f(&self.tables.read().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -114,7 +118,8 @@ fn now_ready<'a, T: 'a>(value: T) -> LocalBoxFuture<'a, Result<T, AccountsError>
 
 impl AccountStore for MemoryAccounts {
     fn marks<'a>(&'a self, account: &'a str) -> LocalBoxFuture<'a, Result<Marks, AccountsError>> {
-        let marks = self.with(|t| {
+        // Every guarded request asks: a shared read lock.
+        let marks = self.read(|t| {
             t.accounts
                 .get(account)
                 .map(|a| a.marks.clone())
@@ -233,7 +238,7 @@ impl AccountStore for MemoryAccounts {
         &'a self,
         alias: &'a str,
     ) -> LocalBoxFuture<'a, Result<Vec<String>, AccountsError>> {
-        let accounts = self.with(|t| {
+        let accounts = self.read(|t| {
             t.aliases
                 .get(alias)
                 .map(|set| set.iter().cloned().collect())
