@@ -8,8 +8,9 @@ use actix_web::http::header;
 use actix_web::HttpRequest;
 use serde::de::DeserializeOwned;
 
-use super::authenticator::{Authenticator, SessionKeys};
+use super::authenticator::Authenticator;
 use super::error::FlowError;
+use super::keys::SessionKeys;
 use super::Strategy;
 use crate::accounts::record::{short_user_agent, Marks, Millis, SessionRecord};
 use crate::accounts::{alias, millis, write_record, Accounts, Binding};

@@ -1,7 +1,6 @@
 //! The [`Authenticator`]: a strategy mounted on an app, and everything around it that is not
 //! provider-specific (login state, the app's hook, the session, the answers).
 
-use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,42 +8,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use actix_session::{Session, SessionExt};
-use actix_web::http::header;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::error::{FlowError, Rejection, SignInError, StrategyError};
+use super::error::{FlowError, Rejection, SignInError};
+use super::keys::{MountPaths, SessionKeys};
 use super::options::FlowOptions;
-use super::params::{read_body, BodyKind, CallbackParams};
-use super::state::{PendingLogin, PendingLogins, StateProof};
+use super::state::{PendingLogin, StateProof};
 use super::{routes, Strategy};
 use crate::accounts::Accounts;
-use crate::response;
 use crate::single_use::{MemoryLedger, StateId, StateLedger};
-
-/// The session key, owned by the crate, that records how long a session is worth keeping:
-/// `"<strategy>=<Unix time>,…"`, one entry per strategy. Server-side stores read it (see
-/// [`session_store`](crate::session_store)); no other key counts.
-pub(crate) const LIFETIME_KEY: &str = "aam.until";
-
-/// The lifetime record's entries.
-fn read_lifetimes(record: &str) -> std::collections::BTreeMap<String, i64> {
-    lifetime_entries(record)
-        .map(|(name, until)| (name.to_owned(), until))
-        .collect()
-}
-
-/// The entries of a lifetime record (`name=unix-seconds`, comma-separated), skipping any
-/// that does not read.
-pub(crate) fn lifetime_entries(record: &str) -> impl Iterator<Item = (&str, i64)> {
-    record.split(',').filter_map(|entry| {
-        let (name, until) = entry.split_once('=')?;
-        Some((name, until.trim().parse().ok()?))
-    })
-}
 
 /// The version of the record the identity is kept in.
 const RECORD_VERSION: u32 = 1;
@@ -74,10 +50,10 @@ pub(super) type AccountOf = Arc<dyn Fn(&serde_json::Value) -> Option<String> + S
 /// Cloning is cheap (a few `Arc`s); clones share their mount paths, so mount from any of
 /// them (e.g. inside `HttpServer::new`) and every clone knows the paths.
 pub struct Authenticator<S: Strategy> {
-    strategy: Arc<S>,
-    options: Arc<FlowOptions>,
+    pub(super) strategy: Arc<S>,
+    pub(super) options: Arc<FlowOptions>,
     hook: Option<Hook<S>>,
-    failure_handler: Option<FailureHandler<S::Error>>,
+    pub(super) failure_handler: Option<FailureHandler<S::Error>>,
     paths: Arc<OnceLock<MountPaths>>,
     pub(super) keys: Arc<SessionKeys>,
     ledger: Arc<dyn StateLedger>,
@@ -113,53 +89,12 @@ impl<S: Strategy + std::fmt::Debug> std::fmt::Debug for Authenticator<S> {
     }
 }
 
-/// The mount prefix and the paths under it, computed once at mount.
-#[derive(Debug)]
-struct MountPaths {
-    prefix: String,
-    login: String,
-    callback: String,
-}
-
-impl MountPaths {
-    fn new(prefix: &str) -> Self {
-        let prefix = prefix.trim_end_matches('/');
-        Self {
-            prefix: prefix.to_owned(),
-            login: format!("{prefix}/login"),
-            callback: format!("{prefix}/callback"),
-        }
-    }
-}
-
-/// The session keys of one strategy, namespaced by its name.
-#[derive(Debug)]
-pub(super) struct SessionKeys {
-    pub(super) name: String,
-    login: String,
-    pub(super) identity: String,
-    pub(super) user: String,
-    pub(super) reauth: String,
-}
-
-impl SessionKeys {
-    pub(super) fn new(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            login: format!("{name}.login"),
-            identity: format!("{name}.id"),
-            user: format!("{name}.user"),
-            reauth: format!("{name}.reauth"),
-        }
-    }
-}
-
 /// How an identity is kept: `[version, identity]`.
 #[derive(Serialize)]
 struct RecordRef<'a, I>(u32, &'a I);
 
 #[derive(Deserialize)]
-struct Record<I>(u32, I);
+pub(super) struct Record<I>(pub(super) u32, pub(super) I);
 
 /// What the app's sign-in hook is told about a sign-in: the request, the new identity, the
 /// app's user value this session held before (kept through the credential's end and through
@@ -413,7 +348,7 @@ impl<S: Strategy> Authenticator<S> {
         }
     }
 
-    fn now(&self) -> OffsetDateTime {
+    pub(super) fn now(&self) -> OffsetDateTime {
         self.options.now()
     }
 
@@ -475,111 +410,6 @@ impl<S: Strategy> Authenticator<S> {
     fn remove_identity(&self, session: &Session) {
         session.remove(&self.keys.identity);
         session.remove(&self.keys.user);
-    }
-
-    /// Records how long this session is worth keeping for this strategy: the latest of the
-    /// pending login's end, the identity's end plus the session margin, and a re-login mark
-    /// plus the margin. An identity whose end is unknown removes the record (the store's own
-    /// TTL applies).
-    fn refresh_until(&self, session: &Session) {
-        let pending = self.pending_logins(session);
-        self.record_lifetime(session, pending.latest());
-    }
-
-    /// The logins pending in this session.
-    fn pending_logins(&self, session: &Session) -> PendingLogins {
-        session
-            .get::<PendingLogins>(&self.keys.login)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
-    }
-
-    /// [`refresh_until`](Self::refresh_until) with the session's pending login already at
-    /// hand (the login page has just written it; reading it back would decode it again).
-    fn record_lifetime(&self, session: &Session, pending: Option<&PendingLogin>) {
-        let margin = self.options.session_margin.as_secs() as i64;
-        let mut until: Option<i64> = None;
-        let mut known = true;
-        let mut later = |t: i64| until = Some(until.map_or(t, |u| u.max(t)));
-        if let Some(pending) = pending {
-            later(
-                pending
-                    .created
-                    .saturating_add(self.options.state_ttl.as_secs() as i64),
-            );
-        }
-        if let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) {
-            match self.strategy.identity_expires_at(&record.1) {
-                Some(end) => later(end.unix_timestamp().saturating_add(margin)),
-                None => known = false,
-            }
-        }
-        if let Some(mark) = self.reauthentication_mark(session) {
-            later(mark.unix_timestamp().saturating_add(margin));
-        }
-        let mut record = session
-            .get::<String>(LIFETIME_KEY)
-            .ok()
-            .flatten()
-            .map(|r| read_lifetimes(&r))
-            .unwrap_or_default();
-        match (known, until) {
-            (true, Some(until)) => {
-                record.insert(self.keys.name.clone(), until);
-            }
-            _ => {
-                record.remove(&self.keys.name);
-            }
-        }
-        let written = if record.is_empty() {
-            session.remove(LIFETIME_KEY);
-            Ok(())
-        } else {
-            let mut text = String::with_capacity(record.len() * 24);
-            for (name, until) in &record {
-                if !text.is_empty() {
-                    text.push(',');
-                }
-                let _ = write!(text, "{name}={until}");
-            }
-            session.insert(LIFETIME_KEY, text)
-        };
-        if let Err(e) = written {
-            log::warn!("could not record the session's lifetime: {e}");
-        }
-    }
-
-    /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
-    /// next guarded request asks for a fresh sign-in (`prompt=login`).
-    pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
-        session.remove(&self.keys.identity);
-        if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
-            log::warn!("could not mark the session for re-authentication: {e}");
-        }
-        self.refresh_until(session);
-    }
-
-    /// Whether this session needs a fresh sign-in: its identity ended (or was invalidated)
-    /// and no sign-in happened since. The login page then asks the user again by itself, as
-    /// with `prompt=login`.
-    pub fn needs_relogin(&self, session: &Session) -> bool {
-        if self.reauthentication_mark(session).is_some() {
-            return true;
-        }
-        let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) else {
-            return false;
-        };
-        self.strategy
-            .identity_expires_at(&record.1)
-            .is_some_and(|end| self.now() >= end)
-    }
-
-    /// When the identity of this session ended, if it was marked by
-    /// [`mark_reauthentication`](Self::mark_reauthentication) and no sign-in happened since.
-    pub fn reauthentication_mark(&self, session: &Session) -> Option<OffsetDateTime> {
-        let secs = session.get::<i64>(&self.keys.reauth).ok().flatten()?;
-        OffsetDateTime::from_unix_timestamp(secs).ok()
     }
 
     /// Stores `identity` on this session as a finished sign-in does, without a login (for
@@ -739,101 +569,4 @@ impl<S: Strategy> Authenticator<S> {
             identity,
         })
     }
-
-    /// The default answer to a finished sign-in: `303` to where it should go, or the failure
-    /// answer.
-    pub fn respond(
-        &self,
-        req: &HttpRequest,
-        result: Result<SignedInAt<S::Identity>, SignInError<S::Error>>,
-    ) -> HttpResponse {
-        match result {
-            Ok(done) => response::see_other(&done.location),
-            Err(error) => self.failure_response(req, &error),
-        }
-    }
-
-    /// Reads a callback's form body (`application/x-www-form-urlencoded`, at most
-    /// [`MAX_CALLBACK_BYTES`](crate::MAX_CALLBACK_BYTES), within the body timeout).
-    pub async fn read_form(
-        &self,
-        req: &HttpRequest,
-        body: web::Payload,
-    ) -> Result<CallbackParams, FlowError> {
-        let bytes = read_body(req, body, BodyKind::Form, self.options.body_timeout).await?;
-        CallbackParams::parse(&bytes)
-    }
-
-    /// Reads a form or JSON body (the caller parses it), with the same limits.
-    pub(crate) async fn read_form_or_json(
-        &self,
-        req: &HttpRequest,
-        body: web::Payload,
-    ) -> Result<web::BytesMut, FlowError> {
-        read_body(req, body, BodyKind::FormOrJson, self.options.body_timeout).await
-    }
-
-    /// The answer to a failed sign-in for this request: the app's failure handler, or a
-    /// redirect to the failure target for browsers, or an HTML page or JSON by `Accept`.
-    pub fn failure_response(
-        &self,
-        req: &HttpRequest,
-        error: &SignInError<S::Error>,
-    ) -> HttpResponse {
-        log::info!(
-            "sign-in failed: {} ({})",
-            error.kind().as_str(),
-            error.reason()
-        );
-        if let Some(handler) = &self.failure_handler {
-            return handler(req, error);
-        }
-        if let (Some(target), true) = (&self.options.failure_target, response::wants_html(req)) {
-            let sep = if target.contains('?') { '&' } else { '?' };
-            return response::see_other(&format!(
-                "{target}{sep}error={}&reason={}",
-                error.kind().as_str(),
-                error.reason()
-            ));
-        }
-        response::failure(req, error, self.login_path())
-    }
-
-    /// Whether the request's `Origin`, when present, is the app's own: the configured
-    /// public origin when there is one, else the request's scheme and `Host` (forwarded
-    /// headers only when the app trusts them). Routes that change the session on a POST
-    /// check it.
-    pub fn is_same_origin(&self, req: &HttpRequest) -> bool {
-        let Some(origin) = req.headers().get(header::ORIGIN) else {
-            return true;
-        };
-        let Ok(origin) = origin.to_str() else {
-            return false;
-        };
-        match &self.options.public_origin {
-            Some(public) => origin == public.trim_end_matches('/'),
-            None => {
-                Some(origin) == own_origin(req, self.options.trust_forwarded_headers).as_deref()
-            }
-        }
-    }
-}
-
-/// The request's own origin: its scheme (TLS or not) and `Host`; with `trust_forwarded`, what
-/// `Forwarded` / `X-Forwarded-*` say instead (actix's `ConnectionInfo`).
-fn own_origin(req: &HttpRequest, trust_forwarded: bool) -> Option<String> {
-    if trust_forwarded {
-        let info = req.connection_info();
-        return Some(format!("{}://{}", info.scheme(), info.host()));
-    }
-    let scheme = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
-    let host = match req.headers().get(header::HOST) {
-        Some(host) => host.to_str().ok()?.to_owned(),
-        None => req.uri().authority()?.as_str().to_owned(),
-    };
-    Some(format!("{scheme}://{host}"))
 }

@@ -9,8 +9,11 @@
 //! [`RequireSignIn`](crate::RequireSignIn) guard routes for any strategy.
 
 mod accounts;
+mod answers;
 mod authenticator;
 mod error;
+mod keys;
+mod lifetime;
 mod options;
 mod params;
 mod routes;
@@ -23,9 +26,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-pub(crate) use authenticator::{lifetime_entries, LIFETIME_KEY};
 pub use authenticator::{Authenticator, SignInContext, SignedInAt};
 pub use error::{FailureKind, FlowError, Rejection, SignInError, StrategyError, MAX_RETRY_AFTER};
+pub(crate) use lifetime::{lifetime_entries, LIFETIME_KEY};
 pub use options::{FlowOptions, DEFAULT_BODY_TIMEOUT, DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL};
 pub use params::{CallbackParams, MAX_CALLBACK_BYTES};
 pub use state::StateProof;
