@@ -134,7 +134,7 @@ async fn instance(redis_url: &str, pem: &str, key: &Key, clock: Option<ManualClo
 
 /// Starts one app instance; `sealed: false` is a store as written before sealing existed
 /// (values in plaintext, no shared ledger); `migrating` switches on
-/// `LifetimeStore::accept_unsealed_until` (plaintext values still read, for a while).
+/// `LifetimeStore::accept_earlier_values_until` (plaintext values still read, for a while).
 async fn instance_with(
     redis_url: &str,
     pem: &str,
@@ -155,9 +155,9 @@ async fn instance_with(
         let redis = session_store::redis(redis_url, key).await.unwrap();
         auth = auth.state_ledger(redis.ledger());
         match migrating {
-            true => redis
-                .store()
-                .accept_unsealed_until(time::OffsetDateTime::now_utc() + Duration::from_secs(600)),
+            true => redis.store().accept_earlier_values_until(
+                time::OffsetDateTime::now_utc() + Duration::from_secs(600),
+            ),
             false => redis.store(),
         }
     } else {
@@ -498,8 +498,9 @@ async fn parallel_callbacks_with_one_state_sign_in_once_across_instances() {
 }
 
 /// A dump of every Redis key holds no music user token, no developer token and no login
-/// state in plaintext; a session written before sealing is refused, unless the store is
-/// migrating (`accept_unsealed_until`): then it reads, and is sealed when next written.
+/// state in plaintext; a session copied under another session's key does not read; a session
+/// written before sealing is refused, unless the store is
+/// migrating (`accept_earlier_values_until`): then it reads, and is sealed when next written.
 #[actix_web::test]
 #[ignore = "needs redis-server; run by .ci/run"]
 async fn redis_holds_no_token_or_state_in_plaintext() {
@@ -537,7 +538,7 @@ async fn redis_holds_no_token_or_state_in_plaintext() {
     assert!(!signed_in.contains(developer_token), "{signed_in}");
     assert!(!signed_in.contains(&state), "{signed_in}");
     assert!(
-        signed_in.contains("aam1."),
+        signed_in.contains("aam2."),
         "values are sealed: {signed_in}"
     );
     // The sealed session reads back on the sealed instance.
@@ -545,6 +546,28 @@ async fn redis_holds_no_token_or_state_in_plaintext() {
         .get(&format!("{sealed}/me"), "application/json")
         .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+
+    // Someone who can write to Redis copies the victim's sealed session under their own
+    // session's key: every value is sealed for its session, so it reads as no session.
+    let victim_key = redis.keys().pop().unwrap();
+    let mut attacker = Client::new();
+    let data = attacker.login(&sealed).await;
+    let done = attacker.callback(&sealed, &data, "mut-attacker").await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let attacker_key = redis.keys().into_iter().find(|k| *k != victim_key).unwrap();
+    let victims = redis.cli(&["GET", &victim_key]);
+    assert_eq!(
+        redis.cli(&["SET", &attacker_key, &victims, "KEEPTTL"]),
+        "OK"
+    );
+    let me = attacker
+        .get(&format!("{sealed}/me"), "application/json")
+        .await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED, "{}", me.body);
+    let me = browser
+        .get(&format!("{sealed}/me"), "application/json")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "the victim stays: {}", me.body);
 
     // A session written by the old, unsealed store: its identity is plaintext in Redis…
     let mut old = Client::new();

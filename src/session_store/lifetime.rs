@@ -2,12 +2,17 @@
 
 use std::fmt;
 
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use std::future::Future;
+
+use actix_session::storage::{
+    generate_session_key, LoadError, SaveError, SessionKey, SessionStore, UpdateError,
+};
 use actix_web::cookie::time::Duration;
+use futures_util::future::LocalBoxFuture;
 use time::OffsetDateTime;
 
 use super::failures::{record, StoreOperation};
-use super::seal::Sealer;
+use super::seal::{Earlier, Sealer};
 use super::SessionState;
 use crate::strategy::{lifetime_entries, LIFETIME_KEY};
 
@@ -19,8 +24,68 @@ use crate::strategy::{lifetime_entries, LIFETIME_KEY};
 pub struct LifetimeStore<S> {
     inner: S,
     timeout: std::time::Duration,
-    sealer: Option<Sealer>,
-    accept_unsealed_until: Option<OffsetDateTime>,
+    sealing: Option<Sealing<S>>,
+    accept_earlier_until: Option<OffsetDateTime>,
+}
+
+/// How [`KeyedSessionStore::write`] may write a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Only when no session has the key (a new session).
+    Create,
+    /// Only when a session has the key (a session rewritten).
+    Replace,
+}
+
+/// A session store that writes a session under a key its caller chose. A
+/// [sealed](LifetimeStore::sealed) store needs it: each value is sealed for its session's key,
+/// so the key must be known before the store writes (actix-session's `save` lets the store
+/// choose it). [`RedisStore`](super::RedisStore) is one.
+pub trait KeyedSessionStore: SessionStore {
+    /// Writes `state` under `key`, to live `ttl`, as `mode` allows; `Ok(false)` when it did
+    /// not (`Create`: the key is taken; `Replace`: no such session, e.g. it expired).
+    fn write(
+        &self,
+        key: &SessionKey,
+        state: std::collections::HashMap<String, String>,
+        ttl: &Duration,
+        mode: WriteMode,
+    ) -> impl Future<Output = anyhow::Result<bool>>;
+}
+
+/// [`KeyedSessionStore::write`] of the wrapped store, named when the store is sealed (where
+/// the bound is known), so the [`SessionStore`] impl can call it for any store.
+type WriteFn<S> = for<'a> fn(
+    &'a S,
+    &'a SessionKey,
+    SessionState,
+    Duration,
+    WriteMode,
+) -> LocalBoxFuture<'a, anyhow::Result<bool>>;
+
+fn write_via<'a, S: KeyedSessionStore>(
+    store: &'a S,
+    key: &'a SessionKey,
+    state: SessionState,
+    ttl: Duration,
+    mode: WriteMode,
+) -> LocalBoxFuture<'a, anyhow::Result<bool>> {
+    Box::pin(async move { store.write(key, state, &ttl, mode).await })
+}
+
+/// The sealer and the way to write a session under a chosen key.
+struct Sealing<S> {
+    sealer: Sealer,
+    write: WriteFn<S>,
+}
+
+impl<S> Clone for Sealing<S> {
+    fn clone(&self) -> Self {
+        Self {
+            sealer: self.sealer.clone(),
+            write: self.write,
+        }
+    }
 }
 
 /// Default longest wait for one store operation: 2 seconds.
@@ -65,37 +130,49 @@ impl<S: SessionStore> LifetimeStore<S> {
         Self {
             inner,
             timeout: DEFAULT_STORE_TIMEOUT,
-            sealer: None,
-            accept_unsealed_until: None,
+            sealing: None,
+            accept_earlier_until: None,
         }
     }
 
     /// Wraps a server-side store and seals every session value at rest (AES-256-GCM, key
     /// derived from `key`, the session middleware's key). Every instance needs the same key.
-    pub fn sealed(inner: S, key: &actix_web::cookie::Key) -> Self {
-        Self {
-            sealer: Some(Sealer::new(key)),
-            ..Self::new(inner)
-        }
+    ///
+    /// Each value is sealed for its session's key and its name: a value copied into another
+    /// session, or under another name, does not open (it reads as absent), and neither does a
+    /// value in plaintext — someone who can write to the store can neither move a person's
+    /// identity into their own session nor plant one.
+    pub fn sealed(inner: S, key: &actix_web::cookie::Key) -> Self
+    where
+        S: KeyedSessionStore,
+    {
+        Self::sealed_with(inner, &super::SessionKeys::new(key.clone()))
     }
 
     /// [`sealed`](Self::sealed) during a key rotation: values are sealed under the current key
     /// of `keys` and values sealed under a previous one still open (and are sealed again under
     /// the current key when their session is next written). See [`SessionKeys`](super::SessionKeys).
-    pub fn sealed_with(inner: S, keys: &super::SessionKeys) -> Self {
+    pub fn sealed_with(inner: S, keys: &super::SessionKeys) -> Self
+    where
+        S: KeyedSessionStore,
+    {
         Self {
-            sealer: Some(Sealer::with_keys(keys)),
+            sealing: Some(Sealing {
+                sealer: Sealer::with_keys(keys),
+                write: write_via::<S>,
+            }),
             ..Self::new(inner)
         }
     }
 
-    /// The migration switch for a store that was not sealed before: until `until`, values
-    /// written in plaintext (by a version without sealing) still read, and are sealed when
-    /// their session is next written. Otherwise (the default) a plaintext value is dropped as
-    /// if it were not there, so someone who can write to the store cannot plant one. Set it
-    /// for the weeks of a migration, then remove it.
-    pub fn accept_unsealed_until(mut self, until: OffsetDateTime) -> Self {
-        self.accept_unsealed_until = Some(until);
+    /// The migration switch for a store written by an earlier version: until `until`, values
+    /// in plaintext (written before sealing) and values sealed for their name only (before
+    /// values were bound to their session) still read, and are sealed for their session when
+    /// it is next written. Otherwise (the default) such a value is dropped as if it were not
+    /// there, so someone who can write to the store cannot plant or move one. Set it for the
+    /// weeks of a migration, then remove it.
+    pub fn accept_earlier_values_until(mut self, until: OffsetDateTime) -> Self {
+        self.accept_earlier_until = Some(until);
         self
     }
 
@@ -110,6 +187,39 @@ impl<S: SessionStore> LifetimeStore<S> {
     /// The wrapped store.
     pub fn inner(&self) -> &S {
         &self.inner
+    }
+}
+
+impl<S: SessionStore> LifetimeStore<S> {
+    /// A new session under a fresh key, its values sealed for that key.
+    async fn save_sealed(
+        &self,
+        sealing: &Sealing<S>,
+        state: &SessionState,
+        ttl: Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let session_key = generate_session_key();
+        let sealed = sealing
+            .sealer
+            .seal_state(session_key.as_ref(), state)
+            .map_err(SaveError::Other)?;
+        let created = guarded(
+            StoreOperation::Save,
+            self.timeout,
+            (sealing.write)(&self.inner, &session_key, sealed, ttl, WriteMode::Create),
+            |e| e,
+            |e| Some(e.to_string()),
+        )
+        .await
+        .map_err(SaveError::Other)?;
+        // A 64-character random key: a collision is not a practical event, and `Create`
+        // makes one fail instead of overwriting another session.
+        match created {
+            true => Ok(session_key),
+            false => Err(SaveError::Other(anyhow::anyhow!(
+                "a new session key was already taken"
+            ))),
+        }
     }
 }
 
@@ -149,12 +259,17 @@ impl<S: SessionStore> SessionStore for LifetimeStore<S> {
             },
         )
         .await?;
-        Ok(match (&self.sealer, state) {
-            (Some(sealer), Some(state)) => {
-                let migrating = self
-                    .accept_unsealed_until
-                    .is_some_and(|until| OffsetDateTime::now_utc() < until);
-                Some(sealer.open_state(state, migrating))
+        Ok(match (&self.sealing, state) {
+            (Some(sealing), Some(state)) => {
+                let earlier = match self.accept_earlier_until {
+                    Some(until) if OffsetDateTime::now_utc() < until => Earlier::Accepted,
+                    _ => Earlier::Refused,
+                };
+                Some(
+                    sealing
+                        .sealer
+                        .open_state(session_key.as_ref(), state, earlier),
+                )
             }
             (_, state) => state,
         })
@@ -166,18 +281,19 @@ impl<S: SessionStore> SessionStore for LifetimeStore<S> {
         ttl: &Duration,
     ) -> Result<SessionKey, SaveError> {
         let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
-        let session_state = match &self.sealer {
-            Some(sealer) => sealer.seal_state(session_state).map_err(SaveError::Other)?,
-            None => session_state,
-        };
-        guarded(
-            StoreOperation::Save,
-            self.timeout,
-            self.inner.save(session_state, &ttl),
-            SaveError::Other,
-            |e| Some(e.to_string()),
-        )
-        .await
+        match &self.sealing {
+            Some(sealing) => self.save_sealed(sealing, &session_state, ttl).await,
+            None => {
+                guarded(
+                    StoreOperation::Save,
+                    self.timeout,
+                    self.inner.save(session_state, &ttl),
+                    SaveError::Other,
+                    |e| Some(e.to_string()),
+                )
+                .await
+            }
+        }
     }
 
     async fn update(
@@ -187,20 +303,37 @@ impl<S: SessionStore> SessionStore for LifetimeStore<S> {
         ttl: &Duration,
     ) -> Result<SessionKey, UpdateError> {
         let ttl = session_ttl(&session_state, ttl, OffsetDateTime::now_utc());
-        let session_state = match &self.sealer {
-            Some(sealer) => sealer
-                .seal_state(session_state)
-                .map_err(UpdateError::Other)?,
-            None => session_state,
+        let Some(sealing) = &self.sealing else {
+            return guarded(
+                StoreOperation::Update,
+                self.timeout,
+                self.inner.update(session_key, session_state, &ttl),
+                UpdateError::Other,
+                |e| Some(e.to_string()),
+            )
+            .await;
         };
-        guarded(
+        let sealed = sealing
+            .sealer
+            .seal_state(session_key.as_ref(), &session_state)
+            .map_err(UpdateError::Other)?;
+        let replaced = guarded(
             StoreOperation::Update,
             self.timeout,
-            self.inner.update(session_key, session_state, &ttl),
-            UpdateError::Other,
+            (sealing.write)(&self.inner, &session_key, sealed, ttl, WriteMode::Replace),
+            |e| e,
             |e| Some(e.to_string()),
         )
         .await
+        .map_err(UpdateError::Other)?;
+        if replaced {
+            return Ok(session_key);
+        }
+        // The session ended between load and update: it becomes a new one, sealed for its
+        // new key.
+        self.save_sealed(sealing, &session_state, ttl)
+            .await
+            .map_err(super::as_update_error)
     }
 
     async fn update_ttl(

@@ -19,9 +19,10 @@
 //!
 //! On a server-side store the values are **sealed** ([`LifetimeStore::sealed`]): each is
 //! encrypted with AES-256-GCM under a key derived (HKDF-SHA256) from the session key, so a dump
-//! of Redis holds no music user token. A value in plaintext is refused (read as absent);
-//! [`LifetimeStore::accept_unsealed_until`] lets values written before sealing read for the
-//! time of a migration (sealed when the session is next written). The cookie store needs no sealing:
+//! of Redis holds no music user token, and bound to its session's key and its name, so a value
+//! copied into another session does not open. A value in plaintext is refused (read as absent);
+//! [`LifetimeStore::accept_earlier_values_until`] lets values written by an earlier version read
+//! for the time of a migration (sealed for their session when it is next written). The cookie store needs no sealing:
 //! actix-session's private cookies are already encrypted with the session key.
 //!
 //! With Redis, [`redis()`] also gives the [`RedisLedger`], which makes login states single-use
@@ -86,7 +87,7 @@ pub(crate) fn cookie_bytes(session: &actix_session::Session, extra: usize) -> us
     HOST_COOKIE_NAME.len() + 1 + (plain + 28).div_ceil(3) * 4
 }
 pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
-pub use lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
+pub use lifetime::{KeyedSessionStore, LifetimeStore, WriteMode, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;
 #[cfg(feature = "redis")]
 pub use redis::{

@@ -230,6 +230,23 @@ impl SessionStore for RedisStore {
     }
 }
 
+impl super::KeyedSessionStore for RedisStore {
+    async fn write(
+        &self,
+        key: &SessionKey,
+        state: SessionState,
+        ttl: &Duration,
+        mode: super::WriteMode,
+    ) -> anyhow::Result<bool> {
+        let body = serde_json::to_string(&state)?;
+        let only = match mode {
+            super::WriteMode::Create => "NX",
+            super::WriteMode::Replace => "XX",
+        };
+        self.set(key.as_ref(), body, ttl, only).await
+    }
+}
+
 /// Spent login states in Redis: `SET actix-apple-music:spent:<sha256 hex> 1 NX EX <ttl>`,
 /// atomic across every instance on the same Redis. Waits at most [`DEFAULT_STORE_TIMEOUT`],
 /// within the request's store time (see [`LifetimeStore::timeout`]); a failure refuses the

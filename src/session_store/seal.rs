@@ -9,11 +9,27 @@ use base64::Engine;
 
 use super::SessionState;
 
-/// What starts a sealed value: `aam1.` then base64url(nonce ‖ ciphertext ‖ tag).
+/// What starts a stored secret, and a session value sealed by an earlier version (bound to its
+/// name only): `aam1.` then base64url(nonce ‖ ciphertext ‖ tag).
 const SEALED_PREFIX: &str = "aam1.";
 
-/// AES-256-GCM under a key derived from the session key; each value's session key name is
-/// its associated data, so a sealed value cannot be moved to another name.
+/// What starts a sealed session value, bound to its name *and* its session's key: `aam2.` then
+/// base64url(nonce ‖ ciphertext ‖ tag).
+const SESSION_PREFIX: &str = "aam2.";
+
+/// How a sealed store treats a value that is not sealed in today's form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Earlier {
+    /// Only values sealed for their session read (the default).
+    Refused,
+    /// During a migration: values in plaintext, and values sealed by an earlier version
+    /// (bound to their name only), read too; they are sealed again when next written.
+    Accepted,
+}
+
+/// AES-256-GCM under a key derived from the session key. A session value's associated data
+/// is its session's key and its name, so a sealed value cannot be moved to another name or to
+/// another session; a stored secret's is its kind and owner.
 #[derive(Clone)]
 pub(super) struct Sealer {
     cipher: Arc<Aes256Gcm>,
@@ -21,8 +37,18 @@ pub(super) struct Sealer {
     previous: Arc<Vec<Aes256Gcm>>,
 }
 
+/// The associated data of a session value: its session's key and its name.
+fn session_aad(session_key: &str, name: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(session_key.len() + name.len() + 1);
+    aad.extend_from_slice(session_key.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(name.as_bytes());
+    aad
+}
+
 impl Sealer {
-    pub(super) fn new(key: &actix_web::cookie::Key) -> Self {
+    #[cfg(test)]
+    fn new(key: &actix_web::cookie::Key) -> Self {
         Self::derived(key, b"actix-apple-music session values v1")
     }
 
@@ -49,7 +75,8 @@ impl Sealer {
         }
     }
 
-    fn seal(&self, name: &str, value: &str) -> Option<String> {
+    /// `prefix` then base64url(nonce ‖ ciphertext ‖ tag) of `value` under the current key.
+    fn seal(&self, prefix: &str, aad: &[u8], value: &str) -> Option<String> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = self
             .cipher
@@ -57,28 +84,19 @@ impl Sealer {
                 &nonce,
                 Payload {
                     msg: value.as_bytes(),
-                    aad: name.as_bytes(),
+                    aad,
                 },
             )
             .ok()?;
         let mut bytes = nonce.to_vec();
         bytes.extend_from_slice(&sealed);
-        Some(format!("{SEALED_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Some(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
     }
 
-    /// The plain value; `None` for a sealed value that does not open (another key, tampered).
-    /// A value that was never sealed (written before sealing) is answered as it is when
-    /// `accept_plain`, else `None`.
-    fn open_or_plain(&self, name: &str, value: String, accept_plain: bool) -> Option<String> {
-        if !value.starts_with(SEALED_PREFIX) {
-            return accept_plain.then_some(value);
-        }
-        self.open(name, value)
-    }
-
-    /// The plain value of a sealed value; `None` when it is not sealed or does not open.
-    fn open(&self, name: &str, value: String) -> Option<String> {
-        let body = value.strip_prefix(SEALED_PREFIX)?;
+    /// The plain value of a value sealed with `prefix` and `aad` under the current key or a
+    /// previous one; `None` when it is not so sealed or does not open.
+    fn open(&self, prefix: &str, aad: &[u8], value: &str) -> Option<String> {
+        let body = value.strip_prefix(prefix)?;
         let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
         if bytes.len() < 12 {
             return None;
@@ -89,38 +107,65 @@ impl Sealer {
             .chain(self.previous.iter())
             .find_map(|cipher| {
                 cipher
-                    .decrypt(
-                        &nonce.into(),
-                        Payload {
-                            msg: sealed,
-                            aad: name.as_bytes(),
-                        },
-                    )
+                    .decrypt(&nonce.into(), Payload { msg: sealed, aad })
                     .ok()
             })?;
         String::from_utf8(plain).ok()
     }
 
-    pub(super) fn seal_state(&self, state: SessionState) -> Result<SessionState, anyhow::Error> {
+    /// The plain value of the session value `name` of the session `session_key`; `None` for a
+    /// value sealed for another session or name, under an unknown key, or tampered. Values not
+    /// sealed in today's form read only when `earlier` accepts them.
+    fn open_value(
+        &self,
+        session_key: &str,
+        name: &str,
+        value: String,
+        earlier: Earlier,
+    ) -> Option<String> {
+        if value.starts_with(SESSION_PREFIX) {
+            return self.open(SESSION_PREFIX, &session_aad(session_key, name), &value);
+        }
+        match earlier {
+            Earlier::Refused => None,
+            Earlier::Accepted if value.starts_with(SEALED_PREFIX) => {
+                self.open(SEALED_PREFIX, name.as_bytes(), &value)
+            }
+            Earlier::Accepted => Some(value),
+        }
+    }
+
+    /// Every value of the session `session_key`, sealed for it.
+    pub(super) fn seal_state(
+        &self,
+        session_key: &str,
+        state: &SessionState,
+    ) -> Result<SessionState, anyhow::Error> {
         state
-            .into_iter()
+            .iter()
             .map(|(name, value)| {
                 let sealed = self
-                    .seal(&name, &value)
+                    .seal(SESSION_PREFIX, &session_aad(session_key, name), value)
                     .ok_or_else(|| anyhow::anyhow!("a session value could not be sealed"))?;
-                Ok((name, sealed))
+                Ok((name.clone(), sealed))
             })
             .collect()
     }
 
-    /// Opens every value; values that do not open (and unsealed ones unless `accept_plain`)
-    /// are dropped, so the session reads as if they were never there.
-    pub(super) fn open_state(&self, state: SessionState, accept_plain: bool) -> SessionState {
+    /// Opens every value of the session `session_key`; values that do not open (sealed for
+    /// another session, tampered, and earlier forms unless `earlier` accepts them) are
+    /// dropped, so the session reads as if they were never there.
+    pub(super) fn open_state(
+        &self,
+        session_key: &str,
+        state: SessionState,
+        earlier: Earlier,
+    ) -> SessionState {
         let mut dropped = 0usize;
         let opened = state
             .into_iter()
             .filter_map(
-                |(name, value)| match self.open_or_plain(&name, value, accept_plain) {
+                |(name, value)| match self.open_value(session_key, &name, value, earlier) {
                     Some(plain) => Some((name, plain)),
                     None => {
                         dropped += 1;
@@ -130,7 +175,7 @@ impl Sealer {
             )
             .collect();
         if dropped > 0 {
-            log::warn!("session store: {dropped} session value(s) did not open (another session key, or not sealed) and were dropped");
+            log::warn!("session store: {dropped} session value(s) did not open (another session or session key, tampered, or not sealed) and were dropped");
         }
         opened
     }
@@ -187,13 +232,13 @@ impl SecretSealer {
 
     fn seal(&self, kind: &str, owner: &str, secret: &str) -> String {
         self.sealer
-            .seal(&format!("{kind}\0{owner}"), secret)
+            .seal(SEALED_PREFIX, format!("{kind}\0{owner}").as_bytes(), secret)
             .expect("AES-GCM seals any value that fits in memory")
     }
 
     fn open(&self, kind: &str, owner: &str, sealed: &str) -> Result<String, SealError> {
         self.sealer
-            .open(&format!("{kind}\0{owner}"), sealed.to_owned())
+            .open(SEALED_PREFIX, format!("{kind}\0{owner}").as_bytes(), sealed)
             .ok_or(SealError)
     }
 
@@ -254,7 +299,7 @@ mod tests {
             .is_err());
         // Not the session values' key: a session value does not open as a stored secret.
         let session_value = Sealer::new(&key)
-            .seal("refresh_token\0acct-1", "x")
+            .seal(SEALED_PREFIX, b"refresh_token\0acct-1", "x")
             .unwrap();
         assert!(sealer.open_refresh_token(&session_value, "acct-1").is_err());
         assert!(
@@ -265,48 +310,121 @@ mod tests {
     }
 
     #[test]
-    fn sealed_values_open_only_under_their_key_and_name() {
+    fn session_values_open_only_in_their_session_under_their_name_and_key() {
         let key = actix_web::cookie::Key::generate();
         let sealer = Sealer::new(&key);
+        let plain =
+            |name: &str| SessionState::from([(name.to_owned(), "{\"mut\":\"secret\"}".to_owned())]);
         let sealed = sealer
-            .seal("apple-music.identity", "{\"mut\":\"secret\"}")
+            .seal_state("session-a", &plain("apple-music.identity"))
             .unwrap();
-        assert!(sealed.starts_with(SEALED_PREFIX));
-        assert!(!sealed.contains("secret"));
+        let value = sealed["apple-music.identity"].clone();
+        assert!(value.starts_with(SESSION_PREFIX));
+        assert!(!value.contains("secret"));
+        let open = |session: &str, name: &str, value: &str, earlier| {
+            sealer.open_value(session, name, value.to_owned(), earlier)
+        };
         assert_eq!(
-            sealer
-                .open("apple-music.identity", sealed.clone())
-                .as_deref(),
+            open(
+                "session-a",
+                "apple-music.identity",
+                &value,
+                Earlier::Refused
+            )
+            .as_deref(),
             Some("{\"mut\":\"secret\"}")
         );
         assert_eq!(
-            sealer.open("apple-music.user", sealed.clone()),
+            sealer.open_state("session-a", sealed.clone(), Earlier::Refused),
+            plain("apple-music.identity")
+        );
+        // Copied into another session (someone who can write to the store): does not read,
+        // not even while migrating.
+        for earlier in [Earlier::Refused, Earlier::Accepted] {
+            assert_eq!(
+                open("session-b", "apple-music.identity", &value, earlier),
+                None
+            );
+            assert!(sealer
+                .open_state("session-b", sealed.clone(), earlier)
+                .is_empty());
+        }
+        assert_eq!(
+            open("session-a", "apple-music.user", &value, Earlier::Refused),
             None,
             "moved to another name"
         );
         let other = Sealer::new(&actix_web::cookie::Key::generate());
         assert_eq!(
-            other.open("apple-music.identity", sealed.clone()),
+            other.open_value(
+                "session-a",
+                "apple-music.identity",
+                value.clone(),
+                Earlier::Refused
+            ),
             None,
             "another key"
         );
-        let mut tampered = sealed.into_bytes();
+        let mut tampered = value.clone().into_bytes();
         let last = tampered.len() - 2;
         tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
         assert_eq!(
-            sealer.open("apple-music.identity", tampered),
+            open(
+                "session-a",
+                "apple-music.identity",
+                &tampered,
+                Earlier::Refused
+            ),
             None,
             "tampered"
         );
-        // Written before sealing: reads only while the migration switch is on.
+        assert_eq!(open("session-a", "x", "aam2.", Earlier::Refused), None);
+        assert_eq!(open("session-a", "x", "aam2.!!", Earlier::Refused), None);
+    }
+
+    #[test]
+    fn earlier_forms_read_only_while_migrating() {
+        let sealer = Sealer::new(&actix_web::cookie::Key::generate());
+        // Written before sealing.
         assert_eq!(
             sealer
-                .open_or_plain("app.cart", "[1]".into(), true)
+                .open_value("s", "app.cart", "[1]".into(), Earlier::Accepted)
                 .as_deref(),
             Some("[1]")
         );
-        assert_eq!(sealer.open_or_plain("app.cart", "[1]".into(), false), None);
-        assert_eq!(sealer.open("app.cart", "aam1.".into()), None);
+        assert_eq!(
+            sealer.open_value("s", "app.cart", "[1]".into(), Earlier::Refused),
+            None
+        );
+        // Sealed by an earlier version, bound to its name only.
+        let name_bound = sealer
+            .seal(SEALED_PREFIX, b"apple-music.identity", "{}")
+            .unwrap();
+        assert_eq!(
+            sealer
+                .open_value(
+                    "s",
+                    "apple-music.identity",
+                    name_bound.clone(),
+                    Earlier::Accepted
+                )
+                .as_deref(),
+            Some("{}")
+        );
+        assert_eq!(
+            sealer.open_value(
+                "s",
+                "apple-music.user",
+                name_bound.clone(),
+                Earlier::Accepted
+            ),
+            None,
+            "still bound to its name"
+        );
+        assert_eq!(
+            sealer.open_value("s", "apple-music.identity", name_bound, Earlier::Refused),
+            None
+        );
     }
 }

@@ -136,3 +136,28 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 }
+
+/// Writes under a chosen key, as a sealed `LifetimeStore` needs.
+impl actix_apple_music::session_store::KeyedSessionStore for MemoryStore {
+    async fn write(
+        &self,
+        key: &SessionKey,
+        state: State,
+        ttl: &Duration,
+        mode: actix_apple_music::session_store::WriteMode,
+    ) -> anyhow::Result<bool> {
+        use actix_apple_music::session_store::WriteMode;
+        self.check_write().await?;
+        let mut sessions = self.sessions.lock().unwrap();
+        let exists = sessions.contains_key(key.as_ref());
+        if exists != (mode == WriteMode::Replace) {
+            return Ok(false);
+        }
+        sessions.insert(key.as_ref().to_owned(), state);
+        self.ttls
+            .lock()
+            .unwrap()
+            .insert(key.as_ref().to_owned(), ttl.whole_seconds());
+        Ok(true)
+    }
+}

@@ -142,7 +142,7 @@ async fn sealed_values_round_trip_and_a_tampered_or_plaintext_one_does_not_read(
     let state = store.state(&keys[0]).unwrap();
     assert!(!state.is_empty());
     for (name, value) in &state {
-        assert!(value.starts_with("aam1."), "{name} is sealed");
+        assert!(value.starts_with("aam2."), "{name} is sealed");
         assert!(!value.contains("mut-sealed-at-rest"));
     }
     // Rotating: sealed under the old key, still opens (and is sealed again under the new one).
@@ -185,4 +185,96 @@ async fn sealed_values_round_trip_and_a_tampered_or_plaintext_one_does_not_read(
     );
     // Sealed again under the new key by the rotation: the old key alone no longer opens it.
     assert_eq!(me_with(&app, &cookie).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Someone who can write to the store but not read the session key copies a victim's sealed
+/// identity into their own session, or the victim's whole session under their own key: each
+/// value is sealed for its session's key, so neither reads as the victim.
+#[actix_web::test]
+async fn a_sealed_value_copied_into_another_session_does_not_read() {
+    use crate::common::memory_store::MemoryStore;
+    let signing = SigningKey::generate();
+    let store = MemoryStore::default();
+    let key = Key::generate();
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, signing).check_with_apple(false);
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let session = actix_session::SessionMiddleware::builder(
+        LifetimeStore::sealed(store.clone(), &key),
+        key.clone(),
+    )
+    .cookie_secure(false)
+    .build();
+    let app = test::init_service(
+        App::new()
+            .wrap(StoreFailures::around(session))
+            .configure(auth.mount("/auth/apple-music"))
+            .configure(test_util::routes::<AppleMusicStrategy>)
+            .route("/me", web::get().to(me)),
+    )
+    .await;
+    let identity = |token: &str| {
+        AppleMusicIdentity::new(
+            MusicUserToken::new(token),
+            time::OffsetDateTime::now_utc(),
+            Duration::from_secs(86_400),
+            Some(false),
+        )
+    };
+    let victim = test_util::sign_in::<AppleMusicStrategy>(&app, &identity("mut-victim")).await;
+    let victim_key = store.keys().pop().unwrap();
+    let attacker = test_util::sign_in::<AppleMusicStrategy>(&app, &identity("mut-attacker")).await;
+    let attacker_key = store.keys().into_iter().find(|k| *k != victim_key).unwrap();
+    let me_body = |cookie: Cookie<'static>| {
+        let app = &app;
+        async move {
+            let resp = test::call_service(
+                app,
+                test::TestRequest::get()
+                    .uri("/me")
+                    .insert_header(("accept", "application/json"))
+                    .cookie(cookie)
+                    .to_request(),
+            )
+            .await;
+            let status = resp.status();
+            (
+                status,
+                String::from_utf8(test::read_body(resp).await.to_vec()).unwrap(),
+            )
+        }
+    };
+    assert_eq!(
+        me_body(victim.clone()).await,
+        (StatusCode::OK, "mut-victim".into())
+    );
+    assert_eq!(
+        me_body(attacker.clone()).await,
+        (StatusCode::OK, "mut-attacker".into())
+    );
+    let victims = store.state(&victim_key).unwrap();
+    let attackers = store.state(&attacker_key).unwrap();
+
+    // The victim's identity value alone, moved into the attacker's session.
+    let mut planted = attackers.clone();
+    for (name, value) in &victims {
+        if name.ends_with(".id") {
+            planted.insert(name.clone(), value.clone());
+        }
+    }
+    assert_ne!(
+        planted, attackers,
+        "the identity value was found and copied"
+    );
+    store.set_state(&attacker_key, planted);
+    let (status, body) = me_body(attacker.clone()).await;
+    assert!(!body.contains("mut-victim"), "{status} {body}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The victim's whole session, under the attacker's key.
+    store.set_state(&attacker_key, victims);
+    let (status, body) = me_body(attacker).await;
+    assert!(!body.contains("mut-victim"), "{status} {body}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The victim is still signed in.
+    assert_eq!(me_body(victim).await, (StatusCode::OK, "mut-victim".into()));
 }
