@@ -22,6 +22,9 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use common::{form, page_data, KEY_ID, TEAM_ID};
 use serde_json::Value;
 
+#[path = "redis/topologies.rs"]
+mod topologies;
+
 const PREFIX: &str = "/auth/apple-music";
 const HTML: &str = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8";
 
@@ -208,6 +211,7 @@ struct Client {
 struct Answer {
     status: StatusCode,
     content_type: String,
+    retry_after: Option<String>,
     body: String,
 }
 
@@ -264,10 +268,12 @@ impl Client {
                 .map(|v: &header::HeaderValue| v.to_str().unwrap().to_owned())
         };
         let content_type = header_text(header::CONTENT_TYPE).unwrap_or_default();
+        let retry_after = header_text(header::RETRY_AFTER);
         let body = resp.body().limit(1 << 20).await.unwrap();
         Answer {
             status: resp.status(),
             content_type,
+            retry_after,
             body: String::from_utf8_lossy(&body).into_owned(),
         }
     }
@@ -629,10 +635,18 @@ async fn slow(user: AppleMusicUser, session: actix_session::Session) -> HttpResp
 /// An instance that keeps accounts in Redis: the account is the music user token's part
 /// before its first `-` (`ada-1` → `ada`).
 async fn accounts_instance(redis_url: &str, pem: &str, key: &Key) -> String {
+    let target = session_store::RedisTarget::Node(redis_url.to_owned());
+    accounts_instance_at(&target, pem, key).await
+}
+
+/// [`accounts_instance`] on any Redis topology.
+async fn accounts_instance_at(target: &session_store::RedisTarget, pem: &str, key: &Key) -> String {
     let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::from_pem(pem).unwrap())
         .check_with_apple(false)
         .user_token_lifetime(Duration::from_secs(3600));
-    let redis = session_store::redis(redis_url, key).await.unwrap();
+    let redis = session_store::redis_at(target, &session_store::SessionKeys::new(key.clone()))
+        .await
+        .unwrap();
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap())
         .state_ledger(redis.ledger())
         .accounts(redis.accounts())

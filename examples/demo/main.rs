@@ -9,7 +9,7 @@
 //! without an Apple account. With `APPLE_MUSIC_TEAM_ID`, `APPLE_MUSIC_KEY_ID` and
 //! `APPLE_MUSIC_PRIVATE_KEY_PATH` (or `APPLE_MUSIC_PRIVATE_KEY`) set it uses Apple's real
 //! MusicKit. Other variables: `BIND` (default `127.0.0.1:8080`), `SESSION_KEY` (base64 of at
-//! least 64 bytes, shared by instances), `SESSION_REDIS_URL` (Redis sessions; needs
+//! least 64 bytes, shared by instances), `SESSION_REDIS_URL` or `SESSION_REDIS_SENTINELS` + `SESSION_REDIS_SENTINEL_MASTER` or `SESSION_REDIS_CLUSTER` (Redis sessions; needs
 //! `--features redis`), `INSECURE_COOKIES=1` (send the session cookie without `Secure`, for
 //! plain-HTTP clients other than browsers on localhost), `AUTH_RATE_LIMIT_PER_MINUTE` (per
 //! client address on the sign-in routes; default 300, `0` switches it off),
@@ -183,33 +183,50 @@ async fn me(
     }))
 }
 
-/// Where the demo keeps sessions: private cookies, or Redis with `SESSION_REDIS_URL`.
+/// Where the demo keeps sessions: private cookies, or Redis with `SESSION_REDIS_URL` (one
+/// node), `SESSION_REDIS_SENTINELS` + `SESSION_REDIS_SENTINEL_MASTER`, or
+/// `SESSION_REDIS_CLUSTER`.
 enum Sessions {
     Cookie,
     #[cfg(feature = "redis")]
     Redis(Box<actix_apple_music::session_store::RedisSessions>),
 }
 
+#[cfg(feature = "redis")]
 async fn sessions(keys: &SessionKeys) -> Result<Sessions, String> {
-    let Some(url) = std::env::var("SESSION_REDIS_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    else {
-        println!("Sessions: in private cookies (set SESSION_REDIS_URL for Redis).");
+    use actix_apple_music::session_store::{self, RedisTarget};
+    let Some(target) = RedisTarget::from_env().map_err(|e| e.to_string())? else {
+        println!("Sessions: in private cookies (set SESSION_REDIS_URL, SESSION_REDIS_SENTINELS or SESSION_REDIS_CLUSTER for Redis).");
         return Ok(Sessions::Cookie);
     };
-    #[cfg(feature = "redis")]
-    {
-        let redis = actix_apple_music::session_store::redis_with_keys(url.trim(), keys)
-            .await
-            .map_err(|e| e.to_string())?;
-        println!("Sessions: in Redis (SESSION_REDIS_URL), values sealed with the session key; login states single-use across instances.");
-        Ok(Sessions::Redis(Box::new(redis)))
-    }
-    #[cfg(not(feature = "redis"))]
-    {
-        let _ = (url, keys);
-        Err("SESSION_REDIS_URL is set, but this demo was built without Redis support: run it with `cargo run --example demo --features redis`".into())
+    let redis = session_store::redis_at(&target, keys)
+        .await
+        .map_err(|e| e.to_string())?;
+    let topology = match target {
+        RedisTarget::Sentinel { .. } => "the primary of a Sentinel group",
+        RedisTarget::Cluster(_) => "a Cluster",
+        _ => "one node",
+    };
+    println!("Sessions: in Redis ({topology}), values sealed with the session key; login states single-use across instances.");
+    Ok(Sessions::Redis(Box::new(redis)))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn sessions(_keys: &SessionKeys) -> Result<Sessions, String> {
+    let named = [
+        "SESSION_REDIS_URL",
+        "SESSION_REDIS_SENTINELS",
+        "SESSION_REDIS_SENTINEL_MASTER",
+        "SESSION_REDIS_CLUSTER",
+    ]
+    .into_iter()
+    .find(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+    match named {
+        Some(name) => Err(format!("{name} is set, but this demo was built without Redis support: run it with `cargo run --example demo --features redis`")),
+        None => {
+            println!("Sessions: in private cookies (build with --features redis and set SESSION_REDIS_URL for Redis).");
+            Ok(Sessions::Cookie)
+        }
     }
 }
 

@@ -64,6 +64,8 @@ mod middleware;
 mod raw_cookie;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_link;
 mod rotation;
 mod seal;
 
@@ -91,7 +93,12 @@ pub use lifetime::{KeyedSessionStore, LifetimeStore, WriteMode, DEFAULT_STORE_TI
 pub use middleware::Sessions;
 #[cfg(feature = "redis")]
 pub use redis::{
-    redis, redis_with_keys, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX,
+    redis, redis_at, redis_with_keys, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX,
+};
+#[cfg(feature = "redis")]
+pub use redis_link::{
+    RedisTarget, SESSION_REDIS_CLUSTER, SESSION_REDIS_SENTINELS, SESSION_REDIS_SENTINEL_MASTER,
+    SESSION_REDIS_URL,
 };
 pub use rotation::{SessionKeys, TouchRotated};
 pub use seal::{SealError, SecretSealer};

@@ -8,10 +8,10 @@ use actix_session::storage::{
 };
 use actix_web::cookie::time::Duration;
 use futures_util::future::LocalBoxFuture;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, Value};
 
 use super::lifetime::{LifetimeStore, DEFAULT_STORE_TIMEOUT};
+use super::redis_link::{Link, RedisTarget};
 use super::SessionState;
 
 /// Connects to Redis at `url` (`redis://[:password@]host:port[/db]`): a [`RedisStore`] in a
@@ -35,7 +35,31 @@ pub async fn redis_with_keys(
     url: &str,
     keys: &super::SessionKeys,
 ) -> Result<RedisSessions, crate::ConfigError> {
-    let store = RedisStore::connect(url).await?;
+    redis_at(&RedisTarget::Node(url.to_owned()), keys).await
+}
+
+/// [`redis_with_keys`] on any [`RedisTarget`]: one node, a Sentinel group's primary (followed
+/// across failovers) or a Cluster. Sessions, login states and account records are the same on
+/// each; on a Cluster every key stands alone or shares a hash tag with the keys it must move
+/// with, so no command spans two slots.
+///
+/// ```no_run
+/// # async fn run(keys: actix_apple_music::session_store::SessionKeys) -> Result<(), Box<dyn std::error::Error>> {
+/// use actix_apple_music::session_store::{self, RedisTarget};
+///
+/// // SESSION_REDIS_URL, or SESSION_REDIS_SENTINELS with SESSION_REDIS_SENTINEL_MASTER,
+/// // or SESSION_REDIS_CLUSTER.
+/// if let Some(target) = RedisTarget::from_env()? {
+///     let redis = session_store::redis_at(&target, &keys).await?;
+///     # let _ = redis;
+/// }
+/// # Ok(()) }
+/// ```
+pub async fn redis_at(
+    target: &RedisTarget,
+    keys: &super::SessionKeys,
+) -> Result<RedisSessions, crate::ConfigError> {
+    let store = RedisStore::connect_to(target).await?;
     Ok(RedisSessions {
         accounts: Default::default(),
         ledger: RedisLedger {
@@ -89,7 +113,7 @@ impl RedisSessions {
 /// keeps values in plaintext.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    link: Link,
 }
 
 impl fmt::Debug for RedisStore {
@@ -102,48 +126,21 @@ impl RedisStore {
     /// Connects to `url` and checks that Redis answers (`PING`). The error names the URL
     /// without its password.
     pub async fn connect(url: &str) -> Result<Self, crate::ConfigError> {
-        let shown = redact_url(url);
-        let fail = |cause: &dyn fmt::Display| crate::ConfigError::Invalid {
-            name: "SESSION_REDIS_URL".into(),
-            value: shown.clone(),
-            expected: format!(
-                "a reachable Redis server, redis://[:password@]host:port[/db] ({})",
-                first_line(&cause.to_string())
-            ),
-        };
-        let client = redis::Client::open(url).map_err(|e| fail(&e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(DEFAULT_STORE_TIMEOUT)
-            // One attempt per reconnection, no backoff (its first delay is a second): while
-            // Redis is away a request gets its 503 at once, and the first one after it is
-            // back reconnects.
-            .set_number_of_retries(0);
-        let connect = ConnectionManager::new_with_config(client, config);
-        let connection = actix_web::rt::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| fail(&"no answer within 1 s"))?
-            .map_err(|e| fail(&e))?;
-        let store = RedisStore { connection };
-        store
-            .run::<String>(&redis::cmd("PING"))
-            .await
-            .map_err(|e| fail(&e))?;
-        Ok(store)
+        Self::connect_to(&RedisTarget::Node(url.to_owned())).await
     }
 
-    /// Runs `cmd`; when the connection was lost, once more on the new one (which the
-    /// connection manager opens at the first failure). A `SET … NX` that reached Redis before
-    /// the connection broke reads as "taken" on the second try: a sign-in is refused, never
-    /// let through twice.
+    /// Connects to `target` and checks that it answers (`PING`). The error names the
+    /// environment variable of the target's kind and the target without its password.
+    pub async fn connect_to(target: &RedisTarget) -> Result<Self, crate::ConfigError> {
+        Ok(RedisStore {
+            link: Link::connect(target).await?,
+        })
+    }
+
+    /// Runs `cmd`; a command that met a lost connection is sent once more on a new one (see
+    /// [`RedisTarget`] for how each topology finds it).
     pub(crate) async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
-        let mut connection = self.connection.clone();
-        match cmd.query_async(&mut connection).await {
-            Err(e) if e.is_io_error() || e.is_unrecoverable_error() => {
-                cmd.query_async(&mut connection).await
-            }
-            answer => answer,
-        }
+        self.link.run(cmd).await
     }
 
     /// `SET key body <NX|XX> EX ttl`: whether Redis set it (`NX`: the key was free, `XX`: it
@@ -168,8 +165,6 @@ impl RedisStore {
         Ok(!matches!(answer, Value::Nil))
     }
 }
-
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SessionStore for RedisStore {
     async fn load(&self, session_key: &SessionKey) -> Result<Option<SessionState>, LoadError> {
@@ -304,27 +299,5 @@ impl crate::single_use::StateLedger for RedisLedger {
                     )))
                 })
         })
-    }
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(200)
-        .collect()
-}
-
-/// `url` with any password replaced by `***`.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(not a URL)".into(),
     }
 }
