@@ -157,6 +157,23 @@ stop
 start INSECURE_COOKIES=1 SESSION_KEY="$key_b"
 [ "$(status_of -b "$tmp/rot" "$base/me")" = 200 ] || fail "the session was not written again under the new key"
 stop
+# Metrics: METRICS_BIND serves Prometheus text on a listener of its own; a sign-in and a
+# refused callback are counted (with the reason), the developer token's seconds left are there,
+# and no token or state is.
+mport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start INSECURE_COOKIES=1 METRICS_BIND="127.0.0.1:$mport"
+sign_in "$tmp/m" sandbox.token-metrics-secret
+curl -s -o /dev/null -H 'Accept: application/json' --data 'code=x&state=forged-state-secret' \
+  "$base/auth/apple-music/callback"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$base/metrics")" = 404 ] || fail "metrics on the public listener"
+metrics=$(curl -s "http://127.0.0.1:$mport/metrics")
+echo "$metrics" | grep -q 'actix_apple_music_sign_ins_total{.*outcome="success"' || fail "no sign-in counted: $metrics"
+echo "$metrics" | grep 'actix_apple_music_sign_ins_total{.*outcome="failure"' | grep -q 'reason="' \
+  || fail "no failed sign-in with its reason: $metrics"
+echo "$metrics" | grep -q '^actix_apple_music_developer_token_seconds_left [1-9]' || fail "no developer-token gauge: $metrics"
+echo "$metrics" | grep -q 'secret' && fail "a token or state in the metrics: $metrics"
+stop
+
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 if env BIND="127.0.0.1:$port" SESSION_KEY_PREVIOUS="not base64!" "$demo" >"$tmp/bad" 2>&1; then
   fail "a bad SESSION_KEY_PREVIOUS did not stop the demo"

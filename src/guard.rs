@@ -117,7 +117,7 @@ impl ResponseError for GuardError {
                     "login_url": login_url,
                 })),
             GuardError::NotMounted => {
-                log::error!("{self}");
+                tracing::error!("{self}");
                 HttpResponse::InternalServerError().finish()
             }
             GuardError::Unavailable(e) => e.error_response(),
@@ -450,7 +450,7 @@ fn read_user<S: Strategy, U: DeserializeOwned + 'static>(
         Err(()) => {
             static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
             if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-                log::warn!(
+                tracing::warn!(
                     "the app's user value in the session does not read as `{}`: take `SignedIn<_, YourUser>` (or `AppleMusicUser<YourUser>`) to read it (logged once)",
                     std::any::type_name::<U>()
                 );

@@ -59,6 +59,29 @@ impl HttpClient {
         timeout: std::time::Duration,
         limit: usize,
     ) -> Result<oauth2::HttpResponse, std::io::Error> {
+        let endpoint = match request.uri().path().rsplit('/').next() {
+            Some("token") => "token",
+            Some("keys") => "keys",
+            Some("revoke") => "revoke",
+            _ => "other",
+        };
+        let started = std::time::Instant::now();
+        let answer = self.send(request, timeout, limit).await;
+        let outcome = match &answer {
+            Ok(answer) => crate::audit::status_class(answer.status().as_u16()),
+            Err(_) => "unavailable",
+        };
+        crate::audit::apple_call(endpoint, outcome, started.elapsed());
+        answer
+    }
+
+    /// [`exchange`](Self::exchange) without its metrics.
+    async fn send(
+        &self,
+        request: oauth2::HttpRequest,
+        timeout: std::time::Duration,
+        limit: usize,
+    ) -> Result<oauth2::HttpResponse, std::io::Error> {
         #[cfg(feature = "test-util")]
         if let Some(answer) = &self.in_process {
             return Ok(answer(&request));

@@ -165,6 +165,7 @@
 pub mod accounts;
 mod apple_id;
 mod apple_music;
+pub mod audit;
 mod clock;
 pub mod developer_token;
 mod error;

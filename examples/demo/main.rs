@@ -13,9 +13,11 @@
 //! `--features redis`), `INSECURE_COOKIES=1` (send the session cookie without `Secure`, for
 //! plain-HTTP clients other than browsers on localhost), `AUTH_RATE_LIMIT_PER_MINUTE` (per
 //! client address on the sign-in routes; default 300, `0` switches it off),
-//! `APPLE_MUSIC_LOGIN_PAGE` and the rest of `AppleMusicConfig::from_env`'s list.
+//! `METRICS_BIND` (serve the crate's metrics in Prometheus text at `GET /metrics` on this
+//! address of its own), `APPLE_MUSIC_LOGIN_PAGE` and the rest of `AppleMusicConfig::from_env`'s list.
 
 mod accounts;
+mod metrics_listener;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
@@ -467,6 +469,7 @@ fn main() -> ExitCode {
 #[actix_web::main]
 async fn run() -> Result<(), String> {
     let keys = session_keys()?;
+    metrics_listener::start()?;
     let store = sessions(&keys).await?;
     let limiter = rate_limiter()?;
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());

@@ -66,7 +66,7 @@ impl ResponseError for AccountError {
                 })),
             AccountError::Unavailable(e) => e.error_response(),
             AccountError::NotConfigured => {
-                log::error!("{self}");
+                tracing::error!("{self}");
                 HttpResponse::InternalServerError().finish()
             }
         }
@@ -154,7 +154,11 @@ impl CurrentAccount {
         self.session.renew();
         self.accounts
             .sign_out_others(&self.session, &self.record, entry)
-            .await
-            .map(drop)
+            .await?;
+        crate::audit::emit(crate::audit::AuditEvent::SignedOutEverywhere {
+            account: self.record.account.clone(),
+            but_this_session: true,
+        });
+        Ok(())
     }
 }

@@ -283,7 +283,12 @@ impl Accounts {
     /// Signs every session of `account` out, on every instance that shares the store, at its
     /// next request. Answers when the mark is set.
     pub async fn sign_out_everywhere(&self, account: &str) -> Result<(), AccountsError> {
-        self.mark(account, EVERYWHERE_FIELD).await.map(drop)
+        self.mark(account, EVERYWHERE_FIELD).await?;
+        crate::audit::emit(crate::audit::AuditEvent::SignedOutEverywhere {
+            account: account.to_owned(),
+            but_this_session: false,
+        });
+        Ok(())
     }
 
     /// Asks every session of `account` that holds an identity of strategy `strategy` (its
@@ -295,7 +300,12 @@ impl Accounts {
         account: &str,
         strategy: &str,
     ) -> Result<(), AccountsError> {
-        self.mark(account, strategy).await.map(drop)
+        self.mark(account, strategy).await?;
+        crate::audit::emit(crate::audit::AuditEvent::ReloginAsked {
+            account: account.to_owned(),
+            strategy: strategy.to_owned(),
+        });
+        Ok(())
     }
 
     /// Signs out, everywhere, every account a provider's subject was linked to at sign-in
@@ -328,6 +338,10 @@ impl Accounts {
                 .mark(account, EVERYWHERE_FIELD, millis(at), false)
                 .await?;
             self.forget_cached(account);
+            crate::audit::emit(crate::audit::AuditEvent::SignedOutEverywhere {
+                account: account.clone(),
+                but_this_session: false,
+            });
         }
         Ok(accounts)
     }
@@ -371,7 +385,7 @@ impl Accounts {
         );
         actix_web::rt::spawn(async move {
             if let Err(e) = store.touch(&account, &sid, now).await {
-                log::warn!("could not note a session as seen: {e}");
+                tracing::warn!("could not note a session as seen: {e}");
             }
         });
     }
@@ -418,7 +432,7 @@ impl Accounts {
     /// Removes a session from its account's index (a logout).
     pub(crate) async fn unbind(&self, record: &SessionRecord) {
         if let Err(e) = self.store.remove(&record.account, &record.sid).await {
-            log::warn!("could not remove a signed-out session from its account's index: {e}");
+            tracing::warn!("could not remove a signed-out session from its account's index: {e}");
         }
     }
 
@@ -476,7 +490,7 @@ pub(crate) enum Standing {
 
 pub(crate) fn write_record(session: &Session, record: &SessionRecord) {
     if let Err(e) = session.insert(ACCOUNT_KEY, record) {
-        log::warn!("could not store the session's account record: {e}");
+        tracing::warn!("could not store the session's account record: {e}");
     }
 }
 

@@ -244,11 +244,13 @@ pub(crate) async fn notifications(
     let mut event = match verify(strategy, &body, auth.flow_options().now()).await {
         Ok(event) => event,
         Err(e) => {
-            log::info!("Sign in with Apple notification refused: {}", e.reason);
+            tracing::info!("Sign in with Apple notification refused: {}", e.reason);
             return e.response();
         }
     };
-    log::info!("Sign in with Apple notification: {}", event.kind.as_str());
+    crate::audit::emit(crate::audit::AuditEvent::NotificationReceived {
+        kind: event.kind.as_str().to_owned(),
+    });
     // Spent first: each event reaches the app once, whatever happens below.
     let once = StateId::new(
         "apple-id.notification",
@@ -263,7 +265,7 @@ pub(crate) async fn notifications(
     let fresh = match auth.ledger().spend(&once, keep).await {
         Ok(fresh) => fresh,
         Err(e) => {
-            log::error!("{e}");
+            tracing::error!("{e}");
             return NotificationError {
                 reason: "session_store_unavailable",
                 unavailable: true,
@@ -272,7 +274,7 @@ pub(crate) async fn notifications(
         }
     };
     if !fresh {
-        log::info!("a repeated Sign in with Apple notification (already handed to the app)");
+        tracing::info!("a repeated Sign in with Apple notification (already handed to the app)");
     }
     // A new event signs out every session of the person, now. A repeated one (Apple delivers
     // again, e.g. after a 503 of ours) signs out as of the event's time only: a person who

@@ -120,6 +120,19 @@ impl AppleIdStrategy {
     /// here: oauth2's revocation request insists on an `https` URL, and the stand-ins of
     /// development and tests speak plain HTTP.)
     pub async fn revoke(&self, token: &RefreshToken) -> Revocation {
+        let revocation = self.send_revocation(token).await;
+        crate::audit::emit(crate::audit::AuditEvent::Revocation {
+            outcome: match revocation {
+                Revocation::Revoked => "revoked",
+                Revocation::Refused { .. } => "refused",
+                Revocation::Unavailable { .. } => "unavailable",
+            },
+        });
+        revocation
+    }
+
+    /// [`revoke`](Self::revoke) without its audit event.
+    async fn send_revocation(&self, token: &RefreshToken) -> Revocation {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &self.config.client_id)
             .append_pair("client_secret", &self.client_secret())

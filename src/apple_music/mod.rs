@@ -36,6 +36,7 @@ pub mod env;
 mod error;
 mod identity;
 mod manual;
+mod name;
 pub(crate) mod page;
 mod user;
 
@@ -62,8 +63,7 @@ use crate::strategy::{Authenticator, CallbackParams, FlowOptions, LoginRequest, 
 use api::AppleMusicApi;
 use page::{PageTemplate, ScriptAsset};
 
-/// Session namespace and name of the strategy.
-pub const STRATEGY_NAME: &str = "apple-music";
+pub use name::STRATEGY_NAME;
 
 /// Signs users in with Apple Music. Mount it with an [`Authenticator`]:
 ///
@@ -230,7 +230,7 @@ impl AppleMusicStrategy {
         match self.api.storefront(identity.music_user_token()).await {
             Ok(storefront) => Ok(identity.verified(storefront)),
             Err(error) => {
-                log::info!("Apple Music did not verify a new sign-in: {error}");
+                tracing::info!("Apple Music did not verify a new sign-in: {error}");
                 match error.into_sign_in_error(self.config.unavailable_policy) {
                     Some(failure) => Err(failure),
                     None => Ok(identity.unverified()),

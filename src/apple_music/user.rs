@@ -52,7 +52,7 @@ impl<U> SignedIn<AppleMusicStrategy, U> {
             .send(request, Some(self.identity().music_user_token()))
             .await;
         if personal && matches!(result, Err(ApiError::UserTokenRejected)) {
-            log::info!("Apple Music refused a user's token: the identity is invalidated");
+            tracing::info!("Apple Music refused a user's token: the identity is invalidated");
             self.invalidate();
             return Err(ApiError::ReloginRequired {
                 login_url: self.login_url(true),

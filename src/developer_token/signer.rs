@@ -436,11 +436,23 @@ impl DeveloperTokenSigner {
             let pair = self.inner.tokens.load();
             if let Some(current) = &pair.current {
                 if now < current.0.refresh_at {
+                    self.report_seconds_left(current, now);
                     return current.clone();
                 }
             }
         }
-        self.rotate(now)
+        let token = self.rotate(now);
+        self.report_seconds_left(&token, now);
+        token
+    }
+
+    /// Sets the gauge of the seconds left on the token in use (see [`crate::audit`]).
+    fn report_seconds_left(&self, token: &DeveloperToken, now: OffsetDateTime) {
+        let gauge = match self.inner.config.service {
+            Service::SignInWithApple => crate::audit::CLIENT_SECRET_SECONDS_LEFT,
+            Service::AppleMusic | Service::MusicApi => crate::audit::DEVELOPER_TOKEN_SECONDS_LEFT,
+        };
+        metrics::gauge!(gauge).set((token.expires_at() - now).whole_seconds() as f64);
     }
 
     #[cold]
@@ -474,7 +486,7 @@ impl DeveloperTokenSigner {
                     current: Some(fresh.clone()),
                     previous,
                 }));
-                log::debug!(
+                tracing::debug!(
                     "signed a new developer token, valid until {}",
                     fresh.expires_at()
                 );
@@ -482,7 +494,7 @@ impl DeveloperTokenSigner {
             }
             Err(e) => {
                 // Cannot happen with a key that signed at start-up; keep serving what we have.
-                log::error!("could not sign a new developer token: {e}");
+                tracing::error!("could not sign a new developer token: {e}");
                 pair.current
                     .clone()
                     .expect("the signer holds a token from start-up")

@@ -147,7 +147,7 @@ pub(crate) fn after_save(effect: AfterSave) -> Option<AfterSave> {
 }
 
 pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
-    log::error!(
+    tracing::error!(
         "session store: could not {} a session: {cause}",
         operation.as_str()
     );
@@ -160,7 +160,7 @@ pub(super) fn record(operation: StoreOperation, cause: &dyn fmt::Display) {
     if reported.is_err() {
         static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            log::error!(
+            tracing::error!(
                 "session store failures are not reported: no StoreFailures around SessionMiddleware \
                  (use StoreFailures::around(session_middleware)); clients get actix-session's bare 500 (logged once)"
             );
@@ -253,7 +253,7 @@ where
                 });
             };
             if !effects.is_empty() {
-                log::warn!(
+                tracing::warn!(
                     "a sign-in's session could not be saved: its after-save effects did not run"
                 );
             }

@@ -100,13 +100,19 @@ async fn guarded<T, E>(
     timed_out: impl FnOnce(anyhow::Error) -> E,
     describe: impl FnOnce(&E) -> Option<String>,
 ) -> Result<T, E> {
-    let result = match super::failures::within_store_time(timeout, call).await {
-        Some(result) => result,
-        None => Err(timed_out(anyhow::anyhow!(
-            "no answer within {} ms (the request's store time)",
-            timeout.as_millis()
-        ))),
+    let started = std::time::Instant::now();
+    let (result, outcome) = match super::failures::within_store_time(timeout, call).await {
+        Some(Ok(answer)) => (Ok(answer), "ok"),
+        Some(Err(e)) => (Err(e), "error"),
+        None => (
+            Err(timed_out(anyhow::anyhow!(
+                "no answer within {} ms (the request's store time)",
+                timeout.as_millis()
+            ))),
+            "timeout",
+        ),
     };
+    crate::audit::store_operation(operation.as_str(), outcome, started.elapsed());
     if let Err(e) = &result {
         if let Some(cause) = describe(e) {
             record(operation, &cause);

@@ -175,7 +175,7 @@ impl Sealer {
             )
             .collect();
         if dropped > 0 {
-            log::warn!("session store: {dropped} session value(s) did not open (another session or session key, tampered, or not sealed) and were dropped");
+            tracing::warn!("session store: {dropped} session value(s) did not open (another session or session key, tampered, or not sealed) and were dropped");
         }
         opened
     }

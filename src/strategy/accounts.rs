@@ -83,7 +83,7 @@ impl<S: Strategy> Authenticator<S> {
         user: Option<&serde_json::Value>,
     ) -> Result<Option<SessionRecord>, FlowError> {
         let unavailable = |e: crate::accounts::AccountsError| {
-            log::error!("{e}");
+            tracing::error!("{e}");
             FlowError::StoreUnavailable {
                 detail: "the account store did not answer".into(),
             }

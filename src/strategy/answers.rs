@@ -51,11 +51,11 @@ impl<S: Strategy> Authenticator<S> {
         req: &HttpRequest,
         error: &SignInError<S::Error>,
     ) -> HttpResponse {
-        log::info!(
-            "sign-in failed: {} ({})",
-            error.kind().as_str(),
-            error.reason()
-        );
+        crate::audit::emit(crate::audit::AuditEvent::SignInFailed {
+            strategy: self.strategy.name().to_owned(),
+            family: error.kind().as_str(),
+            reason: error.reason().to_owned(),
+        });
         if let Some(handler) = &self.failure_handler {
             return handler(req, error);
         }

@@ -1,6 +1,7 @@
 //! The [`Authenticator`]: a strategy mounted on an app, and everything around it that is not
 //! provider-specific (login state, the app's hook, the session, the answers).
 
+use crate::audit::AuditEvent;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -324,7 +325,7 @@ impl<S: Strategy> Authenticator<S> {
         );
         let shared_accounts = self.accounts.as_ref().is_some_and(Accounts::is_shared);
         if first_mount && shared_accounts && !self.ledger.is_shared() {
-            log::warn!(
+            tracing::warn!(
                 "the `{}` authenticator keeps accounts in a shared store (several instances) but \
                  spends login states in process: a state could be spent once per instance. Give \
                  every authenticator the shared ledger: .state_ledger(redis.ledger())",
@@ -368,7 +369,7 @@ impl<S: Strategy> Authenticator<S> {
 
     fn unreadable(&self, session: &Session) -> Option<S::Identity> {
         if !self.unreadable_logged.swap(true, Ordering::Relaxed) {
-            log::warn!(
+            tracing::warn!(
                 "a stored `{}` identity no longer reads (written by another version?): asking for a fresh sign-in (logged once)",
                 self.keys.name
             );
@@ -422,7 +423,7 @@ impl<S: Strategy> Authenticator<S> {
         user: Option<&serde_json::Value>,
     ) -> Result<(), FlowError> {
         let fail = |e: actix_session::SessionInsertError| {
-            log::error!("could not store the identity in the session: {e}");
+            tracing::error!("could not store the identity in the session: {e}");
             FlowError::malformed("the session could not hold the identity")
         };
         session.renew();
@@ -454,7 +455,7 @@ impl<S: Strategy> Authenticator<S> {
             self.options.state_ttl.as_secs() as i64,
         );
         session.insert(&self.keys.login, &logins).map_err(|e| {
-            log::error!("could not store the login state: {e}");
+            tracing::error!("could not store the login state: {e}");
             FlowError::malformed("the session could not hold the login state")
         })?;
         self.record_lifetime(session, Some(&pending));
@@ -477,7 +478,7 @@ impl<S: Strategy> Authenticator<S> {
         if logins.is_empty() {
             session.remove(&self.keys.login);
         } else if let Err(e) = session.insert(&self.keys.login, &logins) {
-            log::warn!("could not keep the other pending logins: {e}");
+            tracing::warn!("could not keep the other pending logins: {e}");
         }
         let ttl = self.options.state_ttl;
         let age = self.now().unix_timestamp().saturating_sub(pending.created);
@@ -486,18 +487,21 @@ impl<S: Strategy> Authenticator<S> {
         }
         let id = StateId::new(&self.keys.name, &pending.state);
         let left = ttl.saturating_sub(Duration::from_secs(age as u64));
-        match self
+        let started = std::time::Instant::now();
+        let spent = self
             .ledger
             .spend(&id, left.max(Duration::from_secs(1)))
-            .await
-        {
+            .await;
+        let outcome = if spent.is_ok() { "ok" } else { "error" };
+        crate::audit::store_operation("spend", outcome, started.elapsed());
+        match spent {
             Ok(true) => Ok(pending.return_to),
             Ok(false) => {
-                log::warn!("a spent login state came back (a replay or a parallel callback)");
+                tracing::warn!("a spent login state came back (a replay or a parallel callback)");
                 Err(FlowError::StateMismatch)
             }
             Err(e) => {
-                log::error!("{e}");
+                tracing::error!("{e}");
                 Err(FlowError::StoreUnavailable {
                     detail: "the single-use state ledger did not answer".into(),
                 })
@@ -558,6 +562,13 @@ impl<S: Strategy> Authenticator<S> {
         };
         self.store_sign_in(req, &session, &identity, user.as_ref())
             .await?;
+        let signed_in = AuditEvent::SignedIn {
+            strategy: self.strategy.name().to_owned(),
+            account: crate::accounts::Accounts::record(&session).map(|r| r.account),
+        };
+        effects
+            .borrow_mut()
+            .insert(0, Box::pin(async move { crate::audit::emit(signed_in) }));
         let effects = std::mem::take(&mut *effects.borrow_mut());
         for effect in effects {
             if let Some(now) = crate::session_store::after_save(effect) {

@@ -101,7 +101,7 @@ impl<S: Strategy> Authenticator<S> {
             session.insert(LIFETIME_KEY, text)
         };
         if let Err(e) = written {
-            log::warn!("could not record the session's lifetime: {e}");
+            tracing::warn!("could not record the session's lifetime: {e}");
         }
     }
 
@@ -110,7 +110,7 @@ impl<S: Strategy> Authenticator<S> {
     pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
         session.remove(&self.keys.identity);
         if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
-            log::warn!("could not mark the session for re-authentication: {e}");
+            tracing::warn!("could not mark the session for re-authentication: {e}");
         }
         self.refresh_until(session);
     }

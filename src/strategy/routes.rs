@@ -112,9 +112,14 @@ pub(super) async fn logout<S: Strategy>(
         }));
     }
     let session = req.get_session();
-    if let (Some(accounts), Some(record)) = (auth.account_store(), Accounts::record(&session)) {
-        accounts.unbind(&record).await;
+    let record = Accounts::record(&session);
+    if let (Some(accounts), Some(record)) = (auth.account_store(), &record) {
+        accounts.unbind(record).await;
     }
     session.purge();
+    crate::audit::emit(crate::audit::AuditEvent::SignedOut {
+        strategy: auth.strategy().name().to_owned(),
+        account: record.map(|r| r.account),
+    });
     response::see_other(&auth.flow_options().logout_target)
 }

@@ -310,6 +310,32 @@ impl AppleMusicApi {
         request: ApiRequest,
         music_user_token: Option<&MusicUserToken>,
     ) -> Result<ApiResponse, ApiError> {
+        let started = std::time::Instant::now();
+        let result = self.exchange(request, music_user_token).await;
+        let outcome = match &result {
+            Ok(answer) => Some(crate::audit::status_class(answer.status().as_u16())),
+            Err(ApiError::Unavailable { .. }) => Some("unavailable"),
+            Err(ApiError::Status { status }) => Some(crate::audit::status_class(*status)),
+            Err(ApiError::InvalidBody { .. } | ApiError::InvalidPath { .. }) => None,
+            Err(_) => Some("4xx"),
+        };
+        if let Some(outcome) = outcome {
+            crate::audit::apple_call("apple_music_api", outcome, started.elapsed());
+        }
+        if let (Some(_), Err(ApiError::UserTokenRejected)) = (music_user_token, &result) {
+            crate::audit::emit(crate::audit::AuditEvent::TokenRefusedByApple {
+                strategy: super::name::STRATEGY_NAME.to_owned(),
+            });
+        }
+        result
+    }
+
+    /// [`send`](Self::send) without its metrics and events.
+    async fn exchange(
+        &self,
+        request: ApiRequest,
+        music_user_token: Option<&MusicUserToken>,
+    ) -> Result<ApiResponse, ApiError> {
         let url = self.url(&request.path)?;
         let body = request
             .body
@@ -358,7 +384,7 @@ impl AppleMusicApi {
                 // A pooled connection the server closed while it was idle fails before any
                 // answer: an idempotent request is sent once more, on a fresh connection.
                 Err(e) if is_idempotent(&request.method) && failed_before_answer(&e) => {
-                    log::debug!(
+                    tracing::debug!(
                         "Apple Music API: {}; sending once more",
                         describe_send_error(&e)
                     );
@@ -410,7 +436,7 @@ impl AppleMusicApi {
                     .warned_developer_token
                     .swap(true, Ordering::Relaxed)
                 {
-                    log::error!(
+                    tracing::error!(
                         "Apple Music API refused this app's developer token (401 on {path}): \
                          check APPLE_MUSIC_TEAM_ID, APPLE_MUSIC_KEY_ID, the .p8 key and that \
                          the key has MusicKit enabled"
