@@ -13,7 +13,9 @@
 //!   `POST …/__test/sign-in/<strategy>` (`test_util`), body `{"identity": …, "user": "bench"}`
 //!   (from `GET /sign-in-body`).
 //!
-//! Listens on `BIND` (default `127.0.0.1:0`) and prints `listening on http://…`.
+//! Listens on `BIND` (default `127.0.0.1:0`) and prints `listening on http://…`. With
+//! `METRICS=1` the Prometheus recorder is installed (as the demo's `METRICS_BIND` does), so
+//! `benches/metrics_load.sh` can compare a guarded request with metrics on and off.
 
 use std::time::Duration;
 
@@ -74,6 +76,19 @@ fn cookie_session(key: &Key) -> actix_apple_music::session_store::Sessions<Compa
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    if std::env::var("METRICS").as_deref() == Ok("1") {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).expect("the only recorder");
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+        println!("metrics: on");
+    }
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:0".into());
     let config = AppleMusicConfig::new("TEAMID1234", "KEYID56789", SigningKey::generate());
     let auth = Authenticator::new(AppleMusicStrategy::new(config).expect("valid config"));

@@ -222,12 +222,52 @@ pub(crate) fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// A store operation: its counter and duration.
+/// The handles of one store operation's metrics, registered once per thread and recorder.
+struct StoreHandles {
+    operation: &'static str,
+    outcome: &'static str,
+    count: metrics::Counter,
+    seconds: metrics::Histogram,
+}
+
+thread_local! {
+    /// The recorder the handles were registered with (its address), and the handles.
+    static STORE_HANDLES: std::cell::RefCell<(usize, Vec<StoreHandles>)> =
+        const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// A store operation: its counter and duration. Every guarded request loads its session, so
+/// the handles are kept per thread instead of looked up in the recorder's registry each time
+/// (registered again when another recorder is installed).
 pub(crate) fn store_operation(operation: &'static str, outcome: &'static str, took: Duration) {
-    metrics::counter!(STORE_OPERATIONS, "operation" => operation, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!(STORE_OPERATION_SECONDS, "operation" => operation, "outcome" => outcome)
-        .record(took.as_secs_f64());
+    let recorder = metrics::with_recorder(|recorder| {
+        recorder as *const dyn metrics::Recorder as *const () as usize
+    });
+    STORE_HANDLES.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        if cache.0 != recorder {
+            *cache = (recorder, Vec::new());
+        }
+        let at = match cache
+            .1
+            .iter()
+            .position(|h| h.operation == operation && h.outcome == outcome)
+        {
+            Some(at) => at,
+            None => {
+                cache.1.push(StoreHandles {
+                    operation,
+                    outcome,
+                    count: metrics::counter!(STORE_OPERATIONS, "operation" => operation, "outcome" => outcome),
+                    seconds: metrics::histogram!(STORE_OPERATION_SECONDS, "operation" => operation, "outcome" => outcome),
+                });
+                cache.1.len() - 1
+            }
+        };
+        let handles = &cache.1[at];
+        handles.count.increment(1);
+        handles.seconds.record(took.as_secs_f64());
+    });
 }
 
 #[cfg(test)]
