@@ -72,6 +72,10 @@ struct SoakArgs {
     /// Shell command that starts Redis again (daemonized, same port and data directory).
     #[arg(long)]
     redis_start: Option<String>,
+    /// The port of a Sentinel group's primary: killed at 40 % of the run (the sentinels
+    /// promote the replica); the answers until the instances serve again may be typed `503`s.
+    #[arg(long)]
+    kill_primary: Option<u16>,
 }
 
 #[actix_web::main]
@@ -636,6 +640,54 @@ async fn faults(soak: Rc<Soak>, port: u16, start: String) {
     println!("fault at {from:.1} s: Redis restarted, up at {back:.1} s");
 }
 
+/// Kills the Sentinel group's primary at 40 % of the run and measures, from the crate's side,
+/// how long until the first instance serves a session-writing request (a login page) again.
+async fn failover(soak: Rc<Soak>, port: u16) {
+    let at = Duration::from_secs_f64(soak.args.seconds as f64 * 0.40);
+    actix_web::rt::time::sleep_until(soak.started.checked_add(at).unwrap().into()).await;
+    let from = soak.now();
+    soak.tally.borrow_mut().windows.push((from, f64::INFINITY));
+    if !off_thread(move || redis_cli(port, &["shutdown", "nosave"]) || !redis_cli(port, &["ping"]))
+        .await
+    {
+        soak.tally
+            .borrow_mut()
+            .problem("failover: could not kill the primary".into());
+    }
+    println!("failover at {from:.1} s: the primary is killed");
+    let login = format!("{}/auth/apple-music/login", soak.args.bases[0]);
+    let mut typed_503s = 0;
+    let back = loop {
+        let answer = soak.client.get(&login).send().await;
+        match answer.map(|a| a.status().as_u16()) {
+            Ok(200) => break Some(soak.now()),
+            Ok(503) => typed_503s += 1,
+            Ok(other) => soak
+                .tally
+                .borrow_mut()
+                .problem(format!("failover: the login page answered {other}")),
+            Err(_) => {}
+        }
+        if soak.now() - from > 60.0 {
+            break None;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    match back {
+        Some(back) => {
+            soak.tally.borrow_mut().windows.last_mut().unwrap().1 = back;
+            println!(
+                "failover: served again at {back:.1} s, {:.1} s after the kill, from the crate's side ({typed_503s} 503s on the probe meanwhile)",
+                back - from
+            );
+        }
+        None => soak
+            .tally
+            .borrow_mut()
+            .problem("failover: not served again within 60 s".into()),
+    }
+}
+
 async fn soak(args: SoakArgs) -> ExitCode {
     let started = Instant::now();
     let soak = Rc::new(Soak {
@@ -650,6 +702,9 @@ async fn soak(args: SoakArgs) -> ExitCode {
         .collect();
     if let (Some(port), Some(start)) = (args.redis_port, args.redis_start.clone()) {
         tasks.push(actix_web::rt::spawn(faults(Rc::clone(&soak), port, start)));
+    }
+    if let Some(port) = args.kill_primary {
+        tasks.push(actix_web::rt::spawn(failover(Rc::clone(&soak), port)));
     }
     // RSS every 5 s, to tell steady growth (a leak) from a step.
     let samples: Rc<RefCell<Vec<Vec<Option<u64>>>>> = Rc::default();

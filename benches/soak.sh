@@ -3,7 +3,9 @@
 # requests, re-logins after a short music user token lifetime, logouts, forged and malformed
 # callbacks. First on cookie sessions (one instance), then on Redis sessions (two instances on
 # one redis-server, requests alternating between them) with Redis faults under load: stopped
-# for 5 s, slow (DEBUG SLEEP 3), restarted. Exits non-zero on an unexpected status, a request
+# for 5 s, slow (DEBUG SLEEP 3), restarted; then on a Sentinel group (a primary, a replica, three
+# sentinels) whose primary is killed mid-run, reporting how long the instances took to serve
+# again from the new primary. Exits non-zero on an unexpected status, a request
 # that got another user's identity, a hang, or RSS at the end above 1.2 × after warm-up.
 # Release build, loopback only. Needs redis-server and redis-cli (apt-get install redis-server).
 #   bash benches/soak.sh [seconds per phase, default 60]
@@ -40,9 +42,32 @@ demo redis2 SESSION_REDIS_URL="redis://127.0.0.1:$rport"; r2=$base; p2=$pid
 "$driver" soak --base "$r1" --base "$r2" --seconds "$secs" --users "$users" --token-lifetime "$lifetime" \
   --warmup "$warmup" --pid "$p1" --pid "$p2" \
   --redis-port "$rport" --redis-start "$redis_start" || status=1
-for name in cookie redis1 redis2; do
+echo
+echo "== Redis Sentinel: one primary, one replica, three sentinels; two instances, $secs s, $users users; the primary killed at 40 %"
+sdir="$tmp/sentinel"; mkdir -p "$sdir"
+primary=$(free_port); replica=$(free_port)
+redis-server --port "$primary" --bind 127.0.0.1 --dir "$sdir" --save '' --appendonly no --daemonize yes --logfile "$sdir/primary.log" --pidfile "$sdir/primary.pid"
+redis-server --port "$replica" --bind 127.0.0.1 --dir "$sdir" --save '' --appendonly no --daemonize yes --logfile "$sdir/replica.log" --pidfile "$sdir/replica.pid" --replicaof 127.0.0.1 "$primary"
+sentinels=""
+for i in 1 2 3; do
+  sport=$(free_port)
+  printf 'port %s\nbind 127.0.0.1\ndir %s\ndaemonize yes\npidfile %s/s%s.pid\nlogfile %s/s%s.log\nsentinel monitor sessions 127.0.0.1 %s 2\nsentinel down-after-milliseconds sessions 1000\nsentinel failover-timeout sessions 5000\n' \
+    "$sport" "$sdir" "$sdir" "$i" "$sdir" "$i" "$primary" >"$sdir/s$i.conf"
+  redis-server "$sdir/s$i.conf" --sentinel
+  sentinels="$sentinels${sentinels:+,}127.0.0.1:$sport"
+done
+stop_sentinel_group() { for f in "$sdir"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; return 0; }
+for _ in $(seq 300); do
+  redis-cli -p "${sentinels##*:}" sentinel replicas sessions 2>/dev/null | grep -q slave && break; sleep 0.1
+done
+demo sentinel1 SESSION_REDIS_SENTINELS="$sentinels" SESSION_REDIS_SENTINEL_MASTER=sessions; s1=$base; q1=$pid
+demo sentinel2 SESSION_REDIS_SENTINELS="$sentinels" SESSION_REDIS_SENTINEL_MASTER=sessions; s2=$base; q2=$pid
+"$driver" soak --base "$s1" --base "$s2" --seconds "$secs" --users "$users" --token-lifetime "$lifetime" \
+  --warmup "$warmup" --pid "$q1" --pid "$q2" --kill-primary "$primary" || status=1
+stop_sentinel_group
+for name in cookie redis1 redis2 sentinel1 sentinel2; do
   if grep -qi "panic" "$tmp/$name.log"; then echo "$name panicked:"; grep -i -m5 panic "$tmp/$name.log"; status=1; fi
 done
 echo
-[ "$status" = 0 ] && echo "soak: passed (cookie and Redis)" || echo "soak: FAILED"
+[ "$status" = 0 ] && echo "soak: passed (cookie, Redis, Sentinel failover)" || echo "soak: FAILED"
 exit "$status"

@@ -146,7 +146,7 @@ impl AccountStore for RedisAccounts {
         Box::pin(async move {
             let fields: Vec<(String, String)> = self
                 .redis
-                .run(redis::cmd("HGETALL").arg(marks_key(account)))
+                .run_within(redis::cmd("HGETALL").arg(marks_key(account)))
                 .await
                 .map_err(failed)?;
             Ok(parse_mark_fields(fields))
@@ -165,7 +165,7 @@ impl AccountStore for RedisAccounts {
             let ttl = entry.until.saturating_sub(entry.signed_in_at).max(1000);
             let _: i64 = self
                 .redis
-                .run(&eval(
+                .run_within(&eval(
                     REGISTER,
                     &[&sessions_key(account)],
                     &[sid, &json, &ttl.to_string()],
@@ -176,12 +176,12 @@ impl AccountStore for RedisAccounts {
                 let key = alias_key(alias);
                 let _: i64 = self
                     .redis
-                    .run(redis::cmd("SADD").arg(&key).arg(account))
+                    .run_within(redis::cmd("SADD").arg(&key).arg(account))
                     .await
                     .map_err(failed)?;
                 let _: i64 = self
                     .redis
-                    .run(
+                    .run_within(
                         redis::cmd("PEXPIRE")
                             .arg(&key)
                             .arg(MARKS_LIFETIME.as_millis() as u64),
@@ -202,7 +202,7 @@ impl AccountStore for RedisAccounts {
         Box::pin(async move {
             let _: i64 = self
                 .redis
-                .run(&eval(
+                .run_within(&eval(
                     TOUCH,
                     &[&sessions_key(account)],
                     &[sid, &at.to_string()],
@@ -221,7 +221,7 @@ impl AccountStore for RedisAccounts {
         Box::pin(async move {
             let _: i64 = self
                 .redis
-                .run(redis::cmd("HDEL").arg(sessions_key(account)).arg(sid))
+                .run_within(redis::cmd("HDEL").arg(sessions_key(account)).arg(sid))
                 .await
                 .map_err(failed)?;
             Ok(())
@@ -238,7 +238,7 @@ impl AccountStore for RedisAccounts {
             let key = sessions_key(account);
             let fields: Vec<(String, String)> = self
                 .redis
-                .run(redis::cmd("HGETALL").arg(&key))
+                .run_within(redis::cmd("HGETALL").arg(&key))
                 .await
                 .map_err(failed)?;
             let mut live = Vec::new();
@@ -252,7 +252,7 @@ impl AccountStore for RedisAccounts {
             if !dead.is_empty() {
                 let _: i64 = self
                     .redis
-                    .run(redis::cmd("HDEL").arg(&key).arg(&dead))
+                    .run_within(redis::cmd("HDEL").arg(&key).arg(&dead))
                     .await
                     .map_err(failed)?;
             }
@@ -270,7 +270,7 @@ impl AccountStore for RedisAccounts {
         Box::pin(async move {
             let set: String = self
                 .redis
-                .run(&eval(
+                .run_within(&eval(
                     MARK,
                     &[&marks_key(account), &sessions_key(account)],
                     &[
@@ -293,7 +293,7 @@ impl AccountStore for RedisAccounts {
     ) -> LocalBoxFuture<'a, Result<Vec<String>, AccountsError>> {
         Box::pin(async move {
             self.redis
-                .run(redis::cmd("SMEMBERS").arg(alias_key(alias)))
+                .run_within(redis::cmd("SMEMBERS").arg(alias_key(alias)))
                 .await
                 .map_err(failed)
         })

@@ -20,21 +20,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod config;
 mod error;
 mod inspect;
 mod key;
 mod provider;
 mod signer;
+mod token;
 
+pub(crate) use config::check_origin as check_origin_pub;
+pub use config::{
+    DeveloperTokenConfig, APPLE_ID_ISSUER, DEFAULT_APPLE_MUSIC_LIFETIME,
+    DEFAULT_CLIENT_SECRET_LIFETIME, DEFAULT_MUSICAPI_LIFETIME, MAX_LIFETIME,
+};
 pub use error::VerifyError;
 pub use inspect::UnverifiedToken;
 pub use key::{KeyError, KeySource, SigningKey, ENV_PRIVATE_KEY, ENV_PRIVATE_KEY_PATH};
-pub(crate) use signer::check_origin as check_origin_pub;
-pub use signer::{
-    DeveloperToken, DeveloperTokenClaims, DeveloperTokenConfig, DeveloperTokenSigner,
-    APPLE_ID_ISSUER, DEFAULT_APPLE_MUSIC_LIFETIME, DEFAULT_CLIENT_SECRET_LIFETIME,
-    DEFAULT_MUSICAPI_LIFETIME, MAX_LIFETIME,
-};
+pub use signer::DeveloperTokenSigner;
+pub use token::{DeveloperToken, DeveloperTokenClaims};
 
 #[cfg(not(any(feature = "aws_lc_rs", feature = "rust_crypto")))]
 compile_error!("actix-apple-music needs one crypto backend: enable the `aws_lc_rs` (default) or `rust_crypto` feature");

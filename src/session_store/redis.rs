@@ -143,6 +143,20 @@ impl RedisStore {
         self.link.run(cmd).await
     }
 
+    /// [`run`](Self::run) within the request's store time (see [`LifetimeStore::timeout`]):
+    /// the account records' calls, so that a slow Redis answers a sign-in or a guarded
+    /// request within that time too, not after Redis wakes up.
+    pub(crate) async fn run_within<T: FromRedisValue>(&self, cmd: &Cmd) -> redis::RedisResult<T> {
+        super::failures::within_store_time(DEFAULT_STORE_TIMEOUT, self.run(cmd))
+            .await
+            .unwrap_or_else(|| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "no answer within the request's store time",
+                )))
+            })
+    }
+
     /// `SET key body <NX|XX> EX ttl`: whether Redis set it (`NX`: the key was free, `XX`: it
     /// existed).
     async fn set(
