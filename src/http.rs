@@ -66,7 +66,9 @@ impl HttpClient {
             _ => "other",
         };
         let started = std::time::Instant::now();
-        let answer = self.send(request, timeout, limit).await;
+        let span = tracing::debug_span!("apple_request", endpoint);
+        let answer =
+            tracing::Instrument::instrument(self.send(request, timeout, limit), span).await;
         let outcome = match &answer {
             Ok(answer) => crate::audit::status_class(answer.status().as_u16()),
             Err(_) => "unavailable",

@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+use tracing::Instrument as _;
 
 use actix_session::{Session, SessionExt};
 use actix_web::web::{self, ServiceConfig};
@@ -525,59 +526,65 @@ impl<S: Strategy> Authenticator<S> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<S::Identity, S::Error>>,
     {
-        let session = req.get_session();
-        let return_to = self.spend_state(&session, proof).await?;
-        let identity = identity().await.map_err(SignInError::Strategy)?;
-        let effects: std::rc::Rc<std::cell::RefCell<Vec<crate::session_store::AfterSave>>> =
-            std::rc::Rc::default();
-        let user = match &self.hook {
-            Some(hook) => {
-                let previous = session
-                    .get::<Record<S::Identity>>(&self.keys.identity)
-                    .ok()
-                    .flatten();
-                let subject = |identity: &S::Identity| self.strategy.subject(identity);
-                let context = SignInContext {
-                    request: req.clone(),
-                    identity: identity.clone(),
-                    previous_user: session
-                        .get::<serde_json::Value>(&self.keys.user)
+        // A span per sign-in: the app's own events inside (its hook) carry the strategy.
+        let span = tracing::info_span!("sign_in", strategy = self.strategy.name());
+        async move {
+            let session = req.get_session();
+            let return_to = self.spend_state(&session, proof).await?;
+            let identity = identity().await.map_err(SignInError::Strategy)?;
+            let effects: std::rc::Rc<std::cell::RefCell<Vec<crate::session_store::AfterSave>>> =
+                std::rc::Rc::default();
+            let user = match &self.hook {
+                Some(hook) => {
+                    let previous = session
+                        .get::<Record<S::Identity>>(&self.keys.identity)
                         .ok()
-                        .flatten(),
-                    relogin: session.contains_key(&self.keys.identity)
-                        || self.reauthentication_mark(&session).is_some(),
-                    another_person: previous.is_some_and(|Record(_, before)| {
-                        subject(&before).is_some_and(|b| Some(b) != subject(&identity))
-                    }),
-                    previous_account: self.previous_account(&session).await,
-                    after_saved: effects.clone(),
-                };
-                Some(
-                    hook(context)
-                        .await
-                        .map_err(|Rejection(reason)| FlowError::RejectedByApp { reason })?,
-                )
+                        .flatten();
+                    let subject = |identity: &S::Identity| self.strategy.subject(identity);
+                    let context = SignInContext {
+                        request: req.clone(),
+                        identity: identity.clone(),
+                        previous_user: session
+                            .get::<serde_json::Value>(&self.keys.user)
+                            .ok()
+                            .flatten(),
+                        relogin: session.contains_key(&self.keys.identity)
+                            || self.reauthentication_mark(&session).is_some(),
+                        another_person: previous.is_some_and(|Record(_, before)| {
+                            subject(&before).is_some_and(|b| Some(b) != subject(&identity))
+                        }),
+                        previous_account: self.previous_account(&session).await,
+                        after_saved: effects.clone(),
+                    };
+                    Some(
+                        hook(context)
+                            .await
+                            .map_err(|Rejection(reason)| FlowError::RejectedByApp { reason })?,
+                    )
+                }
+                None => None,
+            };
+            self.store_sign_in(req, &session, &identity, user.as_ref())
+                .await?;
+            let signed_in = AuditEvent::SignedIn {
+                strategy: self.strategy.name().to_owned(),
+                account: crate::accounts::Accounts::record(&session).map(|r| r.account),
+            };
+            effects
+                .borrow_mut()
+                .insert(0, Box::pin(async move { crate::audit::emit(signed_in) }));
+            let effects = std::mem::take(&mut *effects.borrow_mut());
+            for effect in effects {
+                if let Some(now) = crate::session_store::after_save(effect) {
+                    now.await;
+                }
             }
-            None => None,
-        };
-        self.store_sign_in(req, &session, &identity, user.as_ref())
-            .await?;
-        let signed_in = AuditEvent::SignedIn {
-            strategy: self.strategy.name().to_owned(),
-            account: crate::accounts::Accounts::record(&session).map(|r| r.account),
-        };
-        effects
-            .borrow_mut()
-            .insert(0, Box::pin(async move { crate::audit::emit(signed_in) }));
-        let effects = std::mem::take(&mut *effects.borrow_mut());
-        for effect in effects {
-            if let Some(now) = crate::session_store::after_save(effect) {
-                now.await;
-            }
+            Ok(SignedInAt {
+                location: return_to.unwrap_or_else(|| self.options.success_target.clone()),
+                identity,
+            })
         }
-        Ok(SignedInAt {
-            location: return_to.unwrap_or_else(|| self.options.success_target.clone()),
-            identity,
-        })
+        .instrument(span)
+        .await
     }
 }

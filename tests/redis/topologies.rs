@@ -261,7 +261,8 @@ async fn a_three_primary_cluster_serves_every_slot_and_a_node_down_fails_only_it
     );
 }
 
-/// One primary, one replica, three sentinels: the primary is killed; requests meanwhile
+/// One primary, one replica, three sentinels: single-use states and sign out everywhere hold
+/// across two instances; then the primary is killed; requests meanwhile
 /// answer `200` or a typed `503`, never a `500` or another person's session; the crate finds
 /// the new primary without a restart, within the bound asserted below.
 #[actix_web::test]
@@ -325,6 +326,19 @@ async fn after_a_sentinel_failover_the_crate_follows_the_new_primary() {
     let replay = copy.callback(&a, &data, "eve-1").await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.body);
     let bob = signed_in(&b, "bob-1").await;
+    // Sign out everywhere holds across the instances too.
+    let dan = signed_in(&a, "dan-1").await;
+    let mut dan_phone = signed_in(&b, "dan-2").await;
+    let answer = dan_phone
+        .send(
+            "POST",
+            &format!("{b}/account/sign-out-everywhere"),
+            "application/json",
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
+    super::me_becomes(&a, &dan.cookie, StatusCode::UNAUTHORIZED).await;
     wait_for(
         Duration::from_secs(10),
         "the replica has the sessions",

@@ -311,7 +311,9 @@ impl AppleMusicApi {
         music_user_token: Option<&MusicUserToken>,
     ) -> Result<ApiResponse, ApiError> {
         let started = std::time::Instant::now();
-        let result = self.exchange(request, music_user_token).await;
+        let span = tracing::debug_span!("apple_request", endpoint = "apple_music_api");
+        let result =
+            tracing::Instrument::instrument(self.exchange(request, music_user_token), span).await;
         let outcome = match &result {
             Ok(answer) => Some(crate::audit::status_class(answer.status().as_u16())),
             Err(ApiError::Unavailable { .. }) => Some("unavailable"),
