@@ -98,10 +98,7 @@ impl Sealer {
     fn open(&self, prefix: &str, aad: &[u8], value: &str) -> Option<String> {
         let body = value.strip_prefix(prefix)?;
         let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
-        if bytes.len() < 12 {
-            return None;
-        }
-        let (nonce, sealed) = bytes.split_at(12);
+        let (nonce, sealed) = bytes.split_at_checked(12)?;
         let nonce: [u8; 12] = nonce.try_into().ok()?;
         let plain = std::iter::once(&*self.cipher)
             .chain(self.previous.iter())
@@ -281,6 +278,17 @@ mod tests {
     fn a_stored_secret_opens_only_as_its_kind_for_its_owner_under_its_key() {
         let key = actix_web::cookie::Key::generate();
         let sealer = SecretSealer::new(&key);
+        let refresh = sealer.seal_refresh_token(&crate::RefreshToken::new("r.secret"), "acct-1");
+        assert!(refresh.starts_with(SEALED_PREFIX) && !refresh.contains("r.secret"));
+        assert_eq!(
+            sealer
+                .open_refresh_token(&refresh, "acct-1")
+                .unwrap()
+                .secret(),
+            "r.secret"
+        );
+        assert!(sealer.open_refresh_token(&refresh, "acct-2").is_err());
+        assert!(sealer.open_music_user_token(&refresh, "acct-1").is_err());
         let token = crate::MusicUserToken::new("mut-secret");
         let sealed = sealer.seal_music_user_token(&token, "acct-1");
         assert_eq!(

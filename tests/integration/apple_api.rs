@@ -151,7 +151,7 @@ impl FakeApple {
 }
 
 /// Every log line of this test binary, to check that no token reaches a log.
-fn log_lines() -> &'static Mutex<Vec<String>> {
+pub(crate) fn log_lines() -> &'static Mutex<Vec<String>> {
     static LINES: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     LINES.get_or_init(|| Mutex::new(Vec::new()))
 }
@@ -171,7 +171,7 @@ impl log::Log for Capture {
     fn flush(&self) {}
 }
 
-fn capture_logs() {
+pub(crate) fn capture_logs() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         log::set_boxed_logger(Box::new(Capture)).unwrap();

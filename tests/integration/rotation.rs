@@ -146,7 +146,7 @@ async fn sealed_values_round_trip_and_a_tampered_or_plaintext_one_does_not_read(
         assert!(!value.contains("mut-sealed-at-rest"));
     }
     // Rotating: sealed under the old key, still opens (and is sealed again under the new one).
-    let rotating = sealed_app(SessionKeys::new(new).previous([old])).await;
+    let rotating = sealed_app(SessionKeys::new(new).previous([old.clone()])).await;
     assert_eq!(me_with(&rotating, &cookie).await.0, StatusCode::OK);
     // A tampered value, and a plaintext one planted in the store, do not read.
     let key = store.keys()[0].clone();
@@ -161,11 +161,24 @@ async fn sealed_values_round_trip_and_a_tampered_or_plaintext_one_does_not_read(
         };
         value.replace_range(at..at + 1, flipped);
     }
+    crate::apple_api::capture_logs();
     store.set_state(&key, tampered);
     assert_eq!(
         me_with(&rotating, &cookie).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // …and the operator is told how many values were dropped (never which, nor their text).
+    assert!(crate::apple_api::log_lines()
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|line| line.contains("session value(s) did not open")));
+    // A session whose values all open says nothing (this binary's other tests load many).
+    assert!(!crate::apple_api::log_lines()
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|line| line.contains("store: 0 session value(s)")));
     let mut plain = original.clone();
     for (name, value) in plain.iter_mut() {
         if name.ends_with(".id") {
@@ -177,6 +190,43 @@ async fn sealed_values_round_trip_and_a_tampered_or_plaintext_one_does_not_read(
         me_with(&rotating, &cookie).await.0,
         StatusCode::UNAUTHORIZED
     );
+    // A session written before sealing (plaintext) reads under the migration switch until
+    // its date, not after.
+    let app_on = |sealed: Option<time::OffsetDateTime>| {
+        let store = store.clone();
+        let (signing, old) = (signing.clone(), old.clone());
+        async move {
+            let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, signing).check_with_apple(false);
+            let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+            let lifetime = match sealed {
+                Some(until) => {
+                    LifetimeStore::sealed(store, &old).accept_earlier_values_until(until)
+                }
+                None => LifetimeStore::new(store),
+            };
+            let session = actix_session::SessionMiddleware::builder(lifetime, old)
+                .cookie_secure(false)
+                .build();
+            test::init_service(
+                App::new()
+                    .wrap(StoreFailures::around(session))
+                    .configure(auth.mount("/auth/apple-music"))
+                    .configure(test_util::routes::<AppleMusicStrategy>)
+                    .route("/me", web::get().to(me)),
+            )
+            .await
+        }
+    };
+    let before_sealing = app_on(None).await;
+    let written_plain = test_util::sign_in::<AppleMusicStrategy>(&before_sealing, &identity).await;
+    let now = time::OffsetDateTime::now_utc();
+    let ended = app_on(Some(now - Duration::from_secs(1))).await;
+    assert_eq!(
+        me_with(&ended, &written_plain).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let migrating = app_on(Some(now + Duration::from_secs(600))).await;
+    assert_eq!(me_with(&migrating, &written_plain).await.0, StatusCode::OK);
     store.set_state(&key, original);
     assert_eq!(
         me_with(&rotating, &cookie).await.0,

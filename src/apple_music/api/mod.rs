@@ -283,10 +283,8 @@ impl AppleMusicApi {
     /// `GET /v1/test`: whether Apple accepts the developer token.
     pub async fn check_developer_token(&self) -> DeveloperTokenCheck {
         match self.send(ApiRequest::get("/v1/test"), None).await {
+            // Only a 2xx is an answer (a 401 or 403 is an error, below).
             Ok(answer) if answer.status() == StatusCode::OK => DeveloperTokenCheck::Accepted,
-            Ok(answer) if answer.status() == StatusCode::FORBIDDEN => {
-                DeveloperTokenCheck::Rejected { status: 403 }
-            }
             Ok(answer) => DeveloperTokenCheck::Inconclusive {
                 cause: format!("/v1/test answered {}", answer.status().as_u16()),
             },
