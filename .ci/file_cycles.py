@@ -1,5 +1,6 @@
 # The crate's file graph by definitions (run by .ci/run as `python3 .ci/file_cycles.py src`):
-# File graph by definitions: file A -> file B when A names (in a `use` or a crate::/super:: path)
+# File graph by definitions: file A -> file B when A names (in a `use`, a crate::/super:: path, or
+# `module::item` where `module` is the file that defines `item`)
 # an item that is defined in B. Re-exports do not count as definitions. Reports cycles.
 import re, os, sys
 root = sys.argv[1]
@@ -30,6 +31,16 @@ for r, text in src.items():
             names |= set(re.findall(r'\b([A-Za-z_]\w*)\b', stmt))
     for path in re.findall(r'\b(?:crate|super)(?:::\w+)+', text):
         names.add(path.split('::')[-1])
+    # `module::item` after `use super::module` (or a child `mod module;`): the item of the file
+    # of that module, when that file defines it.
+    # (`use` lines are read above: a `pub use` re-export is not a dependency.)
+    body = re.sub(r'^[ \t]*(?:pub(?:\([^)]*\))?\s+)?use\s+[^;]*;', '', text, flags=re.S | re.M)
+    for module, item in re.findall(r'(?<![:\w])([a-z_]\w*)::([A-Za-z_]\w*)', body):
+        for o in defs.get(item, set()):
+            stem = os.path.basename(o)[:-3] if not o.endswith('mod.rs') else os.path.basename(os.path.dirname(o))
+            if stem == module and o != r:
+                edges[r].add(o)
+                if '-why' in sys.argv: print(f"  {r} -> {o} because of {module}::{item}")
     stems = {os.path.basename(k)[:-3] for k in files} | {os.path.basename(os.path.dirname(k)) for k in files}
     for n in names - stems - {'crate', 'super', 'self', 'use', 'pub', 'as'}:
         owners = defs.get(n, set())

@@ -38,12 +38,11 @@ mod identity;
 mod manual;
 mod name;
 pub(crate) mod page;
+mod strategy;
 mod user;
 
-use std::future::Future;
 use std::sync::Arc;
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::Serialize;
@@ -59,13 +58,13 @@ pub use user::{AppleMusicUser, RequireAppleMusic};
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
-use crate::strategy::{Authenticator, CallbackParams, FlowOptions, LoginRequest, Strategy};
+use crate::strategy::CallbackParams;
 use api::AppleMusicApi;
 use page::{PageTemplate, ScriptAsset};
 
 pub use name::STRATEGY_NAME;
 
-/// Signs users in with Apple Music. Mount it with an [`Authenticator`]:
+/// Signs users in with Apple Music. Mount it with an [`Authenticator`](crate::Authenticator):
 ///
 /// ```no_run
 /// use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, Authenticator};
@@ -319,105 +318,6 @@ fn decode_fragment(fragment: &str) -> Result<(String, Option<bool>), TokenError>
         _ => None,
     };
     Ok((parsed.music_user_token, restricted))
-}
-
-impl Strategy for AppleMusicStrategy {
-    type Identity = AppleMusicIdentity;
-    type Error = AppleMusicError;
-
-    fn name(&self) -> &str {
-        STRATEGY_NAME
-    }
-
-    /// The flow options of the config (targets, state lifetime, GET callback, clock, …).
-    fn default_options(&self) -> FlowOptions {
-        self.config.flow.clone()
-    }
-
-    fn login_page(&self, _req: &HttpRequest, login: &LoginRequest<'_>) -> HttpResponse {
-        let token = self.signer.token();
-        let mode = self.config.login_page;
-        let data = LoginData {
-            mode: mode.as_str(),
-            developer_token: token.as_str(),
-            state: login.state,
-            callback_url: login.callback_path,
-            // Only the redirect page returns through our URL; only it learns the hand-back.
-            return_url: if mode == LoginPage::Redirect {
-                format!("{}/return?handback={}", login.prefix, login.handback)
-            } else {
-                format!("{}/return", login.prefix)
-            },
-            app_name: &self.config.app_name,
-            app_icon_url: self.config.app_icon_url.as_deref(),
-            force_dialog: login.force_dialog,
-            timeout_ms: self.config.authorize_timeout.as_millis(),
-            authorize_url: (mode != LoginPage::MusicKit)
-                .then_some(self.config.authorize_url.as_str()),
-            music_kit_url: (mode == LoginPage::MusicKit)
-                .then_some(self.config.musickit_js_url.as_str()),
-            manual_token_url: self
-                .config
-                .manual_token_route
-                .then(|| format!("{}/token", login.prefix)),
-        };
-        self.login_template
-            .respond(&data, &self.script_src, &self.extra_directives)
-    }
-
-    fn callback(
-        &self,
-        _req: &HttpRequest,
-        params: &CallbackParams,
-    ) -> impl Future<Output = Result<AppleMusicIdentity, AppleMusicError>> {
-        // MusicKit's error words (`declined`, `popup_blocked`, …) come back as `error`.
-        let checked = match params.get("error") {
-            Some(error) => Err(AuthorizationError::from_callback_error(error).into()),
-            None => self.identity(params).map_err(AppleMusicError::from),
-        };
-        async move { self.check_with_apple(checked?).await }
-    }
-
-    fn identity_expires_at(&self, identity: &AppleMusicIdentity) -> Option<time::OffsetDateTime> {
-        Some(identity.expires_at())
-    }
-
-    fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {
-        let mut scope = scope.route("/assets/{name}", web::get().to(asset));
-        if self.config.login_page == LoginPage::Redirect {
-            scope = scope.route("/return", web::get().to(return_page));
-        }
-        if self.config.manual_token_route {
-            scope = scope.route("/token", web::post().to(manual::manual_token));
-        }
-        if self.config.developer_token_route {
-            scope = scope.route("/developer-token", web::get().to(manual::developer_token));
-        }
-        scope
-    }
-}
-
-/// `GET …/assets/{name}`: a page script, by its content-hashed name.
-async fn asset(
-    name: web::Path<String>,
-    auth: web::Data<Authenticator<AppleMusicStrategy>>,
-) -> HttpResponse {
-    match auth.strategy().assets.iter().find(|a| a.name == *name) {
-        Some(asset) => asset.respond(),
-        None => HttpResponse::NotFound().finish(),
-    }
-}
-
-/// The return page: the same for every visitor (it reads nothing of the session), so a bare
-/// navigation to it learns nothing that could complete a sign-in.
-async fn return_page(auth: web::Data<Authenticator<AppleMusicStrategy>>) -> HttpResponse {
-    let strategy = auth.strategy();
-    let token = strategy.signer.token();
-    let data = ReturnData {
-        developer_token: token.as_str(),
-        callback_url: auth.callback_path(),
-    };
-    strategy.return_template.respond(&data, "", "")
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! The [`Authenticator`]: a strategy mounted on an app, and everything around it that is not
 //! provider-specific (login state, the app's hook, the session, the answers).
 
-use crate::audit::AuditEvent;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +9,7 @@ use std::time::Duration;
 use tracing::Instrument as _;
 
 use actix_session::{Session, SessionExt};
-use actix_web::web::{self, ServiceConfig};
+use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -20,8 +19,9 @@ use super::error::{FlowError, Rejection, SignInError};
 use super::keys::{MountPaths, SessionKeys};
 use super::options::FlowOptions;
 use super::state::{PendingLogin, StateProof};
-use super::{routes, Strategy};
+use super::Strategy;
 use crate::accounts::Accounts;
+use crate::audit::AuditEvent;
 use crate::single_use::{MemoryLedger, StateId, StateLedger};
 
 /// The version of the record the identity is kept in.
@@ -56,9 +56,9 @@ pub struct Authenticator<S: Strategy> {
     pub(super) options: Arc<FlowOptions>,
     hook: Option<Hook<S>>,
     pub(super) failure_handler: Option<FailureHandler<S::Error>>,
-    paths: Arc<OnceLock<MountPaths>>,
+    pub(super) paths: Arc<OnceLock<MountPaths>>,
     pub(super) keys: Arc<SessionKeys>,
-    ledger: Arc<dyn StateLedger>,
+    pub(super) ledger: Arc<dyn StateLedger>,
     unreadable_logged: Arc<AtomicBool>,
     pub(super) accounts: Option<Accounts>,
     pub(super) account_of: Option<AccountOf>,
@@ -292,62 +292,6 @@ impl<S: Strategy> Authenticator<S> {
     /// The callback path, e.g. `/auth/apple-music/callback` (empty until mounted).
     pub fn callback_path(&self) -> &str {
         self.paths().map_or("", |p| p.callback.as_str())
-    }
-
-    /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
-    /// authenticator as app data, so extractors anywhere in the app can find it. Use with
-    /// [`App::configure`](actix_web::App::configure), once per worker:
-    ///
-    /// - `GET {prefix}/login[?return_to=/path][&prompt=login]`: the login page;
-    /// - `POST {prefix}/callback` (and `GET` with
-    ///   [`allow_get_callback`](FlowOptions::allow_get_callback)): finishes the sign-in;
-    /// - `POST {prefix}/logout`: clears the session, `303` to the logout target;
-    /// - whatever routes the strategy adds.
-    ///
-    /// # Panics
-    ///
-    /// If this authenticator (or a clone) was mounted at another prefix: one authenticator
-    /// has one place in the app. Mount another [`Authenticator::new`] for a second one.
-    /// Also if the [flow options](FlowOptions::check) are invalid.
-    pub fn mount(&self, prefix: &str) -> impl FnOnce(&mut ServiceConfig) {
-        if let Err(e) = self.options.check() {
-            panic!(
-                "invalid flow options for the `{}` strategy: {e}",
-                self.keys.name
-            );
-        }
-        let wanted = MountPaths::new(prefix);
-        let first_mount = self.paths.get().is_none();
-        let paths = self.paths.get_or_init(|| MountPaths::new(prefix));
-        assert_eq!(
-            paths.prefix, wanted.prefix,
-            "the `{}` authenticator is mounted at {} already",
-            self.keys.name, paths.prefix
-        );
-        let shared_accounts = self.accounts.as_ref().is_some_and(Accounts::is_shared);
-        if first_mount && shared_accounts && !self.ledger.is_shared() {
-            tracing::warn!(
-                "the `{}` authenticator keeps accounts in a shared store (several instances) but \
-                 spends login states in process: a state could be spent once per instance. Give \
-                 every authenticator the shared ledger: .state_ledger(redis.ledger())",
-                self.keys.name
-            );
-        }
-        let this = self.clone();
-        move |cfg: &mut ServiceConfig| {
-            let data = web::Data::new(this.clone());
-            let scope = web::scope(this.prefix())
-                .app_data(data.clone())
-                .route("/login", web::get().to(routes::login::<S>))
-                .route("/callback", web::get().to(routes::callback_get::<S>))
-                .route("/callback", web::post().to(routes::callback_post::<S>))
-                .route("/logout", web::post().to(routes::logout::<S>));
-            let scope = this.strategy.extra_routes(scope);
-            if let Some(accounts) = &this.accounts {
-                cfg.app_data(web::Data::new(accounts.clone()));
-            }
-            cfg.app_data(data).service(scope);
-        }
     }
 
     pub(super) fn now(&self) -> OffsetDateTime {

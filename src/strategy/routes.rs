@@ -1,15 +1,77 @@
-//! The routes every strategy gets: login, callback (POST, and GET when switched on), logout.
+//! The routes every strategy gets — login, callback (POST, and GET when switched on), logout —
+//! and [`Authenticator::mount`], which registers them (here, beside them: the authenticator's
+//! own file names none of the routes).
 
 use actix_session::SessionExt;
 use actix_web::http::header;
+use actix_web::web::ServiceConfig;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::authenticator::Authenticator;
+use super::keys::MountPaths;
 use super::params::CallbackParams;
 use super::state::{handback_of, safe_return_to, StateProof};
 use super::{FlowError, LoginRequest, SignInError, Strategy};
 use crate::accounts::Accounts;
 use crate::response;
+
+impl<S: Strategy> Authenticator<S> {
+    /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
+    /// authenticator as app data, so extractors anywhere in the app can find it. Use with
+    /// [`App::configure`](actix_web::App::configure), once per worker:
+    ///
+    /// - `GET {prefix}/login[?return_to=/path][&prompt=login]`: the login page;
+    /// - `POST {prefix}/callback` (and `GET` with
+    ///   [`allow_get_callback`](super::FlowOptions::allow_get_callback)): finishes the sign-in;
+    /// - `POST {prefix}/logout`: clears the session, `303` to the logout target;
+    /// - whatever routes the strategy adds.
+    ///
+    /// # Panics
+    ///
+    /// If this authenticator (or a clone) was mounted at another prefix: one authenticator
+    /// has one place in the app. Mount another [`Authenticator::new`] for a second one.
+    /// Also if the [flow options](super::FlowOptions::check) are invalid.
+    pub fn mount(&self, prefix: &str) -> impl FnOnce(&mut ServiceConfig) {
+        if let Err(e) = self.options.check() {
+            panic!(
+                "invalid flow options for the `{}` strategy: {e}",
+                self.keys.name
+            );
+        }
+        let wanted = MountPaths::new(prefix);
+        let first_mount = self.paths.get().is_none();
+        let paths = self.paths.get_or_init(|| MountPaths::new(prefix));
+        assert_eq!(
+            paths.prefix, wanted.prefix,
+            "the `{}` authenticator is mounted at {} already",
+            self.keys.name, paths.prefix
+        );
+        let shared_accounts = self.accounts.as_ref().is_some_and(Accounts::is_shared);
+        if first_mount && shared_accounts && !self.ledger.is_shared() {
+            tracing::warn!(
+                "the `{}` authenticator keeps accounts in a shared store (several instances) but \
+                 spends login states in process: a state could be spent once per instance. Give \
+                 every authenticator the shared ledger: .state_ledger(redis.ledger())",
+                self.keys.name
+            );
+        }
+        let this = self.clone();
+        move |cfg: &mut ServiceConfig| {
+            let data = web::Data::new(this.clone());
+            let scope = web::scope(this.prefix())
+                .app_data(data.clone())
+                .route("/login", web::get().to(login::<S>))
+                .route("/callback", web::get().to(callback_get::<S>))
+                .route("/callback", web::post().to(callback_post::<S>))
+                .route("/logout", web::post().to(logout::<S>));
+            let scope = this.strategy.extra_routes(scope);
+            if let Some(accounts) = &this.accounts {
+                cfg.app_data(web::Data::new(accounts.clone()));
+            }
+            cfg.app_data(data).service(scope);
+        }
+    }
+}
 
 pub(super) async fn login<S: Strategy>(
     req: HttpRequest,
