@@ -28,6 +28,10 @@ pub const SESSION_REDIS_CLUSTER: &str = "SESSION_REDIS_CLUSTER";
 
 /// The longest wait for a connection to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// After the sentinels (or the primary they named) failed, how long requests are answered
+/// with that failure at once instead of each asking again (during a failover, every request
+/// would otherwise wait its turn to ask).
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(200);
 /// The longest wait for one answer (a request's own store time is usually shorter).
 const RESPONSE_TIMEOUT: Duration = super::DEFAULT_STORE_TIMEOUT;
 
@@ -234,7 +238,8 @@ pub(crate) enum Link {
 
 /// The sentinels, and the connection to the primary they named last.
 pub(crate) struct SentinelLink {
-    sentinels: tokio::sync::Mutex<SentinelClient>,
+    /// The sentinels, and when asking them (or the primary they named) last failed.
+    sentinels: tokio::sync::Mutex<(SentinelClient, Option<std::time::Instant>)>,
     /// The primary's connection and the number of times it was replaced (so that of several
     /// commands failing together, only the first asks the sentinels again).
     primary: RwLock<(Option<MultiplexedConnection>, u64)>,
@@ -280,7 +285,7 @@ impl Link {
                         SentinelServerType::Master,
                     )?;
                     let link = Arc::new(SentinelLink {
-                        sentinels: tokio::sync::Mutex::new(client),
+                        sentinels: tokio::sync::Mutex::new((client, None)),
                         primary: RwLock::new((None, 0)),
                     });
                     link.reconnect(0).await?;
@@ -368,8 +373,17 @@ impl SentinelLink {
                 }
             }
         }
+        if sentinels
+            .1
+            .is_some_and(|failed| failed.elapsed() < ASK_AGAIN_AFTER)
+        {
+            return Err(RedisError::from((
+                ErrorKind::IoError,
+                "no primary: the sentinels were asked a moment ago (a failover in progress?)",
+            )));
+        }
         let opened = async {
-            let client = sentinels.async_get_client().await?;
+            let client = sentinels.0.async_get_client().await?;
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(CONNECT_TIMEOUT)
                 .set_response_timeout(RESPONSE_TIMEOUT);
@@ -395,6 +409,7 @@ impl SentinelLink {
                     "the sentinels or the primary did not answer in time",
                 )))
             });
+        sentinels.1 = result.is_err().then(std::time::Instant::now);
         let mut primary = self.primary.write().unwrap_or_else(|e| e.into_inner());
         primary.1 += 1;
         match result {
