@@ -217,6 +217,15 @@ async fn lifecycle_on<St: SessionStore + 'static>(store: impl Fn() -> St) {
         );
     }
 
+    // Signing in again in the same browser is the same session of the account, not a second.
+    let again = post(&test_util::sign_in_path::<Person>())
+        .insert_header(("user-agent", "actix-apple-music test_util"))
+        .set_json(json!({"identity": "ada"}));
+    let (status, _, laptop) = call(&app, again, &laptop).await;
+    assert!(status.is_success(), "{status}");
+    let (_, body, laptop) = call(&app, get("/account"), &laptop).await;
+    assert_eq!(body["sessions"].as_array().unwrap().len(), 2, "{body}");
+
     // Everywhere but here: the phone is out, the laptop stays (under a new cookie), Bob stays.
     let old_laptop = laptop.clone();
     let (status, _, laptop) = call(&app, post("/account/sign-out-others"), &laptop).await;
