@@ -448,8 +448,7 @@ fn read_user<S: Strategy, U: DeserializeOwned + 'static>(
     match auth.stored_user_result::<U>(session) {
         Ok(user) => user,
         Err(()) => {
-            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-            if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            if auth.first_unreadable_user() {
                 tracing::warn!(
                     "the app's user value in the session does not read as `{}`: take `SignedIn<_, YourUser>` (or `AppleMusicUser<YourUser>`) to read it (logged once)",
                     std::any::type_name::<U>()

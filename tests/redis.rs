@@ -812,6 +812,25 @@ async fn sign_out_everywhere_and_but_here_hold_across_two_instances_on_redis() {
     }
     let again = signed_in(&b, "ada-4").await;
     me_becomes(&a, &again.cookie, StatusCode::OK).await;
+
+    // An entry past its end (the identity's end plus the session margin) is not listed, and
+    // is removed from the index: read by an account store whose clock is 30 days on.
+    let store = session_store::redis(&redis.url(), &key).await.unwrap();
+    assert_eq!(store.accounts().sessions("ada").await.unwrap().len(), 1);
+    let later = ManualClock::starting_now();
+    later.advance(Duration::from_secs(30 * 86_400));
+    let ended = store.accounts().clock(later);
+    assert!(ended.sessions("ada").await.unwrap().is_empty());
+    let index: Vec<String> = redis
+        .all_keys()
+        .into_iter()
+        .filter(|k| k.contains(":account:") && k.ends_with(":sessions"))
+        .collect();
+    let left: usize = index
+        .iter()
+        .map(|k| redis.cli(&["HLEN", k]).parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(left, 1, "only Bob's entry is left: {index:?}");
 }
 
 /// An instance rotating its session key: `keys.current()` seals and signs, the previous keys

@@ -60,6 +60,7 @@ pub struct Authenticator<S: Strategy> {
     pub(super) keys: Arc<SessionKeys>,
     pub(super) ledger: Arc<dyn StateLedger>,
     unreadable_logged: Arc<AtomicBool>,
+    user_unreadable_logged: Arc<AtomicBool>,
     pub(super) accounts: Option<Accounts>,
     pub(super) account_of: Option<AccountOf>,
 }
@@ -75,6 +76,7 @@ impl<S: Strategy> Clone for Authenticator<S> {
             keys: self.keys.clone(),
             ledger: self.ledger.clone(),
             unreadable_logged: self.unreadable_logged.clone(),
+            user_unreadable_logged: self.user_unreadable_logged.clone(),
             accounts: self.accounts.clone(),
             account_of: self.account_of.clone(),
         }
@@ -208,6 +210,7 @@ impl<S: Strategy> Authenticator<S> {
             keys,
             ledger: Arc::new(MemoryLedger::new()),
             unreadable_logged: Arc::new(AtomicBool::new(false)),
+            user_unreadable_logged: Arc::new(AtomicBool::new(false)),
             accounts: None,
             account_of: None,
         }
@@ -329,6 +332,12 @@ impl<S: Strategy> Authenticator<S> {
     }
 
     /// The app's user value: `Err` when one is stored but does not read as `U`.
+    /// Whether a user value that does not read is the first for this authenticator (and its
+    /// clones): the guard logs only that one.
+    pub(crate) fn first_unreadable_user(&self) -> bool {
+        !self.user_unreadable_logged.swap(true, Ordering::Relaxed)
+    }
+
     pub(crate) fn stored_user_result<U: DeserializeOwned>(
         &self,
         session: &Session,

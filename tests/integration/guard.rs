@@ -513,3 +513,55 @@ async fn an_identity_that_no_longer_reads_asks_for_a_fresh_sign_in() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(json_of(resp).await["error"], "reauthentication_required");
 }
+
+/// A stored user value that does not read as the handler's `U` (a hook storing one type, a
+/// handler asking for another) is logged once per authenticator, not at every request.
+#[actix_web::test]
+async fn a_user_value_that_does_not_read_is_logged_once() {
+    crate::apple_api::capture_logs();
+    #[derive(serde::Deserialize)]
+    struct OnceLoggedProfile {
+        #[allow(dead_code)]
+        plan: u32,
+    }
+    async fn profile(user: AppleMusicUser<OnceLoggedProfile>) -> HttpResponse {
+        HttpResponse::Ok().json(json!({"has_profile": user.user().is_some()}))
+    }
+    let clock = ManualClock::starting_now();
+    let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap());
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .configure(auth.mount(PREFIX))
+            .configure(test_util::routes::<AppleMusicStrategy>)
+            .route("/profile", web::get().to(profile)),
+    )
+    .await;
+    let cookie = test_util::sign_in_with_user::<AppleMusicStrategy, _>(
+        &app,
+        &identity(actix_apple_music::Clock::now(&clock), "mut-user-value"),
+        &"not a profile",
+    )
+    .await;
+    for _ in 0..3 {
+        let resp = get!(
+            app,
+            "/profile",
+            Some("application/json"),
+            Some(cookie.clone())
+        );
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(json_of(resp).await["has_profile"], false);
+    }
+    let said = crate::apple_api::log_lines()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|line| line.contains("OnceLoggedProfile"))
+        .count();
+    assert_eq!(said, 1);
+}
