@@ -875,19 +875,35 @@ async fn the_id_token_checks_hold_at_their_edges() {
     }
 }
 
-/// What the `id_token` check refuses beyond the signature: `nbf` in the future, an unknown
-/// `crit` header, an audience list without our `azp`, an empty `sub`.
+/// What the `id_token` check refuses beyond the signature: `nbf` in the future (past the
+/// leeway, to the second), an unknown `crit` header, an audience list of several without our
+/// `azp` (one audience needs none), an empty `sub`.
 #[actix_web::test]
 async fn the_id_token_check_refuses_nbf_crit_a_foreign_azp_and_an_empty_sub() {
     let h = harness();
     let app = app!(Authenticator::new(h.strategy()));
     let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
     type Change = fn(&mut Value, i64);
-    let cases: [(&str, Change, Option<&str>); 5] = [
+    let cases: [(&str, Change, Option<&str>); 8] = [
         (
             "nbf in an hour",
             |c, now| c["nbf"] = (now + 3600).into(),
             Some("id_token_expired"),
+        ),
+        (
+            "nbf a second past the 60 s leeway",
+            |c, now| c["nbf"] = (now + 61).into(),
+            Some("id_token_expired"),
+        ),
+        (
+            "nbf at the edge of the 60 s leeway",
+            |c, now| c["nbf"] = (now + 60).into(),
+            None,
+        ),
+        (
+            "one audience in a list, no azp",
+            |c, _| c["aud"] = json!([CLIENT_ID]),
+            None,
         ),
         (
             "two audiences, no azp",
