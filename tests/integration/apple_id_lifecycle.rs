@@ -529,3 +529,83 @@ async fn apps_test_sign_in_with_apple_in_process() {
         (Some("001234.test"), Some("t@example.com"))
     );
 }
+
+/// The bounds of a notification's `iat` (60 s ahead at most, 24 h old at most, each to the
+/// second), an event without a subject, and `event_time` as Apple may send it (milliseconds,
+/// as a number or a string) reaching the app's hook.
+#[actix_web::test]
+async fn a_notifications_time_bounds_subject_and_event_time_are_read_to_the_letter() {
+    let h = harness();
+    let (accounts, events) = (Accounts::in_memory(), Events::default());
+    let app = app(&h, &accounts, &events).await;
+    let now = h.clock.now().unix_timestamp();
+    let max_age = actix_apple_music::NOTIFICATION_MAX_AGE.as_secs() as i64;
+    let claims = |iat: i64, fields: Value| json!({"iss": h.issuer, "aud": CLIENT_ID, "iat": iat, "events": fields.to_string()});
+    let event = |event_time: Value| json!({"type": "email-disabled", "sub": "001.ada", "event_time": event_time});
+    let cases = [
+        (claims(now + 60, event(json!(1))), None),
+        (
+            claims(now + 61, event(json!(2))),
+            Some("issued_in_the_future"),
+        ),
+        (
+            claims(now + 3600, event(json!(3))),
+            Some("issued_in_the_future"),
+        ),
+        (claims(now - max_age, event(json!(4))), None),
+        (claims(now - max_age - 1, event(json!(5))), Some("too_old")),
+        (
+            claims(now, json!({"type": "consent-revoked", "sub": ""})),
+            Some("bad_events"),
+        ),
+        (
+            claims(now, json!({"type": "", "sub": "001.ada"})),
+            Some("bad_events"),
+        ),
+    ];
+    for (claims, refused) in cases {
+        let (status, answer) = notify(&app, json!({"payload": h.signed(&claims, "k1")})).await;
+        match refused {
+            Some(reason) => assert_eq!(answer["reason"], reason, "{claims}: {answer}"),
+            None => assert_eq!(status, StatusCode::OK, "{claims}: {answer}"),
+        }
+    }
+    // `event_time` in milliseconds, as a number and as a string.
+    for (sent, millis) in [
+        (json!(1_700_000_000_123_i64), 1_700_000_000_123_i64),
+        (json!("1700000000456"), 1_700_000_000_456),
+    ] {
+        let (status, answer) = notify(
+            &app,
+            json!({"payload": h.signed(&claims(now, event(sent)), "k1")}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        let seen = events.lock().unwrap().last().unwrap().event_time;
+        assert_eq!(
+            seen.unix_timestamp_nanos() / 1_000_000,
+            millis as i128,
+            "the hook reads the event's own time"
+        );
+    }
+}
+
+/// A revocation answered `4xx` with Apple's `temporarily_unavailable` or `server_error` is
+/// Apple being unavailable (try again later), not a refusal.
+#[actix_web::test]
+async fn a_revocation_answered_4xx_temporarily_unavailable_is_unavailable() {
+    let h = harness();
+    let strategy = h.strategy();
+    let token = RefreshToken::new("rt-secret-2");
+    for error in ["temporarily_unavailable", "server_error"] {
+        h.provider.lock().unwrap().revoke_answer =
+            Some((400, format!(r#"{{"error":"{error}"}}"#), None));
+        assert!(
+            matches!(
+                strategy.revoke(&token).await,
+                Revocation::Unavailable { .. }
+            ),
+            "{error}"
+        );
+    }
+}
