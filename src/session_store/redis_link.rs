@@ -562,9 +562,14 @@ mod tests {
         assert!(!cluster.shown().contains("hunter2"));
         let node = RedisTarget::Node("redis://:hunter2@a:6379".into());
         assert!(!format!("{node:?}").contains("hunter2"));
-        let message = addresses(SESSION_REDIS_CLUSTER, "http://:hunter2@a:1")
-            .unwrap_err()
-            .to_string();
-        assert!(!message.contains("hunter2"), "{message}");
+        for bad in ["http://:hunter2@a:1", "user:hunter2@a", ":hunter2@"] {
+            let message = addresses(SESSION_REDIS_CLUSTER, bad)
+                .unwrap_err()
+                .to_string();
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        // An address without credentials is shown as given, to be found and fixed.
+        let message = addresses(SESSION_REDIS_CLUSTER, "a:b").unwrap_err().to_string();
+        assert!(message.contains("(got \"a:b\")"), "{message}");
     }
 }
