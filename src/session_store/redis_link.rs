@@ -191,11 +191,7 @@ impl RedisTarget {
 fn addresses(name: &str, list: &str) -> Result<Vec<String>, ConfigError> {
     let invalid = |value: &str| ConfigError::Invalid {
         name: name.into(),
-        // A URL may carry a password; `host:port` does not.
-        value: match value.contains("://") || value.contains('@') {
-            true => redact_url(value),
-            false => value.to_owned(),
-        },
+        value: shown_address(value),
         expected: "a comma-separated list of host:port (or redis:// URLs)".into(),
     };
     let mut urls = Vec::new();
@@ -223,6 +219,18 @@ fn addresses(name: &str, list: &str) -> Result<Vec<String>, ConfigError> {
         return Err(invalid(list));
     }
     Ok(urls)
+}
+
+/// An address as an error may show it: a URL without its password, anything else without
+/// what comes before an `@` (credentials written without a scheme).
+fn shown_address(item: &str) -> String {
+    if item.contains("://") {
+        return redact_url(item);
+    }
+    match item.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => item.to_owned(),
+    }
 }
 
 /// The connection the store, the ledger and the account records share.
@@ -569,7 +577,9 @@ mod tests {
             assert!(!message.contains("hunter2"), "{message}");
         }
         // An address without credentials is shown as given, to be found and fixed.
-        let message = addresses(SESSION_REDIS_CLUSTER, "a:b").unwrap_err().to_string();
+        let message = addresses(SESSION_REDIS_CLUSTER, "a:b")
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("(got \"a:b\")"), "{message}");
     }
 }
