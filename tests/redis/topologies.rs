@@ -262,7 +262,8 @@ async fn a_three_primary_cluster_serves_every_slot_and_a_node_down_fails_only_it
 }
 
 /// One primary, one replica, three sentinels: single-use states and sign out everywhere hold
-/// across two instances; then the primary is killed; requests meanwhile
+/// across two instances; a switchover (the primary demoted, still up) is followed; then the
+/// primary is killed; requests meanwhile
 /// answer `200` or a typed `503`, never a `500` or another person's session; the crate finds
 /// the new primary without a restart, within the bound asserted below.
 #[actix_web::test]
@@ -271,7 +272,7 @@ async fn after_a_sentinel_failover_the_crate_follows_the_new_primary() {
     let dir = tempfile::tempdir().unwrap();
     let mut primary = Server::node(dir.path(), &[]);
     let replica_of = primary.port.to_string();
-    let replica = Server::node(dir.path(), &["--replicaof", "127.0.0.1", &replica_of]);
+    let mut replica = Server::node(dir.path(), &["--replicaof", "127.0.0.1", &replica_of]);
     wait_for(Duration::from_secs(10), "the replica is in sync", || {
         cli(replica.port, &["INFO", "replication"]).contains("master_link_status:up")
     });
@@ -339,10 +340,56 @@ async fn after_a_sentinel_failover_the_crate_follows_the_new_primary() {
         .await;
     assert_eq!(answer.status, StatusCode::NO_CONTENT, "{}", answer.body);
     super::me_becomes(&a, &dan.cookie, StatusCode::UNAUTHORIZED).await;
+
+    // A switchover first (`SENTINEL FAILOVER`): the primary becomes a replica and stays up,
+    // so writes on the crate's connection to it answer READONLY; the crate asks the sentinels
+    // again. Answers meanwhile: 200, 303 or a typed 503.
+    assert_eq!(
+        cli(sentinels[0].port, &["SENTINEL", "FAILOVER", "sessions"]),
+        "OK"
+    );
+    wait_for(Duration::from_secs(30), "the switchover", || {
+        cli(replica.port, &["ROLE"]).starts_with("master")
+            && cli(primary.port, &["ROLE"]).starts_with("slave")
+    });
+    let switched = Instant::now();
+    let took = loop {
+        let mut browser = Client::new();
+        let page = browser
+            .get(&format!("{a}{}/login", super::PREFIX), super::HTML)
+            .await;
+        let status = match page.status {
+            StatusCode::OK => {
+                let data = common::page_data(&page.body, "apple-music-login");
+                browser.callback(&a, &data, "erin-1").await.status
+            }
+            other => other,
+        };
+        match status {
+            StatusCode::SEE_OTHER => break switched.elapsed(),
+            StatusCode::SERVICE_UNAVAILABLE => {}
+            other => panic!("a sign-in during the switchover answered {other}"),
+        }
+        assert!(
+            switched.elapsed() < Duration::from_secs(30),
+            "the crate writes to the new primary within 30 s of a switchover"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("sentinel switchover: a sign-in was written {took:?} after the roles changed");
+    for (person, browser) in [("ada", &ada), ("bob", &bob)] {
+        let (status, _, account) = account_of(&b, &browser.cookie).await;
+        assert_eq!((status, account.as_str()), (StatusCode::OK, person));
+    }
+    // The roles are swapped: kill the new primary next, the old one is promoted back.
+    std::mem::swap(&mut primary, &mut replica);
     wait_for(
-        Duration::from_secs(10),
-        "the replica has the sessions",
-        || replica.keys().len() >= primary.keys().len(),
+        Duration::from_secs(20),
+        "the replica is in sync again",
+        || {
+            cli(replica.port, &["INFO", "replication"]).contains("master_link_status:up")
+                && replica.keys().len() >= primary.keys().len()
+        },
     );
 
     primary.kill();
