@@ -148,3 +148,79 @@ async fn a_sign_in_too_large_for_the_cookie_is_refused_before_the_state_is_spent
     let (status, body) = callback("y".repeat(600)).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
 }
+
+/// Two sign-ins begun in two tabs: the one cancelled (`declined`) spends its own login only;
+/// the other still completes.
+#[actix_web::test]
+async fn a_cancelled_sign_in_in_one_tab_leaves_the_other_tabs_login_pending() {
+    let config =
+        AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let app = test::init_service(
+        App::new()
+            .wrap(
+                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
+                    .cookie_secure(false)
+                    .build(),
+            )
+            .configure(auth.mount("/auth/apple-music")),
+    )
+    .await;
+    let next = |resp: &actix_web::dev::ServiceResponse, cookie: Cookie<'static>| {
+        resp.response()
+            .cookies()
+            .next()
+            .map(|c| c.into_owned())
+            .unwrap_or(cookie)
+    };
+    let mut cookie: Option<Cookie<'static>> = None;
+    let mut tabs = Vec::new();
+    for _ in 0..2 {
+        let mut req = test::TestRequest::get().uri("/auth/apple-music/login");
+        if let Some(c) = &cookie {
+            req = req.cookie(c.clone());
+        }
+        let resp = test::call_service(&app, req.to_request()).await;
+        let c = resp
+            .response()
+            .cookies()
+            .next()
+            .map(|c| c.into_owned())
+            .or(cookie.clone())
+            .unwrap();
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        tabs.push(test_util::login_page_data(&html));
+        cookie = Some(c);
+    }
+    let post = |fields: &[(&str, &str)], cookie: Cookie<'static>| {
+        test::TestRequest::post()
+            .uri("/auth/apple-music/callback")
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .insert_header(("accept", "application/json"))
+            .cookie(cookie)
+            .set_payload(form(fields))
+            .to_request()
+    };
+    let cookie = cookie.unwrap();
+    let first = tabs[0]["state"].as_str().unwrap();
+    let resp = test::call_service(
+        &app,
+        post(&[("error", "declined"), ("state", first)], cookie.clone()),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let cookie = next(&resp, cookie);
+    let resp = test::call_service(
+        &app,
+        post(
+            &[
+                ("code", "a-token"),
+                ("state", tabs[1]["state"].as_str().unwrap()),
+                ("id_token_hint", tabs[1]["developerToken"].as_str().unwrap()),
+            ],
+            cookie,
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+}
