@@ -40,7 +40,16 @@ async fn app(
             .wrap(StoreFailures::around(session).rotating(keys, "id"))
             .configure(auth.mount("/auth/apple-music"))
             .configure(test_util::routes::<AppleMusicStrategy>)
-            .route("/me", web::get().to(me)),
+            .route("/me", web::get().to(me))
+            .route(
+                "/theme",
+                web::get().to(|req: actix_web::HttpRequest| async move {
+                    HttpResponse::Ok().body(
+                        req.cookie("theme")
+                            .map_or(String::new(), |c| c.value().to_owned()),
+                    )
+                }),
+            ),
     )
     .await
 }
@@ -82,6 +91,17 @@ async fn a_key_rotation_signs_nobody_out_and_a_session_not_seen_ends_cleanly() {
     // Restarted with the new key, the old one previous: still signed in, and the answer
     // carries the cookie again, under the new key.
     let rotating = app(SessionKeys::new(new.clone()).previous([old]), &signing).await;
+    // The app's own cookies beside the session cookie reach the handler as they were sent.
+    let resp = test::call_service(
+        &rotating,
+        test::TestRequest::get()
+            .uri("/theme")
+            .cookie(seen.clone())
+            .cookie(Cookie::new("theme", "dark"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(test::read_body(resp).await, "dark");
     let (status, rewritten) = me_with(&rotating, &seen).await;
     assert_eq!(status, StatusCode::OK);
     let rewritten = rewritten.expect("the cookie is written again under the new key");
