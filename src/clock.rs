@@ -4,7 +4,7 @@
 //! [`Clock`] rather than the system directly, so tests can move time instead of sleeping.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -81,9 +81,52 @@ impl fmt::Debug for ManualClock {
     }
 }
 
-/// A shared clock handle, as the crate's configs hold it.
-pub(crate) type SharedClock = Arc<dyn Clock>;
+/// A shared clock handle, as the crate's configs hold it. Clones read the same clock, and
+/// [`retarget`](Self::retarget) moves all of them at once: a strategy's config, its token
+/// signer and its identity checks hold clones of one handle, and the
+/// [`Authenticator`](crate::Authenticator) moves that handle to its own clock, so one clock
+/// rules everything under an authenticator.
+#[derive(Clone)]
+pub(crate) struct SharedClock(Arc<RwLock<Arc<dyn Clock>>>);
+
+impl SharedClock {
+    pub(crate) fn new(clock: impl Clock) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(clock))))
+    }
+
+    /// The current time of the clock this handle reads.
+    pub(crate) fn now(&self) -> OffsetDateTime {
+        self.current().now()
+    }
+
+    fn current(&self) -> Arc<dyn Clock> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Whether both handles are one (clones of each other).
+    pub(crate) fn same(&self, other: &SharedClock) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Makes this handle, and every clone of it, read the clock `to` reads now.
+    pub(crate) fn retarget(&self, to: &SharedClock) {
+        let clock = to.current();
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = clock;
+    }
+}
+
+impl Clock for SharedClock {
+    fn now(&self) -> OffsetDateTime {
+        SharedClock::now(self)
+    }
+}
+
+impl fmt::Debug for SharedClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SharedClock").field(&self.now()).finish()
+    }
+}
 
 pub(crate) fn system_clock() -> SharedClock {
-    Arc::new(SystemClock)
+    SharedClock::new(SystemClock)
 }

@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::accounts::{from_millis, Standing};
-use crate::response;
+use crate::respond;
 use crate::strategy::{Authenticator, Strategy};
 
 /// Why a guarded request was refused. Answers as the table on [`SignedIn`] says.
@@ -88,34 +88,39 @@ impl ResponseError for GuardError {
                 login_url,
                 html: true,
                 ..
-            } => response::see_other(login_url),
+            } => respond::see_other(login_url),
             GuardError::Unauthenticated {
                 realm, login_url, ..
-            } => HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, challenge(realm, None)))
-                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .json(serde_json::json!({
-                    "error": "unauthenticated",
-                    "strategy": realm,
-                    "login_url": login_url,
-                })),
+            } => {
+                let mut builder = HttpResponse::Unauthorized();
+                builder.insert_header((header::WWW_AUTHENTICATE, challenge(realm, None)));
+                respond::error_json(
+                    builder,
+                    "unauthenticated",
+                    &[("strategy", realm), ("login_url", login_url)],
+                )
+            }
             GuardError::ReauthenticationRequired {
                 expired_at,
                 realm,
                 login_url,
                 ..
-            } => HttpResponse::Unauthorized()
-                .insert_header((
+            } => {
+                let mut builder = HttpResponse::Unauthorized();
+                builder.insert_header((
                     header::WWW_AUTHENTICATE,
                     challenge(realm, Some("reauthentication_required")),
-                ))
-                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .json(serde_json::json!({
-                    "error": "reauthentication_required",
-                    "expired_at": expired_at.format(&Rfc3339).unwrap_or_default(),
-                    "strategy": realm,
-                    "login_url": login_url,
-                })),
+                ));
+                respond::error_json(
+                    builder,
+                    "reauthentication_required",
+                    &[
+                        ("expired_at", &expired_at.format(&Rfc3339).unwrap_or_default()),
+                        ("strategy", realm),
+                        ("login_url", login_url),
+                    ],
+                )
+            }
             GuardError::NotMounted => {
                 tracing::error!("{self}");
                 HttpResponse::InternalServerError().finish()
@@ -215,7 +220,7 @@ fn refusal<S: Strategy>(
     ended_at: Option<OffsetDateTime>,
 ) -> GuardError {
     // Only refusals need to know who is asking and where to send them.
-    let html = response::wants_html(req);
+    let html = respond::wants_html(req);
     let realm = auth.strategy().name().to_owned();
     match ended_at {
         Some(expired_at) => GuardError::ReauthenticationRequired {

@@ -172,7 +172,7 @@ mod error;
 mod guard;
 pub mod headers;
 mod http;
-mod response;
+mod respond;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod secret;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use actix_web::http::header::{self, HeaderValue};
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -26,13 +26,10 @@ impl ResponseError for AccountsError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::ServiceUnavailable()
-            .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")))
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(serde_json::json!({
-                "error": "session_store_unavailable",
-                "operation": "accounts",
-                "message": self.to_string(),
-            }))
+        crate::respond::error_json(
+            crate::respond::error_status(self.status_code(), Some(crate::respond::STORE_RETRY_AFTER)),
+            "session_store_unavailable",
+            &[("operation", "accounts"), ("message", &self.to_string())],
+        )
     }
 }

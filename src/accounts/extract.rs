@@ -1,7 +1,7 @@
 //! [`CurrentAccount`]: the account the request's session is signed in to.
 
 use actix_session::{Session, SessionExt};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
@@ -58,12 +58,11 @@ impl ResponseError for AccountError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            AccountError::Unauthenticated => HttpResponse::Unauthorized()
-                .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-                .json(serde_json::json!({
-                    "error": "unauthenticated",
-                    "message": "sign in to see your account",
-                })),
+            AccountError::Unauthenticated => crate::respond::error_json(
+                HttpResponse::Unauthorized(),
+                "unauthenticated",
+                &[("message", "sign in to see your account")],
+            ),
             AccountError::Unavailable(e) => e.error_response(),
             AccountError::NotConfigured => {
                 tracing::error!("{self}");

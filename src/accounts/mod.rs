@@ -200,7 +200,7 @@ impl Accounts {
     /// latest sign-in the index holds, so a clock behind another instance's still signs
     /// those sessions out.
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = SharedClock::new(clock);
         self
     }
 

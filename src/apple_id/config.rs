@@ -295,7 +295,7 @@ impl AppleIdConfig {
         }
     }
 
-    pub(crate) fn clock_handle(&self) -> Arc<dyn Clock> {
+    pub(crate) fn clock_handle(&self) -> crate::clock::SharedClock {
         self.flow.clock.clone()
     }
 

@@ -125,6 +125,6 @@ impl actix_web::ResponseError for AppleIdError {
     }
 
     fn error_response(&self) -> actix_web::HttpResponse {
-        crate::response::failure_json(self)
+        crate::respond::failure_json(self)
     }
 }

@@ -49,7 +49,7 @@ pub use identity::{AppleIdIdentity, PersonName};
 pub use notifications::{AppleIdNotification, NotificationKind, NOTIFICATION_MAX_AGE};
 pub use revoke::{AccountDeletionError, RefreshCheck, Revocation};
 
-use crate::apple_music::page::PageTemplate;
+use crate::respond::PageTemplate;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::ConfigError;
 use crate::secret::RefreshToken;
@@ -165,10 +165,7 @@ impl AppleIdStrategy {
         Ok(Self {
             relay: PageTemplate::new(
                 include_str!("pages/relay.html"),
-                concat!(
-                    include_str!("../apple_music/pages/post_form.js"),
-                    include_str!("pages/relay.js")
-                ),
+                &crate::respond::with_post_form(include_str!("pages/relay.js")),
             ),
             secret,
             keys,

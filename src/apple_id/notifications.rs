@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::keys::JwsError;
 use super::AppleIdStrategy;
 use crate::accounts::from_millis;
+use crate::respond;
 use crate::single_use::StateId;
 use crate::strategy::Authenticator;
 
@@ -131,12 +132,12 @@ impl NotificationError {
         } else {
             (StatusCode::BAD_REQUEST, "invalid_notification")
         };
-        let mut builder = HttpResponse::build(status);
-        builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        if self.unavailable {
-            builder.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
-        }
-        builder.json(serde_json::json!({"error": error, "reason": self.reason}))
+        let retry_after = self.unavailable.then_some(Duration::from_secs(5));
+        respond::error_json(
+            respond::error_status(status, retry_after),
+            error,
+            &[("reason", self.reason)],
+        )
     }
 }
 

@@ -44,7 +44,7 @@ impl Strategy for AppleIdStrategy {
             request = request.add_scope(Scope::new(scope.to_owned()));
         }
         let (url, _) = request.url();
-        crate::response::see_other(url.as_str())
+        crate::respond::see_other(url.as_str())
     }
 
     fn extra_routes(&self, scope: actix_web::Scope) -> actix_web::Scope {

@@ -1,7 +1,6 @@
 //! Configuration of the Apple Music strategy, in code or from the environment.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -382,7 +381,7 @@ impl AppleMusicConfig {
     }
     /// Where every expiry is read from; tests pass a [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.flow.clock = Arc::new(clock);
+        self.flow.clock = crate::clock::SharedClock::new(clock);
         self
     }
 

@@ -255,6 +255,6 @@ impl actix_web::ResponseError for AppleMusicError {
     /// Without the request at hand this answers JSON; the mounted routes choose JSON or
     /// HTML by the request's `Accept` header.
     fn error_response(&self) -> actix_web::HttpResponse {
-        crate::response::failure_json(self)
+        crate::respond::failure_json(self)
     }
 }

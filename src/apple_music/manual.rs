@@ -23,10 +23,7 @@ pub(super) async fn manual_token(
     auth: web::Data<Auth>,
 ) -> HttpResponse {
     if !auth.is_same_origin(&req) {
-        return HttpResponse::Forbidden().json(serde_json::json!({
-            "error": "forbidden",
-            "message": "cross-origin token entry refused",
-        }));
+        return crate::respond::cross_origin_refused("token entry");
     }
     let is_json = req
         .headers()

@@ -37,7 +37,7 @@ mod error;
 mod identity;
 mod manual;
 mod name;
-pub(crate) mod page;
+
 mod strategy;
 mod user;
 
@@ -60,7 +60,7 @@ use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
 use crate::strategy::CallbackParams;
 use api::AppleMusicApi;
-use page::{PageTemplate, ScriptAsset};
+use crate::respond::{PageTemplate, ScriptAsset};
 
 pub use name::STRATEGY_NAME;
 
@@ -168,17 +168,11 @@ impl AppleMusicStrategy {
         let assets = Arc::new([
             ScriptAsset::new(
                 "login",
-                concat!(
-                    include_str!("pages/post_form.js"),
-                    include_str!("pages/login.js")
-                ),
+                crate::respond::with_post_form(include_str!("pages/login.js")),
             ),
             ScriptAsset::new(
                 "return",
-                concat!(
-                    include_str!("pages/post_form.js"),
-                    include_str!("pages/return.js")
-                ),
+                crate::respond::with_post_form(include_str!("pages/return.js")),
             ),
         ]);
         Ok(Self {

@@ -56,7 +56,7 @@ impl<U> SignedIn<AppleMusicStrategy, U> {
             self.invalidate();
             return Err(ApiError::ReloginRequired {
                 login_url: self.login_url(true),
-                html: crate::response::wants_html(self.request()),
+                html: crate::respond::wants_html(self.request()),
             });
         }
         result

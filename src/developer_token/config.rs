@@ -2,7 +2,6 @@
 //! is signed.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{system_clock, Clock, SharedClock};
@@ -161,7 +160,7 @@ impl DeveloperTokenConfig {
 
     /// Where the signer reads the time. Tests pass a [`ManualClock`](crate::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = SharedClock::new(clock);
         self
     }
 

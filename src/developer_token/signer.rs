@@ -161,7 +161,7 @@ impl DeveloperTokenSigner {
         {
             let pair = self.inner.tokens.load();
             if let Some(current) = &pair.current {
-                if now < current.0.refresh_at {
+                if current.0.serves_at(now) {
                     self.report_seconds_left(current, now);
                     return current.clone();
                 }
@@ -199,7 +199,7 @@ impl DeveloperTokenSigner {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
         };
         let pair = self.inner.tokens.load_full();
-        if let Some(current) = pair.current.as_ref().filter(|t| now < t.0.refresh_at) {
+        if let Some(current) = pair.current.as_ref().filter(|t| t.0.serves_at(now)) {
             return current.clone(); // another thread rotated while we waited
         }
         match self

@@ -50,6 +50,15 @@ pub(super) struct TokenData {
     pub(super) refresh_at: OffsetDateTime,
 }
 
+impl TokenData {
+    /// Whether the cache may hand this token out at `now`: before its refresh time, and not
+    /// issued after `now` (beyond the skew leeway) — a clock moved back, as when an
+    /// authenticator hands its own clock to the strategy, gets a token of its own time.
+    pub(super) fn serves_at(&self, now: OffsetDateTime) -> bool {
+        now < self.refresh_at && self.claims.issued_at <= now + super::config::IAT_LEEWAY
+    }
+}
+
 /// A signed developer token. Cloning it clones an `Arc`.
 ///
 /// Developer tokens are handed to browsers, but they let anyone call Apple Music API in the

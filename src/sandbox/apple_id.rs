@@ -16,7 +16,7 @@ use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256};
 
-use crate::apple_music::page::PageTemplate;
+use crate::respond::PageTemplate;
 use crate::developer_token::SigningKey;
 use crate::strategy::Authenticator;
 use crate::{AppleIdConfig, AppleIdStrategy};
@@ -91,10 +91,7 @@ pub fn apple_id_config(base_url: &str) -> AppleIdConfig {
 pub fn apple_id_routes(cfg: &mut web::ServiceConfig) {
     let template = web::Data::new(SandboxPage(PageTemplate::new(
         include_str!("apple_id.html"),
-        concat!(
-            include_str!("../apple_music/pages/post_form.js"),
-            include_str!("apple_id.js")
-        ),
+        &crate::respond::with_post_form(include_str!("apple_id.js")),
     )));
     cfg.service(
         web::scope(APPLE_ID_PATH)
@@ -389,13 +386,13 @@ async fn notify(
         .await
         .map(|r| r.status().as_u16().to_string())
         .unwrap_or_else(|e| format!("nothing ({e})"));
-    if crate::response::wants_html(&req) {
+    if crate::respond::wants_html(&req) {
         let back = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("sent", &kind)
             .append_pair("email", &email)
             .append_pair("answer", &answer)
             .finish();
-        return crate::response::see_other(&format!("{}/account?{back}", APPLE_ID_PATH));
+        return crate::respond::see_other(&format!("{}/account?{back}", APPLE_ID_PATH));
     }
     HttpResponse::Ok().json(serde_json::json!({"sent": kind, "sub": sub, "app_answered": answer}))
 }

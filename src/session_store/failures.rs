@@ -1,6 +1,7 @@
 //! Store failures answered `503` ([`StoreFailures`]) instead of actix-session's bare `500`.
 
 use std::cell::{Cell, RefCell};
+use std::sync::LazyLock;
 use std::fmt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
+
+use crate::respond::{self, PageTemplate};
 
 /// Which store operation failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,28 +56,18 @@ pub struct StoreUnavailable {
 
 impl StoreUnavailable {
     fn response(&self, html: bool) -> HttpResponse {
-        let mut builder = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE);
-        builder
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        static PAGE: LazyLock<PageTemplate> =
+            LazyLock::new(|| PageTemplate::new(include_str!("../pages/unavailable.html"), ""));
+        let builder = respond::error_status(StatusCode::SERVICE_UNAVAILABLE, Some(respond::STORE_RETRY_AFTER));
+        let (operation, message) = (self.operation.as_str(), self.to_string());
         if html {
-            let nonce = crate::response::nonce();
-            crate::response::secure_page(&mut builder, &nonce, "", "");
-            return builder.body(
-                include_str!("../pages/unavailable.html")
-                    .replace("{{NONCE}}", &nonce)
-                    .replace("{{OPERATION}}", self.operation.as_str())
-                    .replace(
-                        "{{MESSAGE}}",
-                        &crate::response::escape_html(&self.to_string()),
-                    ),
-            );
+            return PAGE.respond_fields(builder, &[("OPERATION", operation), ("MESSAGE", &message)]);
         }
-        builder.json(serde_json::json!({
-            "error": "session_store_unavailable",
-            "operation": self.operation.as_str(),
-            "message": self.to_string(),
-        }))
+        respond::error_json(
+            builder,
+            "session_store_unavailable",
+            &[("operation", operation), ("message", &message)],
+        )
     }
 }
 
@@ -257,7 +250,7 @@ where
                     "a sign-in's session could not be saved: its after-save effects did not run"
                 );
             }
-            let html = crate::response::accepts_html(&accept);
+            let html = crate::respond::accepts_html(&accept);
             match result {
                 Ok(res) => Ok(res
                     .into_response(failure.response(html))

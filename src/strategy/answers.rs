@@ -8,7 +8,7 @@ use super::authenticator::{Authenticator, SignedInAt};
 use super::error::{FlowError, SignInError, StrategyError};
 use super::params::{read_body, BodyKind, CallbackParams};
 use super::Strategy;
-use crate::response;
+use crate::respond;
 
 impl<S: Strategy> Authenticator<S> {
     /// The default answer to a finished sign-in: `303` to where it should go, or the failure
@@ -19,7 +19,7 @@ impl<S: Strategy> Authenticator<S> {
         result: Result<SignedInAt<S::Identity>, SignInError<S::Error>>,
     ) -> HttpResponse {
         match result {
-            Ok(done) => response::see_other(&done.location),
+            Ok(done) => respond::see_other(&done.location),
             Err(error) => self.failure_response(req, &error),
         }
     }
@@ -59,15 +59,15 @@ impl<S: Strategy> Authenticator<S> {
         if let Some(handler) = &self.failure_handler {
             return handler(req, error);
         }
-        if let (Some(target), true) = (&self.options.failure_target, response::wants_html(req)) {
+        if let (Some(target), true) = (&self.options.failure_target, respond::wants_html(req)) {
             let sep = if target.contains('?') { '&' } else { '?' };
-            return response::see_other(&format!(
+            return respond::see_other(&format!(
                 "{target}{sep}error={}&reason={}",
                 error.kind().as_str(),
                 error.reason()
             ));
         }
-        response::failure(req, error, self.login_path())
+        respond::failure(req, error, self.login_path())
     }
 
     /// Whether the request's `Origin`, when present, is the app's own: the configured

@@ -217,8 +217,19 @@ impl<S: Strategy> Authenticator<S> {
     }
 
     /// Changes the flow options: `auth.options(|o| o.success_target("/library"))`.
+    ///
+    /// A clock set here (`o.clock(c)`) rules everything under the authenticator: the flow,
+    /// and the strategy it wraps (the shipped strategies' developer token or client secret,
+    /// identities' `authenticated_at`, `id_token` checks) — they read the strategy config's
+    /// clock, which moves to `c`.
     pub fn options(mut self, change: impl FnOnce(FlowOptions) -> FlowOptions) -> Self {
-        self.options = Arc::new(change((*self.options).clone()));
+        let before = self.options.clock.clone();
+        let mut changed = change((*self.options).clone());
+        if !changed.clock.same(&before) {
+            before.retarget(&changed.clock);
+            changed.clock = before;
+        }
+        self.options = Arc::new(changed);
         self
     }
 

@@ -1,6 +1,5 @@
 //! Options of the flow around a strategy, with their defaults.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{system_clock, Clock, SharedClock};
@@ -131,9 +130,11 @@ impl FlowOptions {
         self
     }
     /// Where every expiry is read from (default the system clock); tests pass a
-    /// [`ManualClock`](crate::ManualClock).
+    /// [`ManualClock`](crate::ManualClock). Set on an
+    /// [`Authenticator`](crate::Authenticator), it also becomes the clock of the strategy
+    /// the authenticator wraps (tokens it signs, identities it stamps, `id_token` checks).
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        self.clock = SharedClock::new(clock);
         self
     }
 

@@ -13,7 +13,7 @@ use super::params::CallbackParams;
 use super::state::{handback_of, safe_return_to, StateProof};
 use super::{FlowError, LoginRequest, SignInError, Strategy};
 use crate::accounts::Accounts;
-use crate::response;
+use crate::respond;
 
 impl<S: Strategy> Authenticator<S> {
     /// Mounts the routes under `prefix` (e.g. `/auth/apple-music`) and registers this
@@ -111,13 +111,16 @@ pub(super) async fn callback_get<S: Strategy>(
 ) -> HttpResponse {
     if !auth.flow_options().allow_get_callback {
         // Values in a URL end up in history and access logs: POST only.
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "POST"))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({
-                "error": "method_not_allowed",
-                "message": "the callback takes a POST form; GET callbacks are switched off",
-            }));
+        let mut builder = HttpResponse::MethodNotAllowed();
+        builder.insert_header((header::ALLOW, "POST"));
+        return respond::error_json(
+            builder,
+            "method_not_allowed",
+            &[(
+                "message",
+                "the callback takes a POST form; GET callbacks are switched off",
+            )],
+        );
     }
     match CallbackParams::parse(req.query_string().as_bytes()) {
         Ok(params) => run_callback(&req, &auth, params).await,
@@ -168,10 +171,7 @@ pub(super) async fn logout<S: Strategy>(
     auth: web::Data<Authenticator<S>>,
 ) -> HttpResponse {
     if !auth.is_same_origin(&req) {
-        return HttpResponse::Forbidden().json(serde_json::json!({
-            "error": "forbidden",
-            "message": "cross-origin logout refused",
-        }));
+        return respond::cross_origin_refused("logout");
     }
     let session = req.get_session();
     let record = Accounts::record(&session);
@@ -183,5 +183,5 @@ pub(super) async fn logout<S: Strategy>(
         strategy: auth.strategy().name().to_owned(),
         account: record.map(|r| r.account),
     });
-    response::see_other(&auth.flow_options().logout_target)
+    respond::see_other(&auth.flow_options().logout_target)
 }

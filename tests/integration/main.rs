@@ -14,6 +14,7 @@ mod apple_id_lifecycle;
 // With both crypto backends enabled (`--all-features`): run by `.ci/run`.
 #[cfg(all(feature = "aws_lc_rs", feature = "rust_crypto"))]
 mod both_backends;
+mod clock;
 mod config_env;
 mod developer_token;
 mod framework;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
+
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -128,14 +128,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         if let Some(upstream) = self.upstream() {
-            return crate::response::failure_json(&AppleMusicError::Upstream(upstream));
+            return crate::respond::failure_json(&AppleMusicError::Upstream(upstream));
         }
         if let ApiError::ReloginRequired {
             login_url,
             html: true,
         } = self
         {
-            return crate::response::see_other(login_url);
+            return crate::respond::see_other(login_url);
         }
         let (error, reason) = match self {
             ApiError::UserTokenRejected | ApiError::ReloginRequired { .. } => {
@@ -146,12 +146,10 @@ impl ResponseError for ApiError {
             ApiError::InvalidBody { .. } => ("internal_error", "invalid_api_body"),
             _ => ("internal_error", "invalid_api_path"),
         };
-        HttpResponse::build(self.status_code())
-            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-            .json(serde_json::json!({
-                "error": error,
-                "reason": reason,
-                "message": self.to_string(),
-            }))
+        crate::respond::error_json(
+            HttpResponse::build(self.status_code()),
+            error,
+            &[("reason", reason), ("message", &self.to_string())],
+        )
     }
 }

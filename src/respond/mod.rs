@@ -1,9 +1,61 @@
-//! Building responses: JSON or HTML by `Accept`, security headers, safe embedding.
+//! Every answer the crate writes itself: the JSON error envelope (one function,
+//! [`error_json`]), HTML or JSON by `Accept`, the pages' security headers, page templates
+//! ([`page`]) and the scripts they share, and safe embedding of JSON in a page.
+
+use std::sync::LazyLock;
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 
 use crate::strategy::{SignInError, StrategyError};
+
+pub(crate) mod page;
+
+pub(crate) use page::{with_post_form, PageTemplate, ScriptAsset};
+
+/// The crate's one JSON error answer: `builder`'s status and headers (`Retry-After`,
+/// `WWW-Authenticate`, `Allow`), `Cache-Control: no-store`, and the body
+/// `{"error": error, <field>: <value>, …}`.
+pub(crate) fn error_json(
+    mut builder: HttpResponseBuilder,
+    error: &str,
+    fields: &[(&str, &str)],
+) -> HttpResponse {
+    let mut body = serde_json::Map::with_capacity(fields.len() + 1);
+    body.insert("error".into(), error.into());
+    for (name, value) in fields {
+        body.insert((*name).into(), (*value).into());
+    }
+    builder
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .json(body)
+}
+
+/// The wait a `503` suggests when a session or account store could not be reached.
+pub(crate) const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// An error answer's builder: `status` and, when waiting helps, `Retry-After` in whole
+/// seconds (at least 1, at most [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER)).
+pub(crate) fn error_status(status: StatusCode, retry_after: Option<Duration>) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    if let Some(wait) = retry_after {
+        let secs = wait.min(crate::MAX_RETRY_AFTER).as_secs().max(1);
+        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
+    }
+    builder
+}
+
+/// `403 {"error": "forbidden", "message": "cross-origin <what> refused"}`: a state-changing
+/// request whose `Origin` (or `Referer`) is not the app's.
+pub(crate) fn cross_origin_refused(what: &str) -> HttpResponse {
+    error_json(
+        HttpResponse::Forbidden(),
+        "forbidden",
+        &[("message", &format!("cross-origin {what} refused"))],
+    )
+}
 
 /// Whether the client asked for HTML: its `Accept` lists `text/html` (browsers navigating).
 /// curl's `*/*` and a missing header count as JSON clients.
@@ -143,40 +195,28 @@ pub(crate) fn json_for_script<T: serde::Serialize>(value: &T) -> String {
 /// The JSON body of a failed sign-in:
 /// `{"error": "authorization_error" | "token_error" | "upstream_error", "reason": …, "message": …}`.
 pub(crate) fn failure_json(error: &dyn StrategyError) -> HttpResponse {
-    error_builder(error).json(serde_json::json!({
-        "error": error.kind().as_str(),
-        "reason": error.reason(),
-        "message": error.to_string(),
-    }))
+    error_json(
+        error_status(error.status(), error.retry_after()),
+        error.kind().as_str(),
+        &[("reason", error.reason()), ("message", &error.to_string())],
+    )
 }
 
-const ERROR_PAGE: &str = include_str!("pages/error.html");
+static ERROR_PAGE: LazyLock<PageTemplate> =
+    LazyLock::new(|| PageTemplate::new(include_str!("../pages/error.html"), ""));
 
 /// A small HTML page that says what went wrong and links back to the login.
 pub(crate) fn failure_html(error: &dyn StrategyError, login_url: &str) -> HttpResponse {
-    let nonce = nonce();
-    let body = ERROR_PAGE
-        .replace("{{NONCE}}", &nonce)
-        .replace("{{TITLE}}", &escape_html(&error.title()))
-        .replace("{{KIND}}", error.kind().as_str())
-        .replace("{{REASON}}", &escape_html(error.reason()))
-        .replace("{{LOGIN_URL}}", &escape_html(login_url))
-        .replace("{{MESSAGE}}", &escape_html(&error.to_string()));
-    let mut builder = error_builder(error);
-    secure_page(&mut builder, &nonce, "", "");
-    builder.body(body)
-}
-
-/// The status, `no-store` and, where waiting helps, `Retry-After` (at most
-/// [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER)) of an error answer.
-fn error_builder(error: &dyn StrategyError) -> HttpResponseBuilder {
-    let mut builder = HttpResponse::build(error.status());
-    builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-    if let Some(wait) = error.retry_after() {
-        let secs = wait.min(crate::MAX_RETRY_AFTER).as_secs().max(1);
-        builder.insert_header((header::RETRY_AFTER, secs.to_string()));
-    }
-    builder
+    ERROR_PAGE.respond_fields(
+        error_status(error.status(), error.retry_after()),
+        &[
+            ("TITLE", &error.title()),
+            ("KIND", error.kind().as_str()),
+            ("REASON", error.reason()),
+            ("LOGIN_URL", login_url),
+            ("MESSAGE", &error.to_string()),
+        ],
+    )
 }
 
 /// The answer to a failed sign-in for this request: HTML for browsers, JSON otherwise.
