@@ -115,7 +115,10 @@ impl ResponseError for GuardError {
                     builder,
                     "reauthentication_required",
                     &[
-                        ("expired_at", &expired_at.format(&Rfc3339).unwrap_or_default()),
+                        (
+                            "expired_at",
+                            &expired_at.format(&Rfc3339).unwrap_or_default(),
+                        ),
                         ("strategy", realm),
                         ("login_url", login_url),
                     ],

@@ -176,6 +176,7 @@ mod respond;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 mod secret;
+mod session_records;
 pub mod session_store;
 pub mod single_use;
 #[cfg(any(feature = "sandbox", feature = "test-util"))]

@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -27,7 +26,10 @@ impl ResponseError for AccountsError {
 
     fn error_response(&self) -> HttpResponse {
         crate::respond::error_json(
-            crate::respond::error_status(self.status_code(), Some(crate::respond::STORE_RETRY_AFTER)),
+            crate::respond::error_status(
+                self.status_code(),
+                Some(crate::respond::STORE_RETRY_AFTER),
+            ),
             "session_store_unavailable",
             &[("operation", "accounts"), ("message", &self.to_string())],
         )

@@ -6,8 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
 
-use super::record::{short_user_agent, Entry, SessionRecord};
 use super::{AccountSession, Accounts, AccountsError, Standing};
+use crate::session_records::account::{short_user_agent, Entry, SessionRecord};
 
 /// The account the request's session is signed in to (with any strategy), for an app's
 /// account pages: list its sessions, sign it out everywhere or everywhere but here.

@@ -58,7 +58,7 @@
 
 mod error;
 mod extract;
-pub(crate) mod record;
+
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod store;
@@ -72,9 +72,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::clock::{system_clock, Clock, SharedClock};
+use crate::session_records::account::{Entry, Marks, Millis, SessionRecord, EVERYWHERE_FIELD};
 pub use error::AccountsError;
 pub use extract::{AccountError, CurrentAccount};
-use record::{Entry, Marks, Millis, SessionRecord, ACCOUNT_KEY, EVERYWHERE_FIELD};
 use store::{AccountStore, MemoryAccounts};
 
 /// How often a session's "last seen" is written to the account store, at most, per instance:
@@ -354,7 +354,7 @@ impl Accounts {
 
     /// The account record of a session, if it has one that reads.
     pub(crate) fn record(session: &Session) -> Option<SessionRecord> {
-        session.get::<SessionRecord>(ACCOUNT_KEY).ok().flatten()
+        SessionRecord::read(session)
     }
 
     /// Where a session stands with its account's marks.
@@ -489,9 +489,7 @@ pub(crate) enum Standing {
 }
 
 pub(crate) fn write_record(session: &Session, record: &SessionRecord) {
-    if let Err(e) = session.insert(ACCOUNT_KEY, record) {
-        tracing::warn!("could not store the session's account record: {e}");
-    }
+    record.write(session);
 }
 
 /// The alias a provider's subject is linked under.

@@ -15,8 +15,8 @@ use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
 use super::error::AccountsError;
-use super::record::{Entry, Marks, Millis};
 use super::store::{alive, parse_mark_fields, AccountStore};
+use crate::session_records::account::{Entry, Marks, Millis};
 use crate::session_store::{RedisSessions, RedisStore};
 
 /// How long an account's marks are kept after they are set: 400 days.

@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use futures_util::future::LocalBoxFuture;
 
 use super::error::AccountsError;
-use super::record::{Entry, Marks, Millis, EVERYWHERE_FIELD};
+use crate::session_records::account::{Entry, Marks, Millis, EVERYWHERE_FIELD};
 
 /// Where the account index and the sign-out marks are kept. Implemented in process
 /// ([`MemoryAccounts`]) and in Redis (feature `redis`).

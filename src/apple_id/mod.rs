@@ -49,9 +49,9 @@ pub use identity::{AppleIdIdentity, PersonName};
 pub use notifications::{AppleIdNotification, NotificationKind, NOTIFICATION_MAX_AGE};
 pub use revoke::{AccountDeletionError, RefreshCheck, Revocation};
 
-use crate::respond::PageTemplate;
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::ConfigError;
+use crate::respond::PageTemplate;
 use crate::secret::RefreshToken;
 use crate::strategy::CallbackParams;
 use config::Credentials;

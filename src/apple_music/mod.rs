@@ -57,10 +57,10 @@ pub use user::{AppleMusicUser, RequireAppleMusic};
 
 use crate::developer_token::{DeveloperTokenConfig, DeveloperTokenSigner};
 use crate::error::ConfigError;
+use crate::respond::{PageTemplate, ScriptAsset};
 use crate::secret::MusicUserToken;
 use crate::strategy::CallbackParams;
 use api::AppleMusicApi;
-use crate::respond::{PageTemplate, ScriptAsset};
 
 pub use name::STRATEGY_NAME;
 

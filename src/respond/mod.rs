@@ -38,7 +38,10 @@ pub(crate) const STORE_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// An error answer's builder: `status` and, when waiting helps, `Retry-After` in whole
 /// seconds (at least 1, at most [`MAX_RETRY_AFTER`](crate::MAX_RETRY_AFTER)).
-pub(crate) fn error_status(status: StatusCode, retry_after: Option<Duration>) -> HttpResponseBuilder {
+pub(crate) fn error_status(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(status);
     if let Some(wait) = retry_after {
         let secs = wait.min(crate::MAX_RETRY_AFTER).as_secs().max(1);

@@ -183,6 +183,9 @@ mod tests {
              <script>null</script>go()<b></b>{{OPEN"
         );
         let out = page.render("N", &serde_json::json!({"a": "</script>"}));
-        assert!(out.contains(r#"<script>{"a":"\u003c/script\u003e"}</script>"#), "{out}");
+        assert!(
+            out.contains(r#"<script>{"a":"\u003c/script\u003e"}</script>"#),
+            "{out}"
+        );
     }
 }

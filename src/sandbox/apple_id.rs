@@ -16,8 +16,8 @@ use base64::Engine;
 use p256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256};
 
-use crate::respond::PageTemplate;
 use crate::developer_token::SigningKey;
+use crate::respond::PageTemplate;
 use crate::strategy::Authenticator;
 use crate::{AppleIdConfig, AppleIdStrategy};
 

@@ -28,10 +28,10 @@ pub use apple_id::{
     apple_id_config, apple_id_routes, sandbox_sub, APPLE_ID_CLIENT_ID, APPLE_ID_PATH,
 };
 
-use crate::respond::PageTemplate;
 use crate::apple_music::{env, AppleMusicConfig, LoginPage};
 use crate::developer_token::{SigningKey, ENV_PRIVATE_KEY, ENV_PRIVATE_KEY_PATH};
 use crate::error::ConfigError;
+use crate::respond::PageTemplate;
 
 /// Path of the sandbox authorization page.
 pub const AUTHORIZE_PATH: &str = "/sandbox/authorize";

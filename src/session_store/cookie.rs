@@ -4,7 +4,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use actix_web::cookie::time::Duration;
 
 use super::SessionState;
-use crate::strategy::LIFETIME_KEY;
+use crate::session_records::LIFETIME_KEY;
 
 /// Starts the compact encoding (version 1); the JSON of actix-session's cookie store starts
 /// with `{`.

@@ -1,9 +1,9 @@
 //! Store failures answered `503` ([`StoreFailures`]) instead of actix-session's bare `500`.
 
 use std::cell::{Cell, RefCell};
-use std::sync::LazyLock;
 use std::fmt;
 use std::rc::Rc;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
@@ -58,10 +58,14 @@ impl StoreUnavailable {
     fn response(&self, html: bool) -> HttpResponse {
         static PAGE: LazyLock<PageTemplate> =
             LazyLock::new(|| PageTemplate::new(include_str!("../pages/unavailable.html"), ""));
-        let builder = respond::error_status(StatusCode::SERVICE_UNAVAILABLE, Some(respond::STORE_RETRY_AFTER));
+        let builder = respond::error_status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(respond::STORE_RETRY_AFTER),
+        );
         let (operation, message) = (self.operation.as_str(), self.to_string());
         if html {
-            return PAGE.respond_fields(builder, &[("OPERATION", operation), ("MESSAGE", &message)]);
+            return PAGE
+                .respond_fields(builder, &[("OPERATION", operation), ("MESSAGE", &message)]);
         }
         respond::error_json(
             builder,

@@ -14,7 +14,9 @@ use time::OffsetDateTime;
 use super::failures::{record, StoreOperation};
 use super::seal::{Earlier, Sealer};
 use super::SessionState;
-use crate::strategy::{lifetime_entries, LIFETIME_KEY};
+use crate::session_records::LifetimeRecord;
+#[cfg(test)]
+use crate::session_records::LIFETIME_KEY;
 
 /// A [`SessionStore`](actix_session::storage::SessionStore) that keeps each session as long as its sign-ins need (from the crate's
 /// lifetime record) and no longer, bounds the time a request waits on it, reports failures to
@@ -233,22 +235,10 @@ impl<S: SessionStore> LifetimeStore<S> {
 /// entry per strategy), at least one second; the middleware's `configured` TTL when the
 /// session holds no record (or one that does not read).
 fn session_ttl(state: &SessionState, configured: &Duration, now: OffsetDateTime) -> Duration {
-    let until = state.get(LIFETIME_KEY).and_then(|json| {
-        // The record is a JSON string; the crate writes it without escapes, so it borrows.
-        match serde_json::from_str::<&str>(json) {
-            Ok(record) => latest_end(record),
-            Err(_) => latest_end(&serde_json::from_str::<String>(json).ok()?),
-        }
-    });
-    match until {
+    match LifetimeRecord::latest_end_in(state) {
         Some(until) => Duration::seconds(until.saturating_sub(now.unix_timestamp()).max(1)),
         None => *configured,
     }
-}
-
-/// The latest end in a lifetime record.
-fn latest_end(record: &str) -> Option<i64> {
-    lifetime_entries(record).map(|(_, until)| until).max()
 }
 
 impl<S: SessionStore> SessionStore for LifetimeStore<S> {

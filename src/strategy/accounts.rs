@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 
 use super::authenticator::Authenticator;
 use super::error::FlowError;
-use super::keys::SessionKeys;
 use super::Strategy;
-use crate::accounts::record::{short_user_agent, Marks, Millis, SessionRecord};
 use crate::accounts::{alias, millis, write_record, Accounts, Binding};
+use crate::session_records::account::{short_user_agent, Marks, Millis, SessionRecord};
+use crate::session_records::StrategyKeys;
 
 impl<S: Strategy> Authenticator<S> {
     /// The app's [`Accounts`]: from now on every sign-in binds its session to an account
@@ -139,7 +139,7 @@ impl<S: Strategy> Authenticator<S> {
             if *name == self.keys.name || stamp > *at {
                 continue;
             }
-            let keys = SessionKeys::new(name);
+            let keys = StrategyKeys::new(name);
             if session.contains_key(&keys.identity) {
                 session.remove(&keys.identity);
                 let _ = session.insert(&keys.reauth, at / 1000);

@@ -12,20 +12,18 @@ use actix_session::{Session, SessionExt};
 use actix_web::web;
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::error::{FlowError, Rejection, SignInError};
-use super::keys::{MountPaths, SessionKeys};
+use super::keys::MountPaths;
 use super::options::FlowOptions;
 use super::state::{PendingLogin, StateProof};
 use super::Strategy;
 use crate::accounts::Accounts;
 use crate::audit::AuditEvent;
+use crate::session_records::StrategyKeys;
 use crate::single_use::{MemoryLedger, StateId, StateLedger};
-
-/// The version of the record the identity is kept in.
-const RECORD_VERSION: u32 = 1;
 
 type HookFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, Rejection>>>>;
 type Hook<S> = Arc<dyn Fn(SignInContext<S>) -> HookFuture + Send + Sync>;
@@ -57,7 +55,7 @@ pub struct Authenticator<S: Strategy> {
     hook: Option<Hook<S>>,
     pub(super) failure_handler: Option<FailureHandler<S::Error>>,
     pub(super) paths: Arc<OnceLock<MountPaths>>,
-    pub(super) keys: Arc<SessionKeys>,
+    pub(super) keys: Arc<StrategyKeys>,
     pub(super) ledger: Arc<dyn StateLedger>,
     unreadable_logged: Arc<AtomicBool>,
     user_unreadable_logged: Arc<AtomicBool>,
@@ -92,13 +90,6 @@ impl<S: Strategy + std::fmt::Debug> std::fmt::Debug for Authenticator<S> {
             .finish_non_exhaustive()
     }
 }
-
-/// How an identity is kept: `[version, identity]`.
-#[derive(Serialize)]
-struct RecordRef<'a, I>(u32, &'a I);
-
-#[derive(Deserialize)]
-pub(super) struct Record<I>(pub(super) u32, pub(super) I);
 
 /// What the app's sign-in hook is told about a sign-in: the request, the new identity, the
 /// app's user value this session held before (kept through the credential's end and through
@@ -200,7 +191,7 @@ impl<S: Strategy> Authenticator<S> {
     /// Wraps a strategy, with the strategy's [default options](Strategy::default_options),
     /// no sign-in hook, and an in-process [`MemoryLedger`].
     pub fn new(strategy: S) -> Self {
-        let keys = Arc::new(SessionKeys::new(strategy.name()));
+        let keys = Arc::new(StrategyKeys::new(strategy.name()));
         Self {
             options: Arc::new(strategy.default_options()),
             strategy: Arc::new(strategy),
@@ -316,14 +307,10 @@ impl<S: Strategy> Authenticator<S> {
     /// that no longer reads (another version of the app wrote it, or a tampered store) is
     /// logged once, removed, and the session is marked for re-login.
     pub fn stored_identity(&self, session: &Session) -> Option<S::Identity> {
-        let record = match session.get::<Record<S::Identity>>(&self.keys.identity) {
-            Ok(record) => record?,
-            Err(_) => return self.unreadable(session),
-        };
-        if record.0 != RECORD_VERSION {
-            return self.unreadable(session);
+        match self.keys.read_identity(session) {
+            Ok(identity) => identity,
+            Err(_) => self.unreadable(session),
         }
-        Some(record.1)
     }
 
     fn unreadable(&self, session: &Session) -> Option<S::Identity> {
@@ -393,8 +380,7 @@ impl<S: Strategy> Authenticator<S> {
         };
         session.renew();
         session.remove(&self.keys.reauth);
-        let record = RecordRef(RECORD_VERSION, identity);
-        session.insert(&self.keys.identity, &record).map_err(fail)?;
+        self.keys.write_identity(session, identity).map_err(fail)?;
         match user {
             Some(user) => session.insert(&self.keys.user, user).map_err(fail)?,
             None => {
@@ -500,8 +486,9 @@ impl<S: Strategy> Authenticator<S> {
                 std::rc::Rc::default();
             let user = match &self.hook {
                 Some(hook) => {
-                    let previous = session
-                        .get::<Record<S::Identity>>(&self.keys.identity)
+                    let previous = self
+                        .keys
+                        .read_identity::<S::Identity>(&session)
                         .ok()
                         .flatten();
                     let subject = |identity: &S::Identity| self.strategy.subject(identity);
@@ -514,7 +501,7 @@ impl<S: Strategy> Authenticator<S> {
                             .flatten(),
                         relogin: session.contains_key(&self.keys.identity)
                             || self.reauthentication_mark(&session).is_some(),
-                        another_person: previous.is_some_and(|Record(_, before)| {
+                        another_person: previous.is_some_and(|before| {
                             subject(&before).is_some_and(|b| Some(b) != subject(&identity))
                         }),
                         previous_account: self.previous_account(&session).await,

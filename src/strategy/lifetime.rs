@@ -1,35 +1,13 @@
-//! The lifetime record (how long a session is worth keeping, read by server-side stores) and
-//! the re-login marks of an [`Authenticator`].
-
-use std::fmt::Write as _;
+//! What an [`Authenticator`] writes in the lifetime record (how long a session is worth
+//! keeping, read by server-side stores; see [`LifetimeRecord`]) and its re-login marks.
 
 use actix_session::Session;
 use time::OffsetDateTime;
 
-use super::authenticator::{Authenticator, Record};
+use super::authenticator::Authenticator;
 use super::state::{PendingLogin, PendingLogins};
 use super::Strategy;
-
-/// The session key, owned by the crate, that records how long a session is worth keeping:
-/// `"<strategy>=<Unix time>,…"`, one entry per strategy. Server-side stores read it (see
-/// [`session_store`](crate::session_store)); no other key counts.
-pub(crate) const LIFETIME_KEY: &str = "aam.until";
-
-/// The lifetime record's entries.
-fn read_lifetimes(record: &str) -> std::collections::BTreeMap<String, i64> {
-    lifetime_entries(record)
-        .map(|(name, until)| (name.to_owned(), until))
-        .collect()
-}
-
-/// The entries of a lifetime record (`name=unix-seconds`, comma-separated), skipping any
-/// that does not read.
-pub(crate) fn lifetime_entries(record: &str) -> impl Iterator<Item = (&str, i64)> {
-    record.split(',').filter_map(|entry| {
-        let (name, until) = entry.split_once('=')?;
-        Some((name, until.trim().parse().ok()?))
-    })
-}
+use crate::session_records::LifetimeRecord;
 
 impl<S: Strategy> Authenticator<S> {
     /// Records how long this session is worth keeping for this strategy: the latest of the
@@ -64,8 +42,8 @@ impl<S: Strategy> Authenticator<S> {
                     .saturating_add(self.options.state_ttl.as_secs() as i64),
             );
         }
-        if let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) {
-            match self.strategy.identity_expires_at(&record.1) {
+        if let Ok(Some(identity)) = self.keys.read_identity::<S::Identity>(session) {
+            match self.strategy.identity_expires_at(&identity) {
                 Some(end) => later(end.unix_timestamp().saturating_add(margin)),
                 None => known = false,
             }
@@ -73,33 +51,9 @@ impl<S: Strategy> Authenticator<S> {
         if let Some(mark) = self.reauthentication_mark(session) {
             later(mark.unix_timestamp().saturating_add(margin));
         }
-        let mut record = session
-            .get::<String>(LIFETIME_KEY)
-            .ok()
-            .flatten()
-            .map(|r| read_lifetimes(&r))
-            .unwrap_or_default();
-        match (known, until) {
-            (true, Some(until)) => {
-                record.insert(self.keys.name.clone(), until);
-            }
-            _ => {
-                record.remove(&self.keys.name);
-            }
-        }
-        let written = if record.is_empty() {
-            session.remove(LIFETIME_KEY);
-            Ok(())
-        } else {
-            let mut text = String::with_capacity(record.len() * 24);
-            for (name, until) in &record {
-                if !text.is_empty() {
-                    text.push(',');
-                }
-                let _ = write!(text, "{name}={until}");
-            }
-            session.insert(LIFETIME_KEY, text)
-        };
+        let mut record = LifetimeRecord::read(session);
+        record.set(&self.keys.name, until.filter(|_| known));
+        let written = record.write(session);
         if let Err(e) = written {
             tracing::warn!("could not record the session's lifetime: {e}");
         }
@@ -109,7 +63,7 @@ impl<S: Strategy> Authenticator<S> {
     /// next guarded request asks for a fresh sign-in (`prompt=login`).
     pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
         session.remove(&self.keys.identity);
-        if let Err(e) = session.insert(&self.keys.reauth, at.unix_timestamp()) {
+        if let Err(e) = self.keys.write_reauth(session, at.unix_timestamp()) {
             tracing::warn!("could not mark the session for re-authentication: {e}");
         }
         self.refresh_until(session);
@@ -122,18 +76,18 @@ impl<S: Strategy> Authenticator<S> {
         if self.reauthentication_mark(session).is_some() {
             return true;
         }
-        let Ok(Some(record)) = session.get::<Record<S::Identity>>(&self.keys.identity) else {
+        let Ok(Some(identity)) = self.keys.read_identity::<S::Identity>(session) else {
             return false;
         };
         self.strategy
-            .identity_expires_at(&record.1)
+            .identity_expires_at(&identity)
             .is_some_and(|end| self.now() >= end)
     }
 
     /// When the identity of this session ended, if it was marked by
     /// [`mark_reauthentication`](Self::mark_reauthentication) and no sign-in happened since.
     pub fn reauthentication_mark(&self, session: &Session) -> Option<OffsetDateTime> {
-        let secs = session.get::<i64>(&self.keys.reauth).ok().flatten()?;
+        let secs = self.keys.read_reauth(session)?;
         OffsetDateTime::from_unix_timestamp(secs).ok()
     }
 }

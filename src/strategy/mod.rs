@@ -28,7 +28,6 @@ use time::OffsetDateTime;
 
 pub use authenticator::{Authenticator, SignInContext, SignedInAt};
 pub use error::{FailureKind, FlowError, Rejection, SignInError, StrategyError, MAX_RETRY_AFTER};
-pub(crate) use lifetime::{lifetime_entries, LIFETIME_KEY};
 pub use options::{FlowOptions, DEFAULT_BODY_TIMEOUT, DEFAULT_SESSION_MARGIN, DEFAULT_STATE_TTL};
 pub use params::{CallbackParams, MAX_CALLBACK_BYTES};
 pub use state::StateProof;

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 

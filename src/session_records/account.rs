@@ -2,6 +2,7 @@
 //! signed in to, since when) and the ones in the account store (the account's sessions and its
 //! sign-out marks).
 
+use actix_session::Session;
 use serde::{Deserialize, Serialize};
 
 /// The session key of the account record, owned by the crate beside the lifetime record.
@@ -29,6 +30,19 @@ pub(crate) struct SessionRecord {
 }
 
 impl SessionRecord {
+    /// The session's account record, if it has one that reads.
+    pub(crate) fn read(session: &Session) -> Option<Self> {
+        session.get::<Self>(ACCOUNT_KEY).ok().flatten()
+    }
+
+    /// Writes the record into the session (a failure is logged: the session then signs in
+    /// without an account, as before the lifecycle).
+    pub(crate) fn write(&self, session: &Session) {
+        if let Err(e) = session.insert(ACCOUNT_KEY, self) {
+            tracing::warn!("could not store the session's account record: {e}");
+        }
+    }
+
     /// A fresh session id: 16 random bytes, base64url.
     pub(crate) fn new_sid() -> String {
         use base64::Engine;
