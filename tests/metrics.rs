@@ -278,3 +278,70 @@ async fn sign_outs_and_refused_tokens_are_audit_events() {
     }
     assert!(!format!("{seen:?}").contains("mut-refused-by-apple"));
 }
+
+/// Store failures reach `StoreFailures` through a task-local slot (actix-session turns a
+/// store's error into its own bare `500`, so only a layer outside it can answer a typed `503`).
+/// Without that middleware around `SessionMiddleware` nothing answers `503`: the app gets
+/// actix-session's `500`, and the crate says once, in its log, what is missing.
+#[actix_web::test]
+async fn without_store_failures_a_store_outage_is_a_bare_500_and_the_log_says_why() {
+    log_lines();
+    let store = MemoryStore::default();
+    let auth = Authenticator::new(
+        AppleMusicStrategy::new(
+            AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false),
+        )
+        .unwrap(),
+    );
+    let session = |store: MemoryStore| {
+        SessionMiddleware::builder(LifetimeStore::new(store), Key::generate())
+            .cookie_secure(false)
+            .build()
+    };
+    let with = test::init_service(
+        App::new()
+            .wrap(StoreFailures::around(session(store.clone())))
+            .configure(auth.clone().mount("/auth/apple-music")),
+    )
+    .await;
+    let without = test::init_service(
+        App::new()
+            .wrap(session(store.clone()))
+            .configure(auth.mount("/auth/apple-music")),
+    )
+    .await;
+    store.set_mode(common::memory_store::DOWN);
+    let login = || {
+        test::TestRequest::get()
+            .uri("/auth/apple-music/login")
+            .to_request()
+    };
+    fn status<B>(
+        result: Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) -> StatusCode {
+        match result {
+            Ok(resp) => resp.status(),
+            Err(e) => e.error_response().status(),
+        }
+    }
+    assert_eq!(
+        status(test::try_call_service(&with, login()).await),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(!log_lines()
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("no StoreFailures")));
+    assert_eq!(
+        status(test::try_call_service(&without, login()).await),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let said = log_lines()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("no StoreFailures around SessionMiddleware"))
+        .count();
+    assert_eq!(said, 1, "the missing middleware is named in the log");
+}

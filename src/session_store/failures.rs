@@ -1,4 +1,14 @@
 //! Store failures answered `503` ([`StoreFailures`]) instead of actix-session's bare `500`.
+//!
+//! Why a side channel (task-locals scoped by [`StoreFailures`]) and not a value: a store's
+//! error goes through actix-session's `SessionMiddleware`, which turns it into its own `500`
+//! (its cause behind an `InternalError`, and for a failed save after the handler, the app's
+//! response dropped). Only a layer outside that middleware sees both the request and whether
+//! the save worked, so the store notes what failed here and [`StoreFailures`] maps it. The same
+//! scope carries the request's store time (one budget for every store call of a request), the
+//! effects that must run only once the session is saved, and whether the session lives in a
+//! cookie. Without [`StoreFailures`] nothing is lost silently: the crate logs once that it is
+//! missing, and clients get actix-session's `500` (`tests/metrics.rs` checks both).
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
