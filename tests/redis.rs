@@ -81,12 +81,7 @@ impl Redis {
     }
 
     fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("redis-cli is installed");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        cli_at(self.port, args)
     }
 
     /// The session keys (without the ledger's spent-state keys).
@@ -116,6 +111,40 @@ impl Redis {
     fn ttl(&self, key: &str) -> i64 {
         self.cli(&["TTL", key]).parse().unwrap()
     }
+}
+
+/// `redis-cli -p <port> <args>`: its output, trimmed.
+fn cli_at(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The store-agnostic suite (`tests/common/store_suite.rs`) on Redis, sealed, as the docs set
+/// it up: the same cases the in-memory and cookie stores pass in `tests/integration`.
+#[actix_web::test]
+#[ignore = "needs redis-server; run by .ci/run"]
+async fn the_store_suite_on_redis() {
+    let redis = Redis::start();
+    let store = session_store::redis(&redis.url(), &Key::generate())
+        .await
+        .unwrap()
+        .store();
+    let port = redis.port;
+    let server_side = common::store_suite::ServerSide {
+        keys: Box::new(move || {
+            cli_at(port, &["KEYS", "*"])
+                .lines()
+                .filter(|k| !k.is_empty() && !k.starts_with(session_store::SPENT_STATE_PREFIX))
+                .map(str::to_owned)
+                .collect()
+        }),
+        ttl: Box::new(move |key| cli_at(port, &["TTL", key]).parse().ok()),
+    };
+    common::store_suite::run("redis", || store.clone(), Some(server_side)).await;
 }
 
 impl Drop for Redis {

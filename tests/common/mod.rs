@@ -1,7 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod app;
 pub mod memory_store;
+pub mod store_suite;
+
+#[allow(unused_imports)]
+pub use app::{app, serve, TestApp};
 
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 

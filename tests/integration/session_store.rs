@@ -1,19 +1,20 @@
-//! `LifetimeStore` and `StoreFailures` over an in-memory store that can be taken down: TTLs
-//! that follow the identity, `503`s while the store fails or hangs, and recovery. (The same
-//! behaviour against a real Redis is in `tests/redis.rs`.)
+//! `LifetimeStore` and `StoreFailures` over an in-memory store that can be taken down: `503`s
+//! while the store fails or hangs, and recovery; and the store-agnostic suite
+//! (`tests/common/store_suite.rs`: TTLs that follow the identity, renewal, sign-out, foreign and
+//! tampered cookies) on the memory store and both cookie stores (Redis runs it in
+//! `tests/redis.rs`).
 
 use crate::common::{self, session_cookie};
 
 use std::time::Duration;
 
 use actix_apple_music::developer_token::SigningKey;
-use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
+use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore};
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
-use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::ServiceResponse;
 use actix_web::http::{header, StatusCode};
-use actix_web::{test, web, App, HttpResponse};
+use actix_web::{test, web, HttpResponse};
 use common::memory_store::{MemoryStore, DOWN, HANGING, SLOW, UP};
 use common::{form, page_data, KEY_ID, TEAM_ID};
 use serde_json::Value;
@@ -25,30 +26,25 @@ async fn me(_user: AppleMusicUser) -> HttpResponse {
     HttpResponse::Ok().finish()
 }
 
-macro_rules! app {
-    ($store:expr) => {
-        app!($store, Key::generate())
-    };
-    ($store:expr, $key:expr) => {{
-        let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
-            .check_with_apple(false)
-            .user_token_lifetime(Duration::from_secs(7200))
-            .session_margin(Duration::from_secs(300));
-        let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-        let store = LifetimeStore::new($store).timeout(Duration::from_millis(200));
-        test::init_service(
-            App::new()
-                .wrap(
-                    SessionMiddleware::builder(store, $key.clone())
-                        .cookie_secure(false)
-                        .build(),
-                )
-                .wrap(StoreFailures::new())
-                .configure(auth.mount(PREFIX))
-                .route("/me", web::get().to(me)),
-        )
-        .await
-    }};
+/// The app over `store` under `LifetimeStore` (a 200 ms store time), signed with `key`.
+async fn app_with<St: actix_session::storage::SessionStore + 'static>(
+    store: St,
+    key: Key,
+) -> impl common::TestApp {
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+        .check_with_apple(false)
+        .user_token_lifetime(Duration::from_secs(7200))
+        .session_margin(Duration::from_secs(300));
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let store = LifetimeStore::new(store).timeout(Duration::from_millis(200));
+    common::app(store, key, auth, PREFIX, |cfg| {
+        cfg.route("/me", web::get().to(me));
+    })
+    .await
+}
+
+async fn app(store: MemoryStore) -> impl common::TestApp {
+    app_with(store, Key::generate()).await
 }
 
 /// Calls the app the way actix's server does: an error from the middleware chain (as
@@ -129,30 +125,9 @@ fn callback(cookie: Cookie<'static>, data: &Value, code: &str) -> actix_http::Re
 }
 
 #[actix_web::test]
-async fn ttl_follows_the_login_state_then_the_identity() {
-    let store = MemoryStore::default();
-    let app = app!(store.clone());
-    let (cookie, data) = start_login(&app).await;
-    let keys = store.keys();
-    assert_eq!(keys.len(), 1);
-    let ttl = store.ttl(&keys[0]).unwrap();
-    assert!((595..=600).contains(&ttl), "login-only TTL {ttl}");
-
-    let done = finish_login(&app, cookie, &data, "mut-ttl").await;
-    assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    let keys = store.keys();
-    assert_eq!(keys.len(), 1, "the pre-login session is deleted");
-    let ttl = store.ttl(&keys[0]).unwrap();
-    assert!(
-        (7495..=7500).contains(&ttl),
-        "signed-in TTL {ttl} (2 h + 5 min)"
-    );
-}
-
-#[actix_web::test]
 async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
     let store = MemoryStore::default();
-    let app = app!(store.clone());
+    let app = app(store.clone()).await;
     // A signed-in session, made while the store is up.
     let (cookie, data) = start_login(&app).await;
     let done = finish_login(&app, cookie, &data, "mut-outage").await;
@@ -227,7 +202,7 @@ async fn a_failing_or_hanging_store_answers_503_and_the_app_recovers() {
 #[actix_web::test]
 async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
     let store = MemoryStore::default();
-    let app = app!(store.clone());
+    let app = app(store.clone()).await;
     let (cookie, data) = start_login(&app).await;
     let done = finish_login(&app, cookie, &data, "mut-slow-1").await;
     let signed_in = session_cookie(&done).unwrap();
@@ -262,13 +237,17 @@ async fn a_slow_store_costs_a_request_at_most_its_time_limit_in_all() {
 #[actix_web::test]
 async fn cookies_of_actix_sessions_cookie_store_still_read_after_switching() {
     let key = Key::generate();
-    let before = app!(actix_session::storage::CookieSessionStore::default(), key);
+    let before = app_with(
+        actix_session::storage::CookieSessionStore::default(),
+        key.clone(),
+    )
+    .await;
     let (cookie, data) = start_login(&before).await;
     let signed_in = finish_login(&before, cookie, &data, "sandbox.token").await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let old = session_cookie(&signed_in).unwrap();
 
-    let after = app!(CompactCookieStore::new(), key);
+    let after = app_with(CompactCookieStore::new(), key).await;
     let me = test::TestRequest::get().uri("/me").cookie(old.clone());
     let (status, _, _) = call(&after, me.to_request()).await;
     assert_eq!(status, StatusCode::OK, "the old cookie still signs in");
@@ -285,4 +264,51 @@ async fn cookies_of_actix_sessions_cookie_store_still_read_after_switching() {
     );
     let me = test::TestRequest::get().uri("/me").cookie(new);
     assert_eq!(call(&after, me.to_request()).await.0, StatusCode::OK);
+}
+
+/// The store-agnostic suite (`tests/common/store_suite.rs`) on the in-memory store, plain and
+/// sealed; Redis runs it in `tests/redis.rs`.
+#[actix_web::test]
+async fn the_store_suite_on_the_memory_store() {
+    use common::store_suite::{run, ServerSide};
+    let server_side = |store: &MemoryStore| {
+        let (keys, ttl) = (store.clone(), store.clone());
+        Some(ServerSide {
+            keys: Box::new(move || keys.keys()),
+            ttl: Box::new(move |key| ttl.ttl(key)),
+        })
+    };
+    let plain = MemoryStore::default();
+    run(
+        "memory",
+        || LifetimeStore::new(plain.clone()),
+        server_side(&plain),
+    )
+    .await;
+    let sealed = MemoryStore::default();
+    let sealing = Key::generate();
+    run(
+        "memory, sealed",
+        || LifetimeStore::sealed(sealed.clone(), &sealing),
+        server_side(&sealed),
+    )
+    .await;
+}
+
+/// The same suite on both cookie stores: actix-session's and the crate's compact one.
+#[actix_web::test]
+async fn the_store_suite_on_both_cookie_stores() {
+    use common::store_suite::run;
+    run(
+        "actix-session's cookie store",
+        || LifetimeStore::new(actix_session::storage::CookieSessionStore::default()),
+        None,
+    )
+    .await;
+    run(
+        "the compact cookie store",
+        || LifetimeStore::new(CompactCookieStore::new()),
+        None,
+    )
+    .await;
 }
