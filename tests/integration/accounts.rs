@@ -15,10 +15,10 @@ use actix_apple_music::{
     AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser, Authenticator,
     ManualClock, MusicUserToken, SignInContext, SignInState, SignOutExt,
 };
-use actix_session::{SessionExt, SessionMiddleware};
+use actix_session::SessionExt;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::http::{header, StatusCode};
-use actix_web::{test, web, App, HttpRequest, HttpResponse};
+use actix_web::{test, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use crate::common::memory_store::MemoryStore;
@@ -131,26 +131,23 @@ fn setup() -> (Setup, Authenticator<AppleMusicStrategy>) {
     )
 }
 
-macro_rules! app {
-    ($auth:expr) => {
-        test::init_service(
-            App::new()
-                .wrap(
-                    SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                        .cookie_secure(false)
-                        .build(),
-                )
-                .configure($auth.mount(PREFIX))
-                .configure(test_util::routes::<AppleMusicStrategy>)
+async fn app(auth: Authenticator<AppleMusicStrategy>) -> impl crate::common::TestApp {
+    crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth,
+        PREFIX,
+        |cfg| {
+            cfg.configure(test_util::routes::<AppleMusicStrategy>)
                 .route("/", web::get().to(home))
                 .route("/library", web::get().to(library))
                 .route("/songs", web::get().to(songs))
                 .route("/sign-out", web::post().to(sign_out))
                 .route("/sign-out-by-request", web::post().to(sign_out_by_request))
-                .route("/cart", web::to(cart)),
-        )
-        .await
-    };
+                .route("/cart", web::to(cart));
+        },
+    )
+    .await
 }
 
 async fn get(
@@ -187,7 +184,7 @@ async fn get(
 async fn the_app_user_survives_the_end_of_the_music_user_token() {
     for guarded_first in [true, false] {
         let (setup, auth) = setup();
-        let app = app!(auth);
+        let app = app(auth).await;
         let first = test_util::log_in_with_apple_music(&app, PREFIX, "token-1", None).await;
         assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.body);
         let cookie = first.cookie;
@@ -256,7 +253,7 @@ async fn the_app_user_survives_the_end_of_the_music_user_token() {
 #[actix_web::test]
 async fn another_browser_gets_another_account() {
     let (setup, auth) = setup();
-    let app = app!(auth);
+    let app = app(auth).await;
     let a = test_util::log_in_with_apple_music(&app, PREFIX, "token-a", None).await;
     let b = test_util::log_in_with_apple_music(&app, PREFIX, "token-b", None).await;
     assert_eq!(
@@ -276,7 +273,7 @@ async fn another_browser_gets_another_account() {
 async fn signing_out_forgets_the_user_and_keeps_the_apps_keys() {
     for route in ["/sign-out", "/sign-out-by-request"] {
         let (setup, auth) = setup();
-        let app = app!(auth);
+        let app = app(auth).await;
         let login = test_util::log_in_with_apple_music(&app, PREFIX, "token-1", None).await;
         let resp = test::call_service(
             &app,
@@ -336,7 +333,7 @@ async fn signing_out_forgets_the_user_and_keeps_the_apps_keys() {
 #[actix_web::test]
 async fn api_failures_answer_like_the_guard_and_are_never_a_success() {
     let (setup, auth) = setup();
-    let app = app!(auth);
+    let app = app(auth).await;
     let login = test_util::log_in_with_apple_music(&app, PREFIX, "token-1", None).await;
     let (status, _, body) = get(&app, "/songs", "application/json", &login.cookie).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -369,7 +366,7 @@ async fn api_failures_answer_like_the_guard_and_are_never_a_success() {
 #[actix_web::test]
 async fn typed_test_sign_in_with_the_apps_user() {
     let (_, auth) = setup();
-    let app = app!(auth);
+    let app = app(auth).await;
     let identity = AppleMusicIdentity::new(
         MusicUserToken::new("typed"),
         time::OffsetDateTime::now_utc(),

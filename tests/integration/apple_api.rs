@@ -11,10 +11,8 @@ use actix_apple_music::api::{
     ApiError, ApiRequest, AppleCheck, DeveloperTokenCheck, UnavailablePolicy,
 };
 use actix_apple_music::developer_token::SigningKey;
-use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore, StoreFailures};
+use actix_apple_music::session_store::{CompactCookieStore, LifetimeStore};
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Authenticator};
-use actix_session::config::CookieContentSecurity;
-use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{header, StatusCode};
@@ -206,32 +204,15 @@ async fn library(user: AppleMusicUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(answer.json::<Value>()?))
 }
 
-macro_rules! app {
-    ($config:expr) => {{
-        let auth = Authenticator::new(AppleMusicStrategy::new($config).unwrap());
-        test::init_service(
-            App::new()
-                // The stack the docs recommend for one instance: the compact cookie store.
-                .wrap(StoreFailures::around(
-                    SessionMiddleware::builder(
-                        LifetimeStore::new(CompactCookieStore::new()),
-                        Key::generate(),
-                    )
-                    .cookie_content_security(CookieContentSecurity::Private)
-                    .cookie_secure(false)
-                    .build(),
-                ))
-                .configure(auth.mount(PREFIX))
-                .route("/me", web::get().to(me))
-                .route("/library", web::get().to(library))
-                // One body type for the helpers below.
-                .wrap_fn(|req, srv| {
-                    let answer = srv.call(req);
-                    async move { answer.await.map(ServiceResponse::map_into_boxed_body) }
-                }),
-        )
-        .await
-    }};
+/// The stack the docs recommend for one instance: the compact cookie store.
+async fn app(config: AppleMusicConfig) -> impl crate::common::TestApp {
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    let store = LifetimeStore::new(CompactCookieStore::new());
+    crate::common::app(store, Key::generate(), auth, PREFIX, |cfg| {
+        cfg.route("/me", web::get().to(me))
+            .route("/library", web::get().to(library));
+    })
+    .await
 }
 
 /// Login page, then a callback carrying `code`: answers the callback's response, the
@@ -294,7 +275,7 @@ async fn json_of(resp: ServiceResponse) -> Value {
 async fn failed_sign_in(behaviour: Behaviour) -> (StatusCode, header::HeaderMap, Value) {
     capture_logs();
     let fake = start_fake(behaviour, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let code = format!("user-token-{behaviour:?}-Zq81");
     let (resp, developer_token, cookie) = sign_in(&app, &code).await;
     let status = resp.status();
@@ -317,7 +298,7 @@ async fn failed_sign_in(behaviour: Behaviour) -> (StatusCode, header::HeaderMap,
 async fn a_verified_sign_in_carries_the_storefront_and_sent_both_tokens() {
     capture_logs();
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let code = "user-token-Verified-7Hq2";
     let (resp, developer_token, cookie) = sign_in(&app, code).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -386,13 +367,14 @@ async fn the_app_can_hand_in_its_own_http_client() {
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
     let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = made.clone();
-    let app = app!(config(&fake.base).api_http_client(move || {
+    let app = app(config(&fake.base).api_http_client(move || {
         counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         awc::Client::builder()
             .disable_redirects()
             .add_default_header(("x-app-client", "yes"))
             .finish()
-    }));
+    }))
+    .await;
     let (resp, _, _) = sign_in(&app, "user-token-own-client").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (resp, _, _) = sign_in(&app, "user-token-own-client-2").await;
@@ -413,7 +395,7 @@ async fn the_app_can_hand_in_its_own_http_client() {
 #[actix_web::test]
 async fn an_apple_404_is_an_error_with_its_status() {
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let (_, _, cookie) = sign_in(&app, "user-token-404").await;
     fake.set(Behaviour::Status(404));
     let resp = get(&app, "/library", cookie.clone()).await;
@@ -444,7 +426,7 @@ async fn a_retry_after_passed_on_is_at_most_an_hour() {
 #[actix_web::test]
 async fn parallel_callbacks_with_one_state_sign_in_once_and_ask_apple_once() {
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let login = test::call_service(
         &app,
         test::TestRequest::get()
@@ -535,7 +517,7 @@ async fn a_redirect_to_another_host_is_not_followed() {
     capture_logs();
     let elsewhere = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
     let fake = start_fake(Behaviour::RedirectElsewhere, &elsewhere.base);
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let (resp, _, _) = sign_in(&app, "user-token-Redirect-1").await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(json_of(resp).await["reason"], "apple_unavailable");
@@ -547,7 +529,8 @@ async fn a_redirect_to_another_host_is_not_followed() {
 async fn accept_unverified_signs_in_when_apple_is_down_but_not_when_it_refuses() {
     capture_logs();
     let fake = start_fake(Behaviour::Status(503), "http://127.0.0.1:9");
-    let app = app!(config(&fake.base).when_apple_unavailable(UnavailablePolicy::AcceptUnverified));
+    let app =
+        app(config(&fake.base).when_apple_unavailable(UnavailablePolicy::AcceptUnverified)).await;
     let (resp, _, cookie) = sign_in(&app, "user-token-Unverified-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let me = get(&app, "/me", cookie).await;
@@ -564,7 +547,7 @@ async fn accept_unverified_signs_in_when_apple_is_down_but_not_when_it_refuses()
 #[actix_web::test]
 async fn verification_off_asks_nobody() {
     let fake = start_fake(Behaviour::Status(403), "http://127.0.0.1:9");
-    let app = app!(config(&fake.base).check_with_apple(false));
+    let app = app(config(&fake.base).check_with_apple(false)).await;
     let (resp, _, cookie) = sign_in(&app, "user-token-Off-1").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(fake.seen().is_empty());
@@ -628,7 +611,7 @@ async fn the_self_check_answers_accepted_rejected_or_inconclusive() {
 async fn a_403_from_the_api_helper_invalidates_and_the_next_guarded_request_relogs_with_prompt() {
     capture_logs();
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let code = "user-token-Helper-4Kd9";
     let (resp, developer_token, cookie) = sign_in(&app, code).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -734,7 +717,7 @@ async fn bad_requests_and_options_are_refused_before_anything_is_sent() {
 #[actix_web::test]
 async fn the_longest_token_with_its_storefront_still_fits_a_cookie() {
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_USER_TOKEN_LEN);
     let (resp, _, _) = sign_in(&app, &longest).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -751,7 +734,7 @@ async fn the_longest_token_with_its_storefront_still_fits_a_cookie() {
 #[actix_web::test]
 async fn a_signed_in_cookie_with_a_600_character_token_is_at_most_1_kib() {
     let fake = start_fake(Behaviour::Ok, "http://127.0.0.1:9");
-    let app = app!(config(&fake.base));
+    let app = app(config(&fake.base)).await;
     let token = "T".repeat(600);
     let (resp, _, _) = sign_in(&app, &token).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);

@@ -10,7 +10,6 @@ use actix_apple_music::{
     AppleIdConfig, AppleIdIdentity, AppleIdStrategy, Authenticator, ManualClock, SignInContext,
     SignedIn,
 };
-use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::http::{header, StatusCode};
 use actix_web::{test, web, App, HttpResponse, HttpServer};
@@ -257,20 +256,17 @@ impl Harness {
     }
 }
 
-macro_rules! app {
-    ($auth:expr) => {
-        test::init_service(
-            App::new()
-                .wrap(
-                    SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                        .cookie_secure(false)
-                        .build(),
-                )
-                .configure($auth.mount(PREFIX))
-                .route("/whoami", web::get().to(whoami)),
-        )
-        .await
-    };
+async fn app_of(auth: Authenticator<AppleIdStrategy>) -> impl crate::common::TestApp {
+    crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth,
+        PREFIX,
+        |cfg| {
+            cfg.route("/whoami", web::get().to(whoami));
+        },
+    )
+    .await
 }
 
 /// Starts a login: the session cookie, the state and the nonce of the authorize redirect.
@@ -360,7 +356,7 @@ async fn success_gives_a_stable_identity_and_the_refresh_token_only_to_the_hook(
             async move { Ok(json!({"account_for": sub})) }
         },
     );
-    let app = app!(auth);
+    let app = app_of(auth).await;
     let (cookie, state, nonce, location) = start(&app).await;
     // The authorize URL as Apple's REST API asks for it.
     assert_eq!(location.path(), "/auth/authorize");
@@ -437,7 +433,7 @@ async fn success_gives_a_stable_identity_and_the_refresh_token_only_to_the_hook(
 #[actix_web::test]
 async fn the_cross_site_post_is_relayed_from_our_origin() {
     let h = harness();
-    let app = app!(Authenticator::new(h.strategy()));
+    let app = app_of(Authenticator::new(h.strategy())).await;
     let (cookie, state, _, _) = start(&app).await;
     let resp = test::call_service(
         &app,
@@ -474,7 +470,7 @@ async fn the_cross_site_post_is_relayed_from_our_origin() {
 #[actix_web::test]
 async fn each_refusal_is_typed() {
     let h = harness();
-    let app = app!(Authenticator::new(h.strategy()));
+    let app = app_of(Authenticator::new(h.strategy())).await;
     let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
     let k1 = ProviderKey::new("k1"); // not the provider's k1: another key with the same kid
     let public_pem = h.provider.lock().unwrap().keys[0].public_pem.clone();
@@ -668,7 +664,7 @@ async fn an_unknown_kid_refreshes_the_keys_once_and_a_keys_outage_is_a_503() {
     let h = harness();
     let strategy = h.strategy();
     let auth = Authenticator::new(strategy);
-    let app = app!(auth);
+    let app = app_of(auth).await;
     let sign_in = |kid: &'static str| {
         let app = &app;
         let h = &h;
@@ -702,7 +698,7 @@ async fn an_unknown_kid_refreshes_the_keys_once_and_a_keys_outage_is_a_503() {
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     let fresh = harness();
     fresh.provider.lock().unwrap().keys_up = false;
-    let app = app!(Authenticator::new(fresh.strategy()));
+    let app = app_of(Authenticator::new(fresh.strategy())).await;
     let (cookie, state, nonce, _) = start(&app).await;
     fresh.answer(
         "code",
@@ -742,7 +738,7 @@ async fn the_app_can_hand_in_its_own_http_client() {
         }),
     )
     .unwrap();
-    let app = app!(Authenticator::new(strategy));
+    let app = app_of(Authenticator::new(strategy)).await;
     let (cookie, state, nonce, _) = start(&app).await;
     h.answer(
         "code",
@@ -767,7 +763,7 @@ async fn the_app_can_hand_in_its_own_http_client() {
 async fn the_id_token_checks_hold_at_their_edges() {
     let h = harness();
     h.provider.lock().unwrap().published = vec!["k1".into(), "k2".into()];
-    let app = app!(Authenticator::new(h.strategy()));
+    let app = app_of(Authenticator::new(h.strategy())).await;
     let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
     let k1 = h.provider.lock().unwrap().keys[0].encoding.clone();
     let signed_with = |claims: &Value, kid: Option<&str>, cty: Option<String>| {
@@ -881,7 +877,7 @@ async fn the_id_token_checks_hold_at_their_edges() {
 #[actix_web::test]
 async fn the_id_token_check_refuses_nbf_crit_a_foreign_azp_and_an_empty_sub() {
     let h = harness();
-    let app = app!(Authenticator::new(h.strategy()));
+    let app = app_of(Authenticator::new(h.strategy())).await;
     let now = actix_apple_music::Clock::now(&h.clock).unix_timestamp();
     type Change = fn(&mut Value, i64);
     let cases: [(&str, Change, Option<&str>); 8] = [
@@ -972,7 +968,7 @@ async fn the_id_token_check_refuses_nbf_crit_a_foreign_azp_and_an_empty_sub() {
 #[actix_web::test]
 async fn a_keys_outage_is_remembered_for_a_few_seconds_and_answered_503() {
     let h = harness();
-    let app = app!(Authenticator::new(h.strategy()));
+    let app = app_of(Authenticator::new(h.strategy())).await;
     let sign_in = |kid: &'static str| {
         let (app, h) = (&app, &h);
         async move {
@@ -1012,7 +1008,7 @@ async fn a_keys_outage_is_remembered_for_a_few_seconds_and_answered_503() {
     // No keys cached at all and the endpoint down: asked once for three sign-ins.
     let fresh = harness();
     fresh.provider.lock().unwrap().keys_up = false;
-    let app = app!(Authenticator::new(fresh.strategy()));
+    let app = app_of(Authenticator::new(fresh.strategy())).await;
     for _ in 0..3 {
         let (cookie, state, nonce, _) = start(&app).await;
         fresh.answer(
@@ -1033,7 +1029,7 @@ async fn a_keys_outage_is_remembered_for_a_few_seconds_and_answered_503() {
 #[actix_web::test]
 async fn an_apple_id_sign_in_ends_after_its_lifetime() {
     let h = harness();
-    let app = app!(Authenticator::new(h.strategy()));
+    let app = app_of(Authenticator::new(h.strategy())).await;
     let (cookie, state, nonce, _) = start(&app).await;
     h.answer(
         "code",
