@@ -10,7 +10,6 @@ use actix_apple_music::{
     test_util, AppleMusicConfig, AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser,
     Authenticator, ManualClock, MusicUserToken, RequireAppleMusic,
 };
-use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
@@ -66,35 +65,26 @@ fn config(clock: &ManualClock) -> AppleMusicConfig {
         .clock(clock.clone())
 }
 
-macro_rules! app {
-    ($config:expr) => {
-        app!($config, Key::generate())
-    };
-    ($config:expr, $key:expr) => {{
-        let auth = Authenticator::new(AppleMusicStrategy::new($config).unwrap());
-        test::init_service(
-            App::new()
-                .wrap(
-                    SessionMiddleware::builder(CookieSessionStore::default(), $key)
-                        .cookie_content_security(CookieContentSecurity::Private)
-                        .cookie_secure(false)
-                        .build(),
-                )
-                .configure(auth.mount(PREFIX))
-                .configure(test_util::routes::<AppleMusicStrategy>)
-                .route("/", web::get().to(home))
-                .route("/library", web::get().to(library))
-                .route("/apple-403", web::post().to(apple_said_403))
-                .route("/write-old-identity", web::post().to(write_old_identity))
-                .service(
-                    web::scope("/private")
-                        .wrap(RequireAppleMusic::new())
-                        .route("/data", web::get().to(in_scope))
-                        .route("/library", web::get().to(library)),
-                ),
-        )
-        .await
-    }};
+async fn app_of(config: AppleMusicConfig) -> impl crate::common::TestApp {
+    app_with_key(config, Key::generate()).await
+}
+
+async fn app_with_key(config: AppleMusicConfig, key: Key) -> impl crate::common::TestApp {
+    let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
+    crate::common::app(CookieSessionStore::default(), key, auth, PREFIX, |cfg| {
+        cfg.configure(test_util::routes::<AppleMusicStrategy>)
+            .route("/", web::get().to(home))
+            .route("/library", web::get().to(library))
+            .route("/apple-403", web::post().to(apple_said_403))
+            .route("/write-old-identity", web::post().to(write_old_identity))
+            .service(
+                web::scope("/private")
+                    .wrap(RequireAppleMusic::new())
+                    .route("/data", web::get().to(in_scope))
+                    .route("/library", web::get().to(library)),
+            );
+    })
+    .await
 }
 
 fn location(resp: &actix_web::dev::ServiceResponse) -> String {
@@ -135,7 +125,7 @@ fn identity(at: time::OffsetDateTime, token: &str) -> AppleMusicIdentity {
 #[actix_web::test]
 async fn signed_out_browsers_go_to_login_and_come_back_where_they_were() {
     let clock = ManualClock::starting_now();
-    let app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
     let resp = get!(
         app,
         "/library?sort=new&page=2",
@@ -177,7 +167,7 @@ async fn signed_out_browsers_go_to_login_and_come_back_where_they_were() {
 #[actix_web::test]
 async fn signed_out_api_clients_get_401_json() {
     let clock = ManualClock::starting_now();
-    let app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
     for accept in [None, Some("*/*"), Some("application/json")] {
         for uri in ["/library", "/private/data"] {
             let resp = get!(app, uri, accept, None::<Cookie<'static>>);
@@ -205,7 +195,7 @@ async fn signed_out_api_clients_get_401_json() {
 #[actix_web::test]
 async fn the_scope_middleware_hands_the_identity_to_handlers() {
     let clock = ManualClock::starting_now();
-    let app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
     let cookie = test_util::sign_in::<AppleMusicStrategy>(
         &app,
         &identity(actix_apple_music::Clock::now(&clock), "scoped"),
@@ -223,7 +213,7 @@ async fn the_scope_middleware_hands_the_identity_to_handlers() {
 #[actix_web::test]
 async fn an_ended_token_sends_the_user_through_login_with_prompt() {
     let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
-    let app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
     let cookie = test_util::sign_in::<AppleMusicStrategy>(
         &app,
         &identity(datetime!(2026-01-01 0:00 UTC), "old"),
@@ -283,7 +273,7 @@ async fn an_ended_token_sends_the_user_through_login_with_prompt() {
 #[actix_web::test]
 async fn invalidating_after_apple_refused_the_token_forces_a_fresh_login() {
     let clock = ManualClock::starting_now();
-    let app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
     let cookie = test_util::sign_in::<AppleMusicStrategy>(
         &app,
         &identity(actix_apple_music::Clock::now(&clock), "revoked"),
@@ -311,8 +301,8 @@ async fn invalidating_after_apple_refused_the_token_forces_a_fresh_login() {
 #[actix_web::test]
 async fn tampered_or_foreign_cookies_count_as_signed_out() {
     let clock = ManualClock::starting_now();
-    let app = app!(config(&clock));
-    let other_app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
+    let other_app = app_of(config(&clock)).await;
     let foreign = test_util::sign_in::<AppleMusicStrategy>(
         &other_app,
         &identity(actix_apple_music::Clock::now(&clock), "x"),
@@ -338,7 +328,7 @@ async fn tampered_or_foreign_cookies_count_as_signed_out() {
 #[actix_web::test]
 async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origin() {
     let clock = ManualClock::starting_now();
-    let off = app!(config(&clock));
+    let off = app_of(config(&clock)).await;
     let resp = test::call_service(
         &off,
         test::TestRequest::post()
@@ -348,7 +338,7 @@ async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origi
     .await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 
-    let app = app!(config(&clock).manual_token_route(true));
+    let app = app_of(config(&clock).manual_token_route(true)).await;
     let resp = get!(
         app,
         &format!("{PREFIX}/login?return_to=/library"),
@@ -432,9 +422,12 @@ async fn the_manual_token_route_is_off_by_default_and_guarded_by_state_and_origi
 #[actix_web::test]
 async fn the_developer_token_route_serves_the_cached_token_briefly() {
     let clock = ManualClock::new(datetime!(2026-01-01 0:00 UTC));
-    let app = app!(config(&clock)
-        .developer_token_route(true)
-        .developer_token_lifetime(Duration::from_secs(120)));
+    let app = app_of(
+        config(&clock)
+            .developer_token_route(true)
+            .developer_token_lifetime(Duration::from_secs(120)),
+    )
+    .await;
     let resp = get!(
         app,
         &format!("{PREFIX}/developer-token"),
@@ -477,7 +470,7 @@ async fn the_developer_token_route_serves_the_cached_token_briefly() {
         "cache outlives the token"
     );
 
-    let off = app!(config(&clock));
+    let off = app_of(config(&clock)).await;
     let resp = get!(
         off,
         &format!("{PREFIX}/developer-token"),
@@ -492,7 +485,7 @@ async fn the_developer_token_route_serves_the_cached_token_briefly() {
 #[actix_web::test]
 async fn an_identity_that_no_longer_reads_asks_for_a_fresh_sign_in() {
     let clock = ManualClock::starting_now();
-    let app = app!(config(&clock));
+    let app = app_of(config(&clock)).await;
     let resp = test::call_service(
         &app,
         test::TestRequest::post()

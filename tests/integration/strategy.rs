@@ -56,17 +56,17 @@ async fn whoami(
     }
 }
 
-macro_rules! app {
-    ($auth:expr) => {{
-        let key = Key::generate();
-        test::init_service(
-            App::new()
-                .wrap(session(&key))
-                .configure($auth.mount(PREFIX))
-                .route("/whoami", web::get().to(whoami)),
-        )
-        .await
-    }};
+async fn app_of(auth: Authenticator<AppleMusicStrategy>) -> impl crate::common::TestApp {
+    crate::common::app(
+        CookieSessionStore::default(),
+        Key::generate(),
+        auth,
+        PREFIX,
+        |cfg| {
+            cfg.route("/whoami", web::get().to(whoami));
+        },
+    )
+    .await
 }
 
 /// GET the login page; answers the page data and the session cookie.
@@ -146,7 +146,7 @@ fn s(v: &Value) -> &str {
 async fn login_and_post_callback_sign_the_user_in() {
     let clock = ManualClock::new(datetime!(2026-05-01 10:00 UTC));
     let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap());
-    let app = app!(auth);
+    let app = app_of(auth).await;
     let (data, cookie) = start_login!(app, "?return_to=/library%3Fsort%3Dnew");
     assert_eq!(data["mode"], "musickit");
     assert_eq!(data["callbackUrl"], "/auth/apple-music/callback");
@@ -187,9 +187,10 @@ async fn login_and_post_callback_sign_the_user_in() {
 #[actix_web::test]
 async fn a_get_callback_is_refused_unless_the_app_opts_in() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let query = form(&answer(&data, TOKEN));
     let resp = test::call_service(
@@ -215,9 +216,10 @@ async fn a_get_callback_is_refused_unless_the_app_opts_in() {
 #[actix_web::test]
 async fn a_get_callback_works_like_passport_apple_music_when_allowed() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock).allow_get_callback(true)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).allow_get_callback(true)).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let query = form(&answer(&data, TOKEN));
     let resp = test::call_service(
@@ -253,7 +255,7 @@ async fn the_verify_hook_links_a_user_or_refuses() {
             }
         },
     );
-    let app = app!(auth);
+    let app = app_of(auth).await;
 
     let (data, cookie) = start_login!(app, "");
     let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
@@ -280,9 +282,10 @@ async fn the_verify_hook_links_a_user_or_refuses() {
 #[actix_web::test]
 async fn error_outcomes_map_to_authorization_reasons() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     for (error, reason) in [
         ("declined", "declined"),
         ("access_denied", "declined"),
@@ -309,9 +312,10 @@ async fn error_outcomes_map_to_authorization_reasons() {
 #[actix_web::test]
 async fn callback_problems_map_to_token_reasons() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let foreign = DeveloperTokenConfig::apple_music(TEAM_ID, KEY_ID)
         .build(SigningKey::generate())
         .unwrap()
@@ -451,9 +455,10 @@ async fn callback_problems_map_to_token_reasons() {
 #[actix_web::test]
 async fn state_is_single_use_bound_to_the_session_and_expires() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
 
     // Replay: the same answer twice.
     let (data, cookie) = start_login!(app, "");
@@ -516,9 +521,10 @@ async fn state_is_single_use_bound_to_the_session_and_expires() {
 #[actix_web::test]
 async fn return_to_only_accepts_same_site_paths() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock).success_target("/home")).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).success_target("/home")).unwrap(),
+    ))
+    .await;
     for (return_to, expected) in [
         ("//evil.example", "/home"),
         ("https://evil.example", "/home"),
@@ -542,14 +548,15 @@ async fn return_to_only_accepts_same_site_paths() {
 async fn the_login_page_is_inert_to_hostile_app_names_and_locked_down() {
     let clock = ManualClock::starting_now();
     let hostile = "Tom's \"Mix\" </script><script>alert(1)</script> <!-- & 🎧\u{2028}";
-    let app = app!(Authenticator::new(
+    let app = app_of(Authenticator::new(
         AppleMusicStrategy::new(
             config(&clock)
                 .app_name(hostile)
-                .app_icon_url("https://cdn.example/icon.png")
+                .app_icon_url("https://cdn.example/icon.png"),
         )
-        .unwrap()
-    ));
+        .unwrap(),
+    ))
+    .await;
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
@@ -621,7 +628,7 @@ async fn the_login_page_carries_the_cached_developer_token() {
         AppleMusicStrategy::new(config(&clock).login_page(actix_apple_music::LoginPage::Direct))
             .unwrap();
     let current = strategy.signer().token();
-    let app = app!(Authenticator::new(strategy));
+    let app = app_of(Authenticator::new(strategy)).await;
     for _ in 0..3 {
         let (data, _) = start_login!(app, "");
         assert_eq!(
@@ -641,9 +648,10 @@ async fn the_login_page_carries_the_cached_developer_token() {
 #[actix_web::test]
 async fn failures_answer_html_to_browsers_and_json_to_the_rest() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let req = test::TestRequest::post()
         .uri(&format!("{PREFIX}/callback"))
@@ -690,9 +698,10 @@ async fn failures_answer_html_to_browsers_and_json_to_the_rest() {
 #[actix_web::test]
 async fn logout_forgets_the_user_and_refuses_foreign_origins() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock).logout_target("/bye")).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).logout_target("/bye")).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
     let signed_in = session_cookie(&resp).unwrap();
@@ -737,10 +746,11 @@ fn handback_of(data: &Value) -> String {
 #[actix_web::test]
 async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_cannot() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
+    let app = app_of(Authenticator::new(
         AppleMusicStrategy::new(config(&clock).login_page(actix_apple_music::LoginPage::Redirect))
-            .unwrap()
-    ));
+            .unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let handback = handback_of(&data);
     // The return page holds the developer token, and nothing of the session.
@@ -783,10 +793,11 @@ async fn the_redirect_return_fragment_is_decoded_server_side_when_the_page_canno
 #[actix_web::test]
 async fn a_return_the_browser_did_not_get_from_apple_signs_nobody_in() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
+    let app = app_of(Authenticator::new(
         AppleMusicStrategy::new(config(&clock).login_page(actix_apple_music::LoginPage::Redirect))
-            .unwrap()
-    ));
+            .unwrap(),
+    ))
+    .await;
     let (data, victim) = start_login!(app, "");
     let handback = handback_of(&data);
     let attacker = base64::engine::general_purpose::STANDARD
@@ -878,9 +889,10 @@ async fn the_return_page_exists_only_for_the_redirect_login_page() {
         actix_apple_music::LoginPage::MusicKit,
         actix_apple_music::LoginPage::Direct,
     ] {
-        let app = app!(Authenticator::new(
-            AppleMusicStrategy::new(config(&clock).login_page(page)).unwrap()
-        ));
+        let app = app_of(Authenticator::new(
+            AppleMusicStrategy::new(config(&clock).login_page(page)).unwrap(),
+        ))
+        .await;
         let (data, cookie) = start_login!(app, "");
         assert!(
             !s(&data["returnUrl"]).contains('?'),
@@ -901,9 +913,10 @@ async fn the_return_page_exists_only_for_the_redirect_login_page() {
 #[actix_web::test]
 async fn the_longest_accepted_token_still_fits_a_cookie() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let longest = "T".repeat(actix_apple_music::DEFAULT_MAX_USER_TOKEN_LEN);
     let resp = post_callback!(app, Some(cookie), &answer(&data, &longest));
@@ -935,9 +948,10 @@ async fn failures_go_where_the_app_wants() {
     let clock = ManualClock::starting_now();
     // A failure target: browsers are redirected there with the family and reason; API
     // clients still get JSON.
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock).failure_target("/oops?from=login")).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).failure_target("/oops?from=login")).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     let req = test::TestRequest::post()
         .uri(&format!("{PREFIX}/callback"))
@@ -959,7 +973,7 @@ async fn failures_go_where_the_app_wants() {
     );
 
     // A failure handler replaces the answer entirely.
-    let app = app!(
+    let app = app_of(
         Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap()).failure_handler(
             |_req: &HttpRequest, error: &SignInError<AppleMusicError>| {
                 HttpResponse::ImATeapot().body(format!(
@@ -967,9 +981,10 @@ async fn failures_go_where_the_app_wants() {
                     error.kind().as_str(),
                     error.reason()
                 ))
-            }
-        )
-    );
+            },
+        ),
+    )
+    .await;
     let resp = post_callback!(app, None::<Cookie<'static>>, &[("code", TOKEN)]);
     assert_eq!(resp.status(), StatusCode::IM_A_TEAPOT);
     assert_eq!(test::read_body(resp).await, "token_error:missing_state");
@@ -980,9 +995,10 @@ async fn failures_go_where_the_app_wants() {
 #[actix_web::test]
 async fn a_state_is_good_until_its_end_and_not_after() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock).state_ttl(Duration::from_secs(60))).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).state_ttl(Duration::from_secs(60))).unwrap(),
+    ))
+    .await;
     let (data, cookie) = start_login!(app, "");
     clock.advance(Duration::from_secs(5));
     let resp = post_callback!(app, Some(cookie), &answer(&data, TOKEN));
@@ -1005,9 +1021,10 @@ async fn a_state_is_good_until_its_end_and_not_after() {
 #[actix_web::test]
 async fn a_used_state_replayed_with_the_pre_login_cookie_is_refused() {
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let (data, pre_login) = start_login!(app, "");
     let resp = post_callback!(app, Some(pre_login.clone()), &answer(&data, TOKEN));
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -1037,9 +1054,10 @@ async fn same_origin_checks_believe_forwarded_headers_only_when_told() {
             .insert_header((header::FORWARDED, "host=evil.example;proto=https"))
             .to_request()
     };
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let status = |resp: actix_web::dev::ServiceResponse| resp.status();
     assert_eq!(
         status(test::call_service(&app, logout("https://evil.example")).await),
@@ -1051,23 +1069,25 @@ async fn same_origin_checks_believe_forwarded_headers_only_when_told() {
         StatusCode::SEE_OTHER
     );
 
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock).trust_forwarded_headers(true)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock).trust_forwarded_headers(true)).unwrap(),
+    ))
+    .await;
     assert_eq!(
         status(test::call_service(&app, logout("https://evil.example")).await),
         StatusCode::SEE_OTHER,
         "behind a proxy that sets them, they are"
     );
 
-    let app = app!(Authenticator::new(
+    let app = app_of(Authenticator::new(
         AppleMusicStrategy::new(
             config(&clock)
                 .public_origin("https://app.example")
-                .trust_forwarded_headers(true)
+                .trust_forwarded_headers(true),
         )
-        .unwrap()
-    ));
+        .unwrap(),
+    ))
+    .await;
     assert_eq!(
         status(test::call_service(&app, logout("https://app.example")).await),
         StatusCode::SEE_OTHER
@@ -1135,9 +1155,10 @@ async fn the_page_script_is_a_cacheable_asset_and_the_page_is_small() {
     use base64::Engine;
     use sha2::Digest;
     let clock = ManualClock::starting_now();
-    let app = app!(Authenticator::new(
-        AppleMusicStrategy::new(config(&clock)).unwrap()
-    ));
+    let app = app_of(Authenticator::new(
+        AppleMusicStrategy::new(config(&clock)).unwrap(),
+    ))
+    .await;
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
