@@ -16,7 +16,7 @@ use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, AppleMusicUser, Au
 use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::{test, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use common::{form, page_data, KEY_ID, TEAM_ID};
 use serde_json::{json, Value};
 
@@ -112,31 +112,22 @@ async fn fake_apple(req: HttpRequest, state: web::Data<FakeState>) -> HttpRespon
 
 /// Starts a stand-in on a free loopback port; `elsewhere` is where redirects point.
 fn start_fake(behaviour: Behaviour, elsewhere: &str) -> FakeApple {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let state = FakeState {
         behaviour: Arc::new(Mutex::new(behaviour)),
         seen: Arc::new(Mutex::new(Vec::new())),
         elsewhere: elsewhere.to_owned(),
     };
-    let fake = FakeApple {
-        base,
-        behaviour: state.behaviour.clone(),
-        seen: state.seen.clone(),
-    };
-    let server = HttpServer::new(move || {
+    let (behaviour, seen) = (state.behaviour.clone(), state.seen.clone());
+    let base = crate::common::serve(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
             .default_service(web::to(fake_apple))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
-    fake
+    });
+    FakeApple {
+        base,
+        behaviour,
+        seen,
+    }
 }
 
 impl FakeApple {

@@ -12,7 +12,7 @@ use actix_apple_music::{
 };
 use actix_web::cookie::{Cookie, Key};
 use actix_web::http::{header, StatusCode};
-use actix_web::{test, web, App, HttpResponse, HttpServer};
+use actix_web::{test, web, App, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -173,22 +173,13 @@ pub(crate) fn start_provider() -> (String, Shared) {
         ..Provider::default()
     }));
     let data = shared.clone();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
+    let base = crate::common::serve(move || {
         App::new()
             .app_data(web::Data::new(data.clone()))
             .route("/auth/token", web::post().to(token))
             .route("/auth/keys", web::get().to(keys))
             .route("/auth/revoke", web::post().to(revoke))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
+    });
     (base, shared)
 }
 

@@ -17,7 +17,7 @@ use actix_apple_music::{
 use actix_session::{SessionExt, SessionMiddleware};
 use actix_web::cookie::{Cookie, Key};
 use actix_web::http::{header, StatusCode};
-use actix_web::{test, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{test, web, App, HttpRequest, HttpResponse};
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -164,17 +164,7 @@ async fn token_endpoint(body: web::Form<Vec<(String, String)>>) -> HttpResponse 
 }
 
 fn provider() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(|| App::new().route("/token", web::post().to(token_endpoint)))
-        .workers(1)
-        .disable_signals()
-        .shutdown_timeout(0)
-        .listen(listener)
-        .unwrap()
-        .run();
-    actix_web::rt::spawn(server);
-    base
+    crate::common::serve(|| App::new().route("/token", web::post().to(token_endpoint)))
 }
 
 fn oauth(token_base: &str) -> OAuthStrategy {
