@@ -58,7 +58,12 @@ async fn sign_in(
     req: HttpRequest,
     auth: web::Data<Authenticator<AppleMusicStrategy>>,
 ) -> HttpResponse {
-    match auth.sign_in(&req.get_session(), &identity(), None) {
+    match actix_apple_music::test_util::sign_in_session(
+        &auth,
+        &req.get_session(),
+        &identity(),
+        None,
+    ) {
         Ok(()) => HttpResponse::NoContent().finish(),
         Err(e) => HttpResponse::InternalServerError().body(e.to_string()),
     }

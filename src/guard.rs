@@ -521,7 +521,9 @@ where
     }
 }
 
-/// The service [`RequireSignIn`] wraps around a scope.
+/// The service [`RequireSignIn`] wraps around a scope (an implementation detail, named only
+/// by `Transform`).
+#[doc(hidden)]
 pub struct RequireSignInService<St, S> {
     service: Rc<St>,
     strategy: PhantomData<fn() -> S>,

@@ -127,9 +127,9 @@
 //! # Verifying with Apple
 //!
 //! Each new music user token is proven with Apple Music API (`GET /v1/me/storefront`) before
-//! the user is signed in, and the identity keeps the user's [`Storefront`](api::Storefront). Apple's refusals
+//! the user is signed in, and the identity keeps the user's [`Storefront`](apple_music_api::Storefront). Apple's refusals
 //! become typed errors; when Apple cannot be asked the sign-in fails closed (`503`) unless the
-//! app chooses [`UnavailablePolicy::AcceptUnverified`](api::UnavailablePolicy::AcceptUnverified). See [`api`] for the outcomes, the
+//! app chooses [`UnavailablePolicy::AcceptUnverified`](apple_music_api::UnavailablePolicy::AcceptUnverified). See [`apple_music_api`] for the outcomes, the
 //! developer-token self-check and the request helper
 //! [`AppleMusicUser::api`].
 //!
@@ -192,16 +192,15 @@ pub use apple_id::{
     NOTIFICATION_MAX_AGE,
 };
 pub use apple_music::{
-    api, env, AppleMusicConfig, AppleMusicError, AppleMusicIdentity, AppleMusicStrategy,
-    AppleMusicUser, AuthorizationError, LoginPage, RequireAppleMusic, TokenError, UpstreamError,
-    DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING, DEFAULT_MAX_USER_TOKEN_LEN,
-    DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME, STRATEGY_NAME,
+    api as apple_music_api, env as apple_music_env, AppleMusicConfig, AppleMusicError,
+    AppleMusicIdentity, AppleMusicStrategy, AppleMusicUser, AuthorizationError, LoginPage,
+    RequireAppleMusic, TokenError, UpstreamError, DEFAULT_AUTHORIZE_URL, DEFAULT_EXPIRY_WARNING,
+    DEFAULT_MAX_USER_TOKEN_LEN, DEFAULT_MUSICKIT_JS_URL, DEFAULT_USER_TOKEN_LIFETIME,
+    STRATEGY_NAME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ConfigError;
-pub use guard::{
-    GuardError, RequireSignIn, RequireSignInService, SignInState, SignOutExt, SignedIn,
-};
+pub use guard::{GuardError, RequireSignIn, SignInState, SignOutExt, SignedIn};
 pub use secret::{ClientSecret, MusicUserToken, RefreshToken};
 /// The README's examples, compiled as doctests (with the `redis` feature, which one of them
 /// needs: `cargo test --doc --all-features`, run by `.ci/run`).

@@ -65,7 +65,9 @@ fn log_lines() -> &'static Mutex<Vec<String>> {
 
 async fn me(user: AppleMusicUser) -> HttpResponse {
     match user
-        .api(actix_apple_music::api::ApiRequest::get("/v1/me/storefront"))
+        .api(actix_apple_music::apple_music_api::ApiRequest::get(
+            "/v1/me/storefront",
+        ))
         .await
     {
         Ok(_) => HttpResponse::Ok().finish(),
@@ -253,7 +255,7 @@ async fn sign_outs_and_refused_tokens_are_audit_events() {
     let refused = strategy
         .api()
         .send(
-            actix_apple_music::api::ApiRequest::get("/v1/me/storefront"),
+            actix_apple_music::apple_music_api::ApiRequest::get("/v1/me/storefront"),
             Some(&actix_apple_music::MusicUserToken::new(
                 "mut-refused-by-apple",
             )),

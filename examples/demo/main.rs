@@ -25,7 +25,7 @@ use std::process::ExitCode;
 mod account_routes;
 
 use accounts::{Accounts, DemoUser};
-use actix_apple_music::api::DeveloperTokenCheck;
+use actix_apple_music::apple_music_api::DeveloperTokenCheck;
 use actix_apple_music::sandbox::{self, Credentials};
 use actix_apple_music::session_store::{
     plain_http_sessions, secure_sessions, CompactCookieStore, LifetimeStore, SecretSealer,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::env;
-use crate::api::{ApiOptions, UnavailablePolicy};
+use crate::apple_music_api::{ApiOptions, UnavailablePolicy};
 use crate::clock::Clock;
 use crate::developer_token::{SigningKey, DEFAULT_APPLE_MUSIC_LIFETIME};
 use crate::error::ConfigError;
@@ -139,7 +139,7 @@ impl AppleMusicConfig {
     /// `APPLE_MUSIC_MUSICKIT_JS_URL`, `APPLE_MUSIC_AUTHORIZE_URL`,
     /// `APPLE_MUSIC_USER_TOKEN_LIFETIME_SECS`, `APPLE_MUSIC_DEVELOPER_TOKEN_LIFETIME_SECS`,
     /// `APPLE_MUSIC_ORIGINS`, `APPLE_MUSIC_STATE_TTL_SECS`, `APPLE_MUSIC_VERIFY_TOKENS`,
-    /// `APPLE_MUSIC_API_BASE_URL` and `APPLE_MUSIC_ALLOW_GET_CALLBACK` (see [`env`](mod@env)). Each
+    /// `APPLE_MUSIC_API_BASE_URL` and `APPLE_MUSIC_ALLOW_GET_CALLBACK` (see [`apple_music_env`](crate::apple_music_env)). Each
     /// bad value is its own error naming the variable.
     pub fn from_env() -> Result<Self, ConfigError> {
         let team_id = required(env::TEAM_ID, "your 10-character Team ID")?;
@@ -273,7 +273,7 @@ impl AppleMusicConfig {
     }
     /// Whether each new music user token (callback or manual entry) is proven with Apple's
     /// `GET /v1/me/storefront` before the user is signed in (default `true`; see
-    /// [`api`](crate::api)). Off, identities carry no storefront.
+    /// [`apple_music_api`](crate::apple_music_api)). Off, identities carry no storefront.
     pub fn check_with_apple(mut self, enabled: bool) -> Self {
         self.check_with_apple = enabled;
         self
@@ -285,7 +285,7 @@ impl AppleMusicConfig {
         self
     }
     /// The app's own HTTP client for Apple Music API, made once per thread (see
-    /// [`ApiOptions::http_client`](crate::api::ApiOptions::http_client)).
+    /// [`ApiOptions::http_client`](crate::apple_music_api::ApiOptions::http_client)).
     pub fn api_http_client(
         mut self,
         make: impl Fn() -> awc::Client + Send + Sync + 'static,

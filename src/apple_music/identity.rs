@@ -7,7 +7,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::api::{AppleCheck, Storefront};
+use crate::apple_music_api::{AppleCheck, Storefront};
 use crate::secret::MusicUserToken;
 
 /// A signed-in Apple Music user, as kept in the session.

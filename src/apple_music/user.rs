@@ -28,14 +28,14 @@ impl<U> SignedIn<AppleMusicStrategy, U> {
     }
 
     /// Sends an Apple Music API request as this user (developer token and music user
-    /// token), through the strategy's [`AppleMusicApi`](crate::api::AppleMusicApi). Any answer
+    /// token), through the strategy's [`AppleMusicApi`](crate::apple_music_api::AppleMusicApi). Any answer
     /// but a `2xx` is an [`ApiError`]. When Apple answers `403` to a `/v1/me/…` request the
     /// token is dead: the identity is [invalidated](SignedIn::invalidate) and the error is
     /// [`ApiError::ReloginRequired`], which answers as the guard does (`303` to the login with
     /// `prompt=login` for browsers, `401 reauthentication_required` otherwise).
     ///
     /// ```no_run
-    /// use actix_apple_music::api::{ApiError, ApiRequest};
+    /// use actix_apple_music::apple_music_api::{ApiError, ApiRequest};
     /// use actix_apple_music::AppleMusicUser;
     ///
     /// async fn songs(user: AppleMusicUser) -> Result<actix_web::HttpResponse, ApiError> {

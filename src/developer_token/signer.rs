@@ -228,8 +228,9 @@ impl DeveloperTokenSigner {
         }
     }
 
-    /// Signs a new token outside the cache (the cache keeps its own). For tools and tests;
-    /// apps want [`token`](Self::token).
+    /// Signs a new token outside the cache (the cache keeps its own). For tests and benches
+    /// (feature `test-util`); apps want [`token`](Self::token).
+    #[cfg(feature = "test-util")]
     pub fn sign_fresh(&self) -> Result<DeveloperToken, ConfigError> {
         let now = self.inner.config.clock.now();
         self.inner

@@ -217,7 +217,9 @@ where
     }
 }
 
-/// The service [`StoreFailures`] wraps around the session middleware.
+/// The service [`StoreFailures`] wraps around the session middleware (an implementation
+/// detail, named only by `Transform`).
+#[doc(hidden)]
 pub struct StoreFailuresService<S> {
     pub(super) service: Rc<S>,
     pub(super) rotation: Option<super::rotation::Rotation>,

@@ -88,7 +88,7 @@ pub(crate) fn cookie_bytes(session: &actix_session::Session, extra: usize) -> us
         + extra;
     HOST_COOKIE_NAME.len() + 1 + (plain + 28).div_ceil(3) * 4
 }
-pub use failures::{StoreFailures, StoreFailuresService, StoreOperation, StoreUnavailable};
+pub use failures::{StoreFailures, StoreOperation, StoreUnavailable};
 pub use lifetime::{KeyedSessionStore, LifetimeStore, WriteMode, DEFAULT_STORE_TIMEOUT};
 pub use middleware::Sessions;
 #[cfg(feature = "redis")]

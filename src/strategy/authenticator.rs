@@ -365,10 +365,11 @@ impl<S: Strategy> Authenticator<S> {
         session.remove(&self.keys.user);
     }
 
-    /// Stores `identity` on this session as a finished sign-in does, without a login (for
-    /// test helpers and trusted back doors): renews the session id, clears a re-login mark,
-    /// and keeps the app's user value if given.
-    pub fn sign_in(
+    /// Stores `identity` on this session as a finished sign-in does, without a login (the
+    /// sign-in's last step; apps' tests reach it through
+    /// `test_util::sign_in_session`): renews the session id, clears a
+    /// re-login mark, and keeps the app's user value if given.
+    pub(crate) fn sign_in(
         &self,
         session: &Session,
         identity: &S::Identity,

@@ -61,7 +61,7 @@ impl<S: Strategy> Authenticator<S> {
 
     /// Notes in the session that its identity ended (expired or invalidated) at `at`, so the
     /// next guarded request asks for a fresh sign-in (`prompt=login`).
-    pub fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
+    pub(crate) fn mark_reauthentication(&self, session: &Session, at: OffsetDateTime) {
         session.remove(&self.keys.identity);
         if let Err(e) = self.keys.write_reauth(session, at.unix_timestamp()) {
             tracing::warn!("could not mark the session for re-authentication: {e}");
@@ -84,8 +84,8 @@ impl<S: Strategy> Authenticator<S> {
             .is_some_and(|end| self.now() >= end)
     }
 
-    /// When the identity of this session ended, if it was marked by
-    /// [`mark_reauthentication`](Self::mark_reauthentication) and no sign-in happened since.
+    /// When the identity of this session ended, if a guard (or Apple's refusal of its token)
+    /// marked it and no sign-in happened since.
     pub fn reauthentication_mark(&self, session: &Session) -> Option<OffsetDateTime> {
         let secs = self.keys.read_reauth(session)?;
         OffsetDateTime::from_unix_timestamp(secs).ok()

@@ -68,6 +68,18 @@ pub fn sign_in_path<S: Strategy>() -> String {
     format!("/__test/sign-in/{slug}")
 }
 
+/// Stores `identity` on `session` as a finished sign-in does, without a login: the session id
+/// is renewed, a re-login mark cleared, the app's `user` value kept if given. For an app's own
+/// test routes and tools; [`routes`] and [`sign_in`] wrap it for `actix_web::test`.
+pub fn sign_in_session<S: Strategy>(
+    auth: &Authenticator<S>,
+    session: &actix_session::Session,
+    identity: &S::Identity,
+    user: Option<&serde_json::Value>,
+) -> Result<(), crate::FlowError> {
+    auth.sign_in(session, identity, user)
+}
+
 /// Adds the test-only sign-in route for strategy `S`. Only ever add it to apps under test.
 pub fn routes<S: Strategy>(cfg: &mut web::ServiceConfig) {
     cfg.route(&sign_in_path::<S>(), web::post().to(sign_in_route::<S>));

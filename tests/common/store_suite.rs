@@ -17,12 +17,15 @@ use super::{TestApp, KEY_ID, TEAM_ID};
 
 const PREFIX: &str = "/auth/apple-music";
 
+/// The TTL (seconds) a server-side store holds for a session key.
+pub type TtlOf = Box<dyn Fn(&str) -> Option<i64>>;
+
 /// What the suite can see of a server-side store: the live session keys and their TTLs.
 pub struct ServerSide {
     /// The session keys the store holds now.
     pub keys: Box<dyn Fn() -> Vec<String>>,
     /// The TTL (seconds) the store holds for a key.
-    pub ttl: Box<dyn Fn(&str) -> Option<i64>>,
+    pub ttl: TtlOf,
 }
 
 async fn me(user: AppleMusicUser) -> HttpResponse {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_apple_music::api::{ApiError, ApiRequest};
+use actix_apple_music::apple_music_api::{ApiError, ApiRequest};
 use actix_apple_music::developer_token::SigningKey;
 use actix_apple_music::test_util::{self, AppleMusicStandIn};
 use actix_apple_music::{

@@ -7,7 +7,7 @@ use crate::common::{self, session_cookie};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use actix_apple_music::api::{
+use actix_apple_music::apple_music_api::{
     ApiError, ApiRequest, AppleCheck, DeveloperTokenCheck, UnavailablePolicy,
 };
 use actix_apple_music::developer_token::SigningKey;
@@ -698,10 +698,13 @@ async fn bad_requests_and_options_are_refused_before_anything_is_sent() {
     );
     assert!(fake.seen().is_empty(), "nothing was sent");
     // An Origin header that cannot be sent is a configuration error, not a silent drop.
-    let options = actix_apple_music::api::ApiOptions::new().origin("https://app.example\n");
-    let err =
-        actix_apple_music::api::AppleMusicApi::with_options(strategy.signer().clone(), options)
-            .unwrap_err();
+    let options =
+        actix_apple_music::apple_music_api::ApiOptions::new().origin("https://app.example\n");
+    let err = actix_apple_music::apple_music_api::AppleMusicApi::with_options(
+        strategy.signer().clone(),
+        options,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("Origin"), "{err}");
 }
 
@@ -816,7 +819,7 @@ fn closing_stand_in() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
 /// not (it may have reached Apple).
 #[actix_web::test]
 async fn a_pooled_connection_the_server_closed_is_retried_for_idempotent_requests_only() {
-    use actix_apple_music::api::{ApiOptions, ApiRequest, AppleMusicApi};
+    use actix_apple_music::apple_music_api::{ApiOptions, ApiRequest, AppleMusicApi};
     let (base, connections) = closing_stand_in();
     let signer =
         actix_apple_music::developer_token::DeveloperTokenConfig::apple_music(TEAM_ID, KEY_ID)
@@ -853,7 +856,7 @@ async fn a_pooled_connection_the_server_closed_is_retried_for_idempotent_request
 /// have) is `ApiError::Status`, answered `404`; never a success.
 #[actix_web::test]
 async fn a_404_from_apple_is_an_api_error_answered_404() {
-    use actix_apple_music::api::{ApiError, ApiRequest};
+    use actix_apple_music::apple_music_api::{ApiError, ApiRequest};
     use actix_web::ResponseError;
     let stand_in = actix_apple_music::test_util::AppleMusicStandIn::new();
     let config =

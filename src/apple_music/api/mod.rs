@@ -69,7 +69,7 @@ use options::ClientFactory;
 ///
 /// ```no_run
 /// # async fn run(signer: actix_apple_music::developer_token::DeveloperTokenSigner) -> Result<(), Box<dyn std::error::Error>> {
-/// use actix_apple_music::api::{AppleMusicApi, ApiRequest};
+/// use actix_apple_music::apple_music_api::{AppleMusicApi, ApiRequest};
 /// let api = AppleMusicApi::new(signer);
 /// let answer = api.send(ApiRequest::get("/v1/catalog/us/songs/203709340"), None).await?;
 /// let song: serde_json::Value = answer.json()?;

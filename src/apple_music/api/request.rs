@@ -13,7 +13,7 @@ use super::error::ApiError;
 /// body. The path is relative to the API base and must start with `/v1/`.
 ///
 /// ```
-/// use actix_apple_music::api::ApiRequest;
+/// use actix_apple_music::apple_music_api::ApiRequest;
 /// let songs = ApiRequest::get("/v1/me/library/songs?limit=25");
 /// let playlist = ApiRequest::post("/v1/me/library/playlists")
 ///     .json(&serde_json::json!({"attributes": {"name": "Road trip"}}));
