@@ -171,7 +171,7 @@ pub mod developer_token;
 mod error;
 mod guard;
 pub mod headers;
-mod http;
+pub mod http;
 mod respond;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

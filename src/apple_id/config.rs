@@ -1,7 +1,6 @@
 //! Configuration of the Sign in with Apple strategy, in code or from the environment.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
@@ -65,11 +64,9 @@ pub struct AppleIdConfig {
     pub(crate) request_id_token: bool,
     pub(crate) timeout: Duration,
     pub(crate) max_keys_bytes: usize,
-    pub(crate) make_client: Option<Arc<dyn Fn() -> awc::Client + Send + Sync>>,
+    pub(crate) client: Option<crate::http::Outgoing>,
     pub(crate) flow: FlowOptions,
     pub(crate) identity_lifetime: Duration,
-    #[cfg(feature = "test-util")]
-    pub(crate) in_process: Option<crate::http::InProcess>,
 }
 
 /// How long a Sign in with Apple sign-in lasts before the guard asks for a new one, by
@@ -151,11 +148,9 @@ impl AppleIdConfig {
             request_id_token: false,
             timeout: Duration::from_secs(10),
             max_keys_bytes: 64 * 1024,
-            make_client: None,
+            client: None,
             flow: FlowOptions::default(),
             identity_lifetime: DEFAULT_APPLE_ID_LIFETIME,
-            #[cfg(feature = "test-util")]
-            in_process: None,
         }
     }
 
@@ -239,11 +234,18 @@ impl AppleIdConfig {
         self.request_id_token = yes;
         self
     }
-    /// The app's own HTTP client for the token and keys endpoints (its connector, TLS roots,
-    /// proxy), made by `make` for each exchange; it should not follow redirects. With it, the
-    /// crate installs no process-wide TLS crypto provider.
-    pub fn http_client(mut self, make: impl Fn() -> awc::Client + Send + Sync + 'static) -> Self {
-        self.make_client = Some(Arc::new(make));
+    /// The app's own awc client for the token, keys and revoke endpoints (its connector, TLS
+    /// roots, proxy), made by `make` once on each thread that calls Apple: shorthand for
+    /// [`client`](Self::client)`(`[`AwcClient::with_factory`](crate::http::AwcClient::with_factory)`(make))`.
+    /// It should not follow redirects. With it, the crate installs no process-wide TLS crypto
+    /// provider.
+    pub fn http_client(self, make: impl Fn() -> awc::Client + Send + Sync + 'static) -> Self {
+        self.client(crate::http::AwcClient::with_factory(make))
+    }
+    /// Any [`HttpClient`](crate::http::HttpClient) for the requests to Apple (default: the
+    /// crate's [`AwcClient`](crate::http::AwcClient)).
+    pub fn client(mut self, client: impl crate::http::HttpClient) -> Self {
+        self.client = Some(crate::http::Outgoing::new(client));
         self
     }
     /// How long a call to the token or keys endpoint may take (default 10 s).
@@ -281,18 +283,13 @@ impl AppleIdConfig {
     /// keys and revoke endpoints, no port and no network, for apps' tests under
     /// `actix_web::test::init_service` with [`test_util::log_in_with_apple_id`](crate::test_util::log_in_with_apple_id).
     #[cfg(feature = "test-util")]
-    pub fn stand_in(mut self, stand_in: &crate::test_util::AppleIdStandIn) -> Self {
-        self.in_process = Some(stand_in.handler());
-        self
+    pub fn stand_in(self, stand_in: &crate::test_util::AppleIdStandIn) -> Self {
+        self.client(stand_in.clone())
     }
 
     /// Where the provider's requests go.
-    pub(crate) fn http(&self) -> crate::http::HttpClient {
-        crate::http::HttpClient {
-            make: self.make_client.clone(),
-            #[cfg(feature = "test-util")]
-            in_process: self.in_process.clone(),
-        }
+    pub(crate) fn http(&self) -> crate::http::Outgoing {
+        self.client.clone().unwrap_or_default()
     }
 
     pub(crate) fn clock_handle(&self) -> crate::clock::SharedClock {

@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::AppleIdError;
 use super::identity::IdTokenClaims;
-use crate::http::HttpClient;
+use crate::http::{Limits, Outgoing};
 
 /// How often an unknown `kid` may trigger a new fetch of the keys.
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(10);
@@ -34,7 +34,7 @@ pub(crate) struct Expected<'a> {
 /// The provider's JWKS: fetched on first use, refreshed once when a token names a key it does
 /// not hold (at most every 10 s), bounded in size and time.
 pub(crate) struct KeyCache {
-    client: HttpClient,
+    client: Outgoing,
     url: String,
     timeout: Duration,
     max_bytes: usize,
@@ -45,12 +45,7 @@ pub(crate) struct KeyCache {
 }
 
 impl KeyCache {
-    pub(crate) fn new(
-        client: HttpClient,
-        url: String,
-        timeout: Duration,
-        max_bytes: usize,
-    ) -> Self {
+    pub(crate) fn new(client: Outgoing, url: String, timeout: Duration, max_bytes: usize) -> Self {
         Self {
             client,
             url,
@@ -95,7 +90,7 @@ impl KeyCache {
             .map_err(|e| unavailable(format!("the keys URL does not make a request: {e}")))?;
         let answer = self
             .client
-            .exchange(request, self.timeout, self.max_bytes)
+            .exchange(request, Limits::new(self.timeout, self.max_bytes))
             .await
             .map_err(|e| unavailable(format!("the keys endpoint could not be reached: {e}")))?;
         if !answer.status().is_success() {

@@ -231,7 +231,11 @@ impl AppleIdStrategy {
         let client = self.config.http();
         let http = move |request: oauth2::HttpRequest| {
             let client = client.clone();
-            async move { client.exchange(request, timeout, MAX_ANSWER_BYTES).await }
+            async move {
+                client
+                    .exchange(request, crate::http::Limits::new(timeout, MAX_ANSWER_BYTES))
+                    .await
+            }
         };
         let answer = self
             .client()

@@ -15,7 +15,7 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// One exchange with Apple, as oauth2's async HTTP client answers it.
 type Exchange =
-    std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, std::io::Error>>>>;
+    std::pin::Pin<Box<dyn Future<Output = Result<oauth2::HttpResponse, crate::http::HttpError>>>>;
 /// The `Retry-After` of the last answer, if any.
 type NotedWait = Arc<Mutex<Option<Duration>>>;
 
@@ -100,7 +100,10 @@ impl AppleIdStrategy {
             let noted = noted.clone();
             Box::pin(async move {
                 let answer = client
-                    .exchange(request, timeout, super::MAX_ANSWER_BYTES)
+                    .exchange(
+                        request,
+                        crate::http::Limits::new(timeout, super::MAX_ANSWER_BYTES),
+                    )
                     .await?;
                 let wait = answer
                     .headers()

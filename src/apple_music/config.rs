@@ -297,7 +297,7 @@ impl AppleMusicConfig {
     /// [`test_util::AppleMusicStandIn`](crate::test_util::AppleMusicStandIn).
     #[cfg(feature = "test-util")]
     pub fn api_stand_in(mut self, stand_in: &crate::test_util::AppleMusicStandIn) -> Self {
-        self.api = self.api.stand_in(stand_in.handler());
+        self.api = self.api.client(stand_in.clone());
         self
     }
     /// Timeout of one Apple Music API request, body included (default 10 s).

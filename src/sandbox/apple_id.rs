@@ -380,7 +380,11 @@ async fn notify(
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_default();
     let url = format!("{target}{}/notifications", auth.prefix());
-    let answer = crate::http::client(std::time::Duration::from_secs(5))
+    crate::http::install_tls_provider();
+    let answer = awc::Client::builder()
+        .disable_redirects()
+        .timeout(std::time::Duration::from_secs(5))
+        .finish()
         .post(&url)
         .send_json(&serde_json::json!({ "payload": payload }))
         .await

@@ -128,11 +128,6 @@ impl AppleIdStandIn {
         code
     }
 
-    pub(crate) fn handler(&self) -> crate::http::InProcess {
-        let this = self.clone();
-        Arc::new(move |request| this.answer(request))
-    }
-
     fn answer(&self, request: &oauth2::HttpRequest) -> oauth2::HttpResponse {
         let path = request.uri().path().to_owned();
         let json = |status: u16, body: serde_json::Value| {
@@ -283,5 +278,20 @@ pub async fn log_in_with_apple_id(
         location,
         cookie,
         body,
+    }
+}
+
+/// The stand-in answers in process: an [`HttpClient`](crate::http::HttpClient) like any other.
+impl crate::http::HttpClient for AppleIdStandIn {
+    fn send(
+        &self,
+        request: crate::http::HttpRequest,
+        _: crate::http::Limits,
+    ) -> futures_util::future::LocalBoxFuture<
+        '_,
+        Result<crate::http::HttpResponse, crate::http::HttpError>,
+    > {
+        let answer = self.answer(&request);
+        Box::pin(std::future::ready(Ok(answer)))
     }
 }

@@ -219,25 +219,41 @@ impl AppleMusicStandIn {
     pub fn calls(&self) -> Vec<String> {
         self.inner.calls.lock().unwrap().clone()
     }
+}
 
-    pub(crate) fn handler(&self) -> crate::apple_music::api::StandIn {
-        let state = self.inner.clone();
-        std::sync::Arc::new(move |method, path, token| {
-            state.calls.lock().unwrap().push(format!("{method} {path}"));
-            use crate::stand_in::{answer, UserToken};
-            let user_token = match token {
-                None => UserToken::Missing,
-                Some(t) if state.refused.lock().unwrap().iter().any(|r| r == t) => {
-                    UserToken::Refused
-                }
-                Some(t) if state.no_subscription.lock().unwrap().iter().any(|r| r == t) => {
-                    UserToken::NoSubscription
-                }
-                Some(_) => UserToken::Accepted,
-            };
-            let (status, body) = answer(method, path, user_token);
-            (status, body.to_string().into_bytes())
-        })
+/// The stand-in answers in process: an [`HttpClient`](crate::http::HttpClient) like any other.
+impl crate::http::HttpClient for AppleMusicStandIn {
+    fn send(
+        &self,
+        request: crate::http::HttpRequest,
+        _: crate::http::Limits,
+    ) -> futures_util::future::LocalBoxFuture<
+        '_,
+        Result<crate::http::HttpResponse, crate::http::HttpError>,
+    > {
+        use crate::stand_in::{answer, UserToken};
+        let state = &self.inner;
+        let (method, path) = (request.method().as_str(), request.uri().path());
+        state.calls.lock().unwrap().push(format!("{method} {path}"));
+        let token = request
+            .headers()
+            .get("music-user-token")
+            .and_then(|v| v.to_str().ok());
+        let user_token = match token {
+            None => UserToken::Missing,
+            Some(t) if state.refused.lock().unwrap().iter().any(|r| r == t) => UserToken::Refused,
+            Some(t) if state.no_subscription.lock().unwrap().iter().any(|r| r == t) => {
+                UserToken::NoSubscription
+            }
+            Some(_) => UserToken::Accepted,
+        };
+        let (status, body) = answer(method, path, user_token);
+        let response = oauth2::http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(body.to_string().into_bytes())
+            .map_err(|e| crate::http::HttpError::NoAnswer(e.to_string()));
+        Box::pin(std::future::ready(response))
     }
 }
 

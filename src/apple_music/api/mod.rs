@@ -37,8 +37,6 @@ mod types;
 
 pub use error::ApiError;
 pub use options::ApiOptions;
-#[cfg(feature = "test-util")]
-pub(crate) use options::StandIn;
 pub use request::{ApiRequest, ApiResponse};
 pub use types::{
     AppleCheck, DeveloperTokenCheck, Storefront, UnavailablePolicy, DEFAULT_API_BASE_URL,
@@ -50,7 +48,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use serde::Deserialize;
@@ -59,7 +57,6 @@ use url::Url;
 use crate::developer_token::DeveloperTokenSigner;
 use crate::error::ConfigError;
 use crate::secret::MusicUserToken;
-use options::ClientFactory;
 
 /// A client for Apple Music API bound to one developer-token signer. Cheap to clone.
 ///
@@ -88,10 +85,7 @@ pub struct AppleMusicApi {
 }
 
 struct ApiInner {
-    #[cfg(feature = "test-util")]
-    stand_in: Option<options::StandIn>,
-    id: u64,
-    make_client: Option<ClientFactory>,
+    http: crate::http::Outgoing,
     signer: DeveloperTokenSigner,
     base: Url,
     timeout: Duration,
@@ -108,63 +102,6 @@ impl fmt::Debug for AppleMusicApi {
             .field("max_body", &self.inner.max_body)
             .finish_non_exhaustive()
     }
-}
-
-static NEXT_API_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-thread_local! {
-    // awc's client is single-threaded: one per worker thread, holding its connection pool.
-    static CLIENT: awc::Client = {
-        crate::http::install_tls_provider();
-        awc::Client::builder()
-            .disable_redirects()
-            .no_default_headers()
-            .add_default_header((
-                header::USER_AGENT,
-                concat!("actix-apple-music/", env!("CARGO_PKG_VERSION")),
-            ))
-            .finish()
-    };
-}
-
-impl ApiInner {
-    /// This thread's client: the app's (from its factory, made once per thread), or the
-    /// crate's own.
-    fn client(&self) -> awc::Client {
-        thread_local! {
-            static APP_CLIENTS: std::cell::RefCell<std::collections::HashMap<u64, awc::Client>> =
-                std::cell::RefCell::new(std::collections::HashMap::new());
-        }
-        match &self.make_client {
-            Some(make) => APP_CLIENTS.with(|clients| {
-                clients
-                    .borrow_mut()
-                    .entry(self.id)
-                    .or_insert_with(|| make())
-                    .clone()
-            }),
-            None => CLIENT.with(awc::Client::clone),
-        }
-    }
-}
-
-/// Whether sending `method` twice does what sending it once does.
-fn is_idempotent(method: &actix_web::http::Method) -> bool {
-    use actix_web::http::Method;
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    )
-}
-
-/// Whether a send failed before any answer came: the connection could not be made or was
-/// closed under the request (a pooled connection the server had closed).
-fn failed_before_answer(e: &awc::error::SendRequestError) -> bool {
-    use awc::error::SendRequestError;
-    matches!(
-        e,
-        SendRequestError::Connect(_) | SendRequestError::Send(_) | SendRequestError::Response(_)
-    )
 }
 
 impl AppleMusicApi {
@@ -212,10 +149,7 @@ impl AppleMusicApi {
         };
         Ok(Self {
             inner: Arc::new(ApiInner {
-                #[cfg(feature = "test-util")]
-                stand_in: options.stand_in.clone(),
-                id: NEXT_API_ID.fetch_add(1, Ordering::Relaxed),
-                make_client: options.make_client.clone(),
+                http: options.client.clone().unwrap_or_default(),
                 signer,
                 base,
                 timeout: options.timeout,
@@ -342,82 +276,52 @@ impl AppleMusicApi {
             .transpose()
             .map_err(|detail| ApiError::InvalidBody { detail })?;
         let inner = &self.inner;
-        #[cfg(feature = "test-util")]
-        if let Some(stand_in) = &inner.stand_in {
-            let token = music_user_token.map(|t| t.secret());
-            let (status, answer) = stand_in(request.method.as_str(), url.path(), token);
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            return self.classify(&request.path, status, None, Bytes::from(answer));
-        }
         let developer_token = inner.signer.token();
-        let outgoing = || {
-            let mut outgoing = inner
-                .client()
-                .request(request.method.clone(), url.as_str())
-                .timeout(inner.timeout)
-                .insert_header(crate::headers::apple_music_authorization(&developer_token))
-                .insert_header((header::ACCEPT, HeaderValue::from_static("application/json")));
-            if let Some(token) = music_user_token {
-                outgoing = outgoing.insert_header(crate::headers::music_user_token(token));
-            }
-            if let Some(origin) = &inner.origin {
-                outgoing = outgoing.insert_header((header::ORIGIN, origin.clone()));
-            }
-            outgoing
-        };
-        let send = |outgoing: awc::ClientRequest| {
-            let body = body.clone();
-            async move {
-                match body {
-                    Some(body) => {
-                        outgoing
-                            .content_type("application/json")
-                            .send_body(body)
-                            .await
-                    }
-                    None => outgoing.send().await,
-                }
-            }
-        };
-        let exchange = async {
-            let mut response = match send(outgoing()).await {
-                // A pooled connection the server closed while it was idle fails before any
-                // answer: an idempotent request is sent once more, on a fresh connection.
-                Err(e) if is_idempotent(&request.method) && failed_before_answer(&e) => {
-                    tracing::debug!(
-                        "Apple Music API: {}; sending once more",
-                        describe_send_error(&e)
-                    );
-                    send(outgoing()).await
-                }
-                answer => answer,
-            }
-            .map_err(|e| ApiError::unavailable(describe_send_error(&e)))?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|secs| Duration::from_secs(secs).min(crate::MAX_RETRY_AFTER));
-            let body = response
-                .body()
-                .limit(inner.max_body)
-                .await
-                .map_err(|e| match e {
-                    awc::error::PayloadError::Overflow => ApiError::unavailable(format!(
-                        "the answer is larger than {} bytes",
-                        inner.max_body
-                    )),
-                    _ => ApiError::unavailable("the answer's body could not be read"),
-                })?;
-            Ok::<_, ApiError>((status, retry_after, body))
-        };
-        let (status, retry_after, body) = actix_web::rt::time::timeout(inner.timeout, exchange)
+        let mut secrets = vec![crate::headers::apple_music_authorization(&developer_token)];
+        if let Some(token) = music_user_token {
+            secrets.push(crate::headers::music_user_token(token));
+        }
+        let mut outgoing = oauth2::http::Request::builder()
+            .method(request.method.as_str())
+            .uri(url.as_str())
+            .header(oauth2::http::header::ACCEPT, "application/json");
+        for (name, value) in &secrets {
+            let mut value = oauth2::http::HeaderValue::from_bytes(value.as_bytes())
+                .map_err(|_| ApiError::unavailable("a header value is not valid"))?;
+            // Tokens stay out of any Debug output on the way.
+            value.set_sensitive(true);
+            outgoing = outgoing.header(name.as_str(), value);
+        }
+        if let Some(origin) = &inner.origin {
+            outgoing = outgoing.header(oauth2::http::header::ORIGIN, origin.as_bytes());
+        }
+        if body.is_some() {
+            outgoing = outgoing.header(oauth2::http::header::CONTENT_TYPE, "application/json");
+        }
+        let outgoing = outgoing
+            .body(body.map(|b| b.to_vec()).unwrap_or_default())
+            .map_err(|e| ApiError::unavailable(format!("the request could not be built ({e})")))?;
+        let limits = crate::http::Limits::new(inner.timeout, inner.max_body);
+        let answer = inner
+            .http
+            .send(outgoing, limits)
             .await
-            .map_err(|_| {
-                ApiError::unavailable(format!("no answer within {} ms", inner.timeout.as_millis()))
-            })??;
+            .map_err(|e| match e {
+                crate::http::HttpError::TimedOut(_) => ApiError::unavailable(format!(
+                    "no answer within {} ms",
+                    inner.timeout.as_millis()
+                )),
+                e => ApiError::unavailable(e.to_string()),
+            })?;
+        let status =
+            StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let retry_after = answer
+            .headers()
+            .get(oauth2::http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|secs| Duration::from_secs(secs).min(crate::MAX_RETRY_AFTER));
+        let body = Bytes::from(answer.into_body());
         self.classify(&request.path, status, retry_after, body)
     }
 
@@ -501,14 +405,4 @@ fn has_error_code(body: &[u8], code: &str) -> bool {
                 .any(|item| item.code.as_deref() == Some(code))
         })
         .unwrap_or(false)
-}
-
-fn describe_send_error(error: &awc::error::SendRequestError) -> String {
-    use awc::error::SendRequestError as E;
-    match error {
-        E::Timeout => "no answer in time".into(),
-        E::Connect(e) => format!("could not connect ({e})"),
-        E::Url(_) => "the URL is not valid".into(),
-        _ => "the request failed".into(),
-    }
 }

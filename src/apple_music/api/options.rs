@@ -1,19 +1,9 @@
 //! Options of the Apple Music API client.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::types::{DEFAULT_API_BASE_URL, DEFAULT_API_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES};
-
-/// Makes the HTTP client of an [`AppleMusicApi`](super::AppleMusicApi) on each thread that
-/// uses it.
-pub(super) type ClientFactory = Arc<dyn Fn() -> awc::Client + Send + Sync>;
-
-/// An in-process stand-in for Apple Music API (feature `test-util`): method, path, music user
-/// token → status and body.
-#[cfg(feature = "test-util")]
-pub(crate) type StandIn = Arc<dyn Fn(&str, &str, Option<&str>) -> (u16, Vec<u8>) + Send + Sync>;
 
 /// Options of an [`AppleMusicApi`](super::AppleMusicApi). Defaults: [`DEFAULT_API_BASE_URL`],
 /// [`DEFAULT_API_TIMEOUT`], [`DEFAULT_MAX_RESPONSE_BYTES`], no `Origin` header, the crate's
@@ -24,9 +14,7 @@ pub struct ApiOptions {
     pub(super) timeout: Duration,
     pub(super) max_body: usize,
     pub(super) origin: Option<String>,
-    pub(super) make_client: Option<ClientFactory>,
-    #[cfg(feature = "test-util")]
-    pub(super) stand_in: Option<StandIn>,
+    pub(super) client: Option<crate::http::Outgoing>,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -36,7 +24,7 @@ impl fmt::Debug for ApiOptions {
             .field("timeout", &self.timeout)
             .field("max_body", &self.max_body)
             .field("origin", &self.origin)
-            .field("own_http_client", &self.make_client.is_some())
+            .field("own_http_client", &self.client.is_some())
             .finish()
     }
 }
@@ -48,9 +36,7 @@ impl Default for ApiOptions {
             timeout: DEFAULT_API_TIMEOUT,
             max_body: DEFAULT_MAX_RESPONSE_BYTES,
             origin: None,
-            make_client: None,
-            #[cfg(feature = "test-util")]
-            stand_in: None,
+            client: None,
         }
     }
 }
@@ -80,20 +66,19 @@ impl ApiOptions {
         self.origin = Some(origin.into());
         self
     }
-    /// Answers every request in process instead of over HTTP (feature `test-util`; see
-    /// [`test_util::AppleMusicStandIn`](crate::test_util::AppleMusicStandIn)).
-    #[cfg(feature = "test-util")]
-    pub(crate) fn stand_in(mut self, stand_in: StandIn) -> Self {
-        self.stand_in = Some(stand_in);
-        self
-    }
-    /// The app's own HTTP client (its connector, TLS roots, proxy, timeouts), made by
-    /// `make` once on each thread that calls Apple (awc clients are single-threaded). It
-    /// should not follow redirects: Apple's answers are classified, not followed. With it,
+    /// The app's own awc client (its connector, TLS roots, proxy, timeouts), made by `make`
+    /// once on each thread that calls Apple (awc clients are single-threaded): shorthand for
+    /// [`client`](Self::client)`(`[`AwcClient::with_factory`](crate::http::AwcClient::with_factory)`(make))`.
+    /// It should not follow redirects: Apple's answers are classified, not followed. With it,
     /// the crate installs no process-wide TLS crypto provider (the crate's own client
     /// installs rustls's provider for the enabled backend when none is installed yet).
-    pub fn http_client(mut self, make: impl Fn() -> awc::Client + Send + Sync + 'static) -> Self {
-        self.make_client = Some(Arc::new(make));
+    pub fn http_client(self, make: impl Fn() -> awc::Client + Send + Sync + 'static) -> Self {
+        self.client(crate::http::AwcClient::with_factory(make))
+    }
+    /// Any [`HttpClient`](crate::http::HttpClient) for the requests to Apple (default: the
+    /// crate's [`AwcClient`](crate::http::AwcClient)); in tests, an in-process stand-in.
+    pub fn client(mut self, client: impl crate::http::HttpClient) -> Self {
+        self.client = Some(crate::http::Outgoing::new(client));
         self
     }
 }
