@@ -278,6 +278,20 @@ impl AppleMusicConfig {
         self.check_with_apple = enabled;
         self
     }
+    /// Flow options (targets, state lifetime, origin checks, clock, …), as
+    /// [`AppleIdConfig::flow`](crate::AppleIdConfig::flow) takes them; see [`FlowOptions`].
+    /// The flow setters below are shorthands for it.
+    pub fn flow(mut self, change: impl FnOnce(FlowOptions) -> FlowOptions) -> Self {
+        self.flow = change(self.flow);
+        self
+    }
+    /// Apple Music API options (base URL, timeout, body limit, `Origin`, HTTP client); see
+    /// [`ApiOptions`](crate::apple_music_api::ApiOptions). The `api_*` setters below are
+    /// shorthands for it.
+    pub fn api(mut self, change: impl FnOnce(ApiOptions) -> ApiOptions) -> Self {
+        self.api = change(self.api);
+        self
+    }
     /// Apple Music API base URL (default `https://api.music.apple.com`; a stand-in in tests,
     /// the sandbox in the demo).
     pub fn api_base_url(mut self, url: impl Into<String>) -> Self {

@@ -1231,3 +1231,23 @@ async fn the_page_script_is_a_cacheable_asset_and_the_page_is_small() {
         assert_eq!(resp.status(), StatusCode::NOT_FOUND, "{missing}");
     }
 }
+
+/// `AppleMusicConfig` composes `FlowOptions` and `ApiOptions` as `AppleIdConfig` does: options
+/// set through `flow(|o| …)` and `api(|o| …)` are the ones the sign-in uses.
+#[actix_web::test]
+async fn the_config_composes_flow_and_api_options() {
+    let stand_in = actix_apple_music::test_util::AppleMusicStandIn::new();
+    let config = AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate())
+        .flow(|o| o.success_target("/library"))
+        .api(|o| o.client(stand_in.clone()));
+    let app = app_of(Authenticator::new(AppleMusicStrategy::new(config).unwrap())).await;
+    let login =
+        actix_apple_music::test_util::log_in_with_apple_music(&app, PREFIX, TOKEN, None).await;
+    assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+    assert_eq!(login.location.as_deref(), Some("/library"));
+    assert_eq!(
+        stand_in.calls(),
+        ["GET /v1/me/storefront"],
+        "the sign-in asked the stand-in"
+    );
+}
