@@ -280,6 +280,22 @@ impl<S: Strategy> Authenticator<S> {
         &self.options
     }
 
+    /// The login state's lifetime (set with `options(|o| o.state_ttl(…))`).
+    pub fn state_ttl(&self) -> std::time::Duration {
+        self.options.state_ttl
+    }
+
+    /// How long a server-side session outlives what it holds (set with
+    /// `options(|o| o.session_margin(…))`).
+    pub fn session_margin(&self) -> std::time::Duration {
+        self.options.session_margin
+    }
+
+    /// Where a sign-in without `return_to` goes (set with `options(|o| o.success_target(…))`).
+    pub fn success_target(&self) -> &str {
+        &self.options.success_target
+    }
+
     fn paths(&self) -> Option<&MountPaths> {
         self.paths.get()
     }

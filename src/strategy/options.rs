@@ -138,18 +138,6 @@ impl FlowOptions {
         self
     }
 
-    /// The login state's lifetime.
-    pub fn state_lifetime(&self) -> Duration {
-        self.state_ttl
-    }
-    /// The session margin.
-    pub fn margin(&self) -> Duration {
-        self.session_margin
-    }
-    /// The success target.
-    pub fn success_path(&self) -> &str {
-        &self.success_target
-    }
     /// The current time of the flow's clock.
     pub fn now(&self) -> time::OffsetDateTime {
         self.clock.now()
@@ -226,16 +214,5 @@ mod tests {
             .public_origin("https://app.example/path")
             .check()
             .is_err());
-    }
-
-    #[test]
-    fn the_getters_answer_what_was_set() {
-        let options = FlowOptions::new()
-            .state_ttl(Duration::from_secs(42))
-            .session_margin(Duration::from_secs(7))
-            .success_target("/home");
-        assert_eq!(options.state_lifetime(), Duration::from_secs(42));
-        assert_eq!(options.margin(), Duration::from_secs(7));
-        assert_eq!(options.success_path(), "/home");
     }
 }

@@ -613,3 +613,16 @@ async fn clones_mount_in_several_apps_like_workers_do() {
     }));
     assert!(again.is_err(), "one authenticator, one prefix");
 }
+
+/// The authenticator's getters are named like the options' setters and answer what was set.
+#[actix_web::test]
+async fn the_authenticators_getters_answer_what_its_options_set() {
+    let auth = Authenticator::new(oauth(&provider())).options(|o| {
+        o.state_ttl(Duration::from_secs(42))
+            .session_margin(Duration::from_secs(7))
+            .success_target("/home")
+    });
+    assert_eq!(auth.state_ttl(), Duration::from_secs(42));
+    assert_eq!(auth.session_margin(), Duration::from_secs(7));
+    assert_eq!(auth.success_target(), "/home");
+}
