@@ -27,7 +27,7 @@ pub struct AppleMusicIdentity {
     expires_at: OffsetDateTime,
     restricted: Option<bool>,
     storefront: Option<Storefront>,
-    verification: AppleCheck,
+    apple_check: AppleCheck,
 }
 
 /// The stored form of an identity (version 1): `[1, token, at, exp, restricted, check,
@@ -47,7 +47,7 @@ struct Stored(
 
 impl From<AppleMusicIdentity> for Stored {
     fn from(identity: AppleMusicIdentity) -> Self {
-        let check = match identity.verification {
+        let check = match identity.apple_check {
             AppleCheck::Off => 0,
             AppleCheck::Passed => 1,
             AppleCheck::Unreachable => 2,
@@ -86,7 +86,7 @@ impl TryFrom<Stored> for AppleMusicIdentity {
         let time = |secs: i64| {
             OffsetDateTime::from_unix_timestamp(secs).map_err(|_| "a time out of range".to_owned())
         };
-        let verification = match check {
+        let apple_check = match check {
             0 => AppleCheck::Off,
             1 => AppleCheck::Passed,
             2 => AppleCheck::Unreachable,
@@ -112,7 +112,7 @@ impl TryFrom<Stored> for AppleMusicIdentity {
             expires_at: time(exp)?,
             restricted,
             storefront,
-            verification,
+            apple_check,
         })
     }
 }
@@ -132,7 +132,7 @@ impl AppleMusicIdentity {
             expires_at: authenticated_at + lifetime,
             restricted,
             storefront: None,
-            verification: AppleCheck::Off,
+            apple_check: AppleCheck::Off,
         }
     }
 
@@ -140,14 +140,14 @@ impl AppleMusicIdentity {
     /// check with Apple makes one.
     pub(crate) fn verified(mut self, storefront: Storefront) -> Self {
         self.storefront = Some(storefront);
-        self.verification = AppleCheck::Passed;
+        self.apple_check = AppleCheck::Passed;
         self
     }
 
     /// This identity marked as not proven: Apple could not be asked and the app accepts that.
     pub(crate) fn unverified(mut self) -> Self {
         self.storefront = None;
-        self.verification = AppleCheck::Unreachable;
+        self.apple_check = AppleCheck::Unreachable;
         self
     }
 
@@ -158,7 +158,7 @@ impl AppleMusicIdentity {
 
     /// What Apple's check of the music user token found at sign-in.
     pub fn apple_check(&self) -> AppleCheck {
-        self.verification
+        self.apple_check
     }
 
     /// The music user token (a secret: send it only to Apple).
@@ -205,7 +205,7 @@ impl fmt::Debug for AppleMusicIdentity {
             .field("expires_at", &self.expires_at)
             .field("restricted", &self.restricted)
             .field("storefront", &self.storefront)
-            .field("apple_check", &self.verification)
+            .field("apple_check", &self.apple_check)
             .finish()
     }
 }
