@@ -70,7 +70,7 @@ async fn sign_in(
 }
 
 /// The session middleware of the cookie scopes: the compact cookie store.
-fn cookie_session(key: &Key) -> actix_apple_music::session_store::Sessions<CompactCookieStore> {
+fn cookie_session(key: &Key) -> actix_apple_music::session_store::SessionStack<CompactCookieStore> {
     StoreFailures::around(
         SessionMiddleware::builder(LifetimeStore::new(CompactCookieStore::new()), key.clone())
             .cookie_content_security(CookieContentSecurity::Private)

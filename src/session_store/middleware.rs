@@ -27,8 +27,8 @@ impl StoreFailures {
     /// ```
     pub fn around<St: SessionStore + 'static>(
         session: actix_session::SessionMiddleware<LifetimeStore<St>>,
-    ) -> Sessions<St> {
-        Sessions {
+    ) -> SessionStack<St> {
+        SessionStack {
             session,
             rotation: None,
         }
@@ -37,12 +37,12 @@ impl StoreFailures {
 
 /// `SessionMiddleware` over a [`LifetimeStore`] with [`StoreFailures`] around it, as one
 /// middleware; made by [`StoreFailures::around`].
-pub struct Sessions<St: SessionStore> {
+pub struct SessionStack<St: SessionStore> {
     session: actix_session::SessionMiddleware<LifetimeStore<St>>,
     rotation: Option<Rotation>,
 }
 
-impl<St: SessionStore> Sessions<St> {
+impl<St: SessionStore> SessionStack<St> {
     /// Rotates the session key without signing anyone out: a session cookie named
     /// `cookie_name` that only a previous key of `keys` opens is read as if written under the
     /// current one, and written again under it in that request's answer. Build the session
@@ -69,13 +69,13 @@ impl<St: SessionStore> Sessions<St> {
     }
 }
 
-impl<St: SessionStore> fmt::Debug for Sessions<St> {
+impl<St: SessionStore> fmt::Debug for SessionStack<St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sessions").finish_non_exhaustive()
+        f.debug_struct("SessionStack").finish_non_exhaustive()
     }
 }
 
-impl<S, B, St> Transform<S, ServiceRequest> for Sessions<St>
+impl<S, B, St> Transform<S, ServiceRequest> for SessionStack<St>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     B: MessageBody + 'static,

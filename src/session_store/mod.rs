@@ -90,7 +90,11 @@ pub(crate) fn cookie_bytes(session: &actix_session::Session, extra: usize) -> us
 }
 pub use failures::{StoreFailures, StoreOperation, StoreUnavailable};
 pub use lifetime::{KeyedSessionStore, LifetimeStore, WriteMode, DEFAULT_STORE_TIMEOUT};
-pub use middleware::Sessions;
+pub use middleware::SessionStack;
+
+/// The former name of [`SessionStack`] (a middleware, named like a collection).
+#[deprecated(note = "renamed SessionStack")]
+pub type Sessions<St> = SessionStack<St>;
 #[cfg(feature = "redis")]
 pub use redis::{
     redis, redis_at, redis_with_keys, RedisLedger, RedisSessions, RedisStore, SPENT_STATE_PREFIX,

@@ -13,7 +13,7 @@ use actix_web::HttpMessage as _;
 /// without signing anyone out:
 ///
 /// 1. start every instance with the new key as current and the old one as previous
-///    ([`Sessions::rotating`](super::Sessions::rotating) for cookies,
+///    ([`SessionStack::rotating`](super::SessionStack::rotating) for cookies,
 ///    [`redis_with_keys`](super::redis_with_keys) or [`LifetimeStore::sealed_with`](super::LifetimeStore::sealed_with) for sealed values);
 /// 2. each session is read under the old key and written again under the new one at its next
 ///    request;
