@@ -18,7 +18,7 @@ use actix_session::config::CookieContentSecurity;
 use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use common::{form, page_data, KEY_ID, TEAM_ID};
 use serde_json::Value;
 
@@ -198,9 +198,7 @@ async fn instance_with(
         session_store::LifetimeStore::new(plain)
     };
     let key = key.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
+    common::serve(move || {
         App::new()
             .wrap(StoreFailures::around(
                 SessionMiddleware::builder(store.clone(), key.clone())
@@ -211,14 +209,6 @@ async fn instance_with(
             .configure(auth.clone().mount(PREFIX))
             .route("/me", web::get().to(me))
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
-    base
 }
 
 /// Two instances on one Redis, sharing the session key and the `.p8` key, as behind a load
@@ -689,9 +679,7 @@ async fn accounts_instance_at(target: &session_store::RedisTarget, pem: &str, ke
         .account(|person: &String| person.clone());
     let store = redis.store();
     let key = key.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
+    common::serve(move || {
         App::new()
             .wrap(StoreFailures::around(
                 SessionMiddleware::builder(store.clone(), key.clone())
@@ -709,14 +697,6 @@ async fn accounts_instance_at(target: &session_store::RedisTarget, pem: &str, ke
             )
             .route("/account/sign-out-others", web::post().to(sign_out_others))
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
-    base
 }
 
 /// Signs a new browser in on `base` with the music user token `token`.
@@ -874,9 +854,7 @@ async fn rotating_instance(redis_url: &str, pem: &str, keys: session_store::Sess
     let auth =
         Authenticator::new(AppleMusicStrategy::new(config).unwrap()).state_ledger(redis.ledger());
     let store = redis.store();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
+    common::serve(move || {
         let session = SessionMiddleware::builder(store.clone(), keys.current().clone())
             .cookie_content_security(CookieContentSecurity::Private)
             .cookie_secure(false)
@@ -886,14 +864,6 @@ async fn rotating_instance(redis_url: &str, pem: &str, keys: session_store::Sess
             .configure(auth.mount(PREFIX))
             .route("/me", web::get().to(me))
     })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
-    base
 }
 
 #[actix_web::test]

@@ -1110,20 +1110,12 @@ async fn a_stalled_callback_body_is_answered_408() {
         AppleMusicStrategy::new(config(&clock).body_timeout(Duration::from_millis(300))).unwrap(),
     );
     let key = Key::generate();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = actix_web::HttpServer::new(move || {
+    let base = crate::common::serve(move || {
         App::new()
             .wrap(session(&key))
             .configure(auth.clone().mount(PREFIX))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(0)
-    .listen(listener)
-    .unwrap()
-    .run();
-    actix_web::rt::spawn(server);
+    });
+    let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
     let answer = actix_web::rt::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut socket = std::net::TcpStream::connect(addr).unwrap();
