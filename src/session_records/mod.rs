@@ -17,6 +17,18 @@
 //! The account store (memory or Redis) keeps, per account, the index of its sessions
 //! ([`account::Entry`]) and its sign-out marks ([`account::Marks`]).
 
+/// A key written and removed again in one request, never stored: the change makes
+/// actix-session send the cookie (and save the session) again, as key rotation needs.
+const REWRITE_MARK: &str = "aam.rotated";
+
+/// Makes actix-session rewrite this request's session and cookie without changing what it
+/// holds.
+pub(crate) fn force_rewrite(session: &actix_session::Session) {
+    if session.insert(REWRITE_MARK, 1).is_ok() {
+        session.remove(REWRITE_MARK);
+    }
+}
+
 pub(crate) mod account;
 mod keys;
 mod lifetime;

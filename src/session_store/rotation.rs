@@ -149,11 +149,7 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         if req.extensions().get::<RotatedCookie>().is_some() {
-            let session = req.get_session();
-            // Any change makes actix-session send the cookie (and save the session) again.
-            if session.insert("aam.rotated", 1).is_ok() {
-                session.remove("aam.rotated");
-            }
+            crate::session_records::force_rewrite(&req.get_session());
         }
         self.service.call(req)
     }
