@@ -11,11 +11,10 @@ use actix_apple_music::{
     AccountDeletionError, AppleIdNotification, AppleIdNotificationKind, Authenticator, Clock,
     RefreshCheck, RefreshToken, Revocation,
 };
-use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{test, web, App};
+use actix_web::{test, web};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Header};
@@ -41,15 +40,14 @@ async fn app(
         async {}
     });
     let auth = Authenticator::new(strategy).accounts(accounts.clone());
-    test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount(PREFIX))
-            .route("/whoami", web::get().to(whoami)),
+    crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth.clone(),
+        PREFIX,
+        |cfg| {
+            cfg.route("/whoami", web::get().to(whoami));
+        },
     )
     .await
 }
@@ -399,15 +397,14 @@ async fn deleting_an_account_revokes_then_signs_out_everywhere_then_runs_the_app
     let h = harness();
     let accounts = Accounts::in_memory();
     let auth = Authenticator::new(h.strategy()).accounts(accounts.clone());
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount(PREFIX))
-            .route("/whoami", web::get().to(whoami)),
+    let app = crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth.clone(),
+        PREFIX,
+        |cfg| {
+            cfg.route("/whoami", web::get().to(whoami));
+        },
     )
     .await;
     let ada = sign_in(&app, &h, "001234.ada").await;
@@ -466,16 +463,15 @@ async fn apps_test_sign_in_with_apple_in_process() {
             async { Ok(()) }
         },
     );
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount(PREFIX))
-            .configure(test_util::routes::<AppleIdStrategy>)
-            .route("/whoami", web::get().to(whoami)),
+    let app = crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth.clone(),
+        PREFIX,
+        |cfg| {
+            cfg.configure(test_util::routes::<AppleIdStrategy>)
+                .route("/whoami", web::get().to(whoami));
+        },
     )
     .await;
     let login =

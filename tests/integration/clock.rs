@@ -8,10 +8,9 @@ use actix_apple_music::{
     AppleIdConfig, AppleIdStrategy, AppleMusicConfig, AppleMusicStrategy, Authenticator,
     ManualClock,
 };
-use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::http::StatusCode;
-use actix_web::{test, web, App, HttpRequest, HttpResponse};
+use actix_web::{test, web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
@@ -48,15 +47,14 @@ async fn apple_musics_developer_token_and_identity_follow_the_authenticators_clo
         AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap())
         .options(|o| o.clock(clock.clone()));
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount("/auth/apple-music"))
-            .route("/at", web::get().to(authenticated_at)),
+    let app = crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth,
+        "/auth/apple-music",
+        |cfg| {
+            cfg.route("/at", web::get().to(authenticated_at));
+        },
     )
     .await;
 
@@ -114,14 +112,12 @@ async fn apple_id_sign_in(clock: Option<ManualClock>) -> test_util::TestLogin {
     if let Some(clock) = clock {
         auth = auth.options(|o| o.clock(clock));
     }
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount("/auth/apple")),
+    let app = crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        auth,
+        "/auth/apple",
+        |_| {},
     )
     .await;
     test_util::log_in_with_apple_id(&app, "/auth/apple", &stand_in, "ada@example.com", None).await

@@ -244,22 +244,21 @@ async fn a_second_strategy_from_outside_the_crate_lives_beside_apple_music() {
         )
         .unwrap(),
     );
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(store.clone(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(oauth_auth.mount("/auth/oauth"))
-            .configure(music_auth.mount("/auth/apple-music"))
-            .route("/oauth-page", web::get().to(oauth_page))
-            .route("/music-page", web::get().to(music_page))
-            .service(
-                web::scope("/oauth-area")
-                    .wrap(RequireSignIn::<OAuthStrategy>::new())
-                    .route("/inside", web::get().to(inside)),
-            ),
+    let app = crate::common::app(
+        store.clone(),
+        Key::generate(),
+        oauth_auth.clone(),
+        "/auth/oauth",
+        |cfg| {
+            cfg.configure(music_auth.mount("/auth/apple-music"))
+                .route("/oauth-page", web::get().to(oauth_page))
+                .route("/music-page", web::get().to(music_page))
+                .service(
+                    web::scope("/oauth-area")
+                        .wrap(RequireSignIn::<OAuthStrategy>::new())
+                        .route("/inside", web::get().to(inside)),
+                );
+        },
     )
     .await;
     // The handles the app kept know where they were mounted.
@@ -514,16 +513,15 @@ async fn the_hook_value_is_read_back_and_forget_signs_the_strategy_out() {
     async fn user_value(user: SignedIn<OAuthStrategy, serde_json::Value>) -> HttpResponse {
         HttpResponse::Ok().json(user.user().cloned())
     }
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(MemoryStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(oauth_auth.mount("/auth/oauth"))
-            .route("/user", web::get().to(user_value))
-            .route("/forget", web::post().to(forget)),
+    let app = crate::common::app(
+        MemoryStore::default(),
+        Key::generate(),
+        oauth_auth.clone(),
+        "/auth/oauth",
+        |cfg| {
+            cfg.route("/user", web::get().to(user_value))
+                .route("/forget", web::post().to(forget));
+        },
     )
     .await;
     let resp = test::call_service(

@@ -11,10 +11,9 @@ use actix_apple_music::{
     Authenticator, ManualClock, MusicUserToken, RequireAppleMusic,
 };
 use actix_session::storage::CookieSessionStore;
-use actix_session::SessionMiddleware;
 use actix_web::cookie::{Cookie, Key};
 use actix_web::http::{header, StatusCode};
-use actix_web::{test, web, App, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{test, web, HttpMessage, HttpRequest, HttpResponse};
 use common::{form, page_data, KEY_ID, TEAM_ID};
 use serde_json::{json, Value};
 use time::macros::datetime;
@@ -522,16 +521,15 @@ async fn a_user_value_that_does_not_read_is_logged_once() {
     }
     let clock = ManualClock::starting_now();
     let auth = Authenticator::new(AppleMusicStrategy::new(config(&clock)).unwrap());
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount(PREFIX))
-            .configure(test_util::routes::<AppleMusicStrategy>)
-            .route("/profile", web::get().to(profile)),
+    let app = crate::common::app(
+        CookieSessionStore::default(),
+        Key::generate(),
+        auth,
+        PREFIX,
+        |cfg| {
+            cfg.configure(test_util::routes::<AppleMusicStrategy>)
+                .route("/profile", web::get().to(profile));
+        },
     )
     .await;
     let cookie = test_util::sign_in_with_user::<AppleMusicStrategy, _>(

@@ -423,14 +423,12 @@ async fn the_hook_is_told_when_the_session_held_another_person() {
             ));
             async { Ok(()) }
         });
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(person.mount("/auth/person")),
+    let app = crate::common::app(
+        CookieSessionStore::default(),
+        Key::generate(),
+        person,
+        "/auth/person",
+        |_| {},
     )
     .await;
     let mut cookie: Option<Cookie<'static>> = None;

@@ -3,10 +3,9 @@
 use actix_apple_music::developer_token::SigningKey;
 use actix_apple_music::{AppleMusicConfig, AppleMusicStrategy, Authenticator};
 use actix_session::storage::CookieSessionStore;
-use actix_session::SessionMiddleware;
 use actix_web::cookie::Key;
 use actix_web::http::StatusCode;
-use actix_web::{test, App};
+use actix_web::test;
 
 use crate::common::{KEY_ID, TEAM_ID};
 
@@ -17,14 +16,12 @@ async fn logout_status(public_origin: Option<&str>, origin: &str) -> StatusCode 
         let public = public.to_owned();
         auth = auth.options(move |o| o.public_origin(public));
     }
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount("/auth/apple-music")),
+    let app = crate::common::app(
+        CookieSessionStore::default(),
+        Key::generate(),
+        auth,
+        "/auth/apple-music",
+        |_| {},
     )
     .await;
     test::call_service(

@@ -16,14 +16,12 @@ async fn another_sites_login_navigations_do_not_fail_the_persons_own_sign_in() {
     let config =
         AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount("/auth/apple-music")),
+    let app = crate::common::app(
+        CookieSessionStore::default(),
+        Key::generate(),
+        auth,
+        "/auth/apple-music",
+        |_| {},
     )
     .await;
     // A login page: its state and developer token, and the session cookie after it.
@@ -156,14 +154,12 @@ async fn a_cancelled_sign_in_in_one_tab_leaves_the_other_tabs_login_pending() {
     let config =
         AppleMusicConfig::new(TEAM_ID, KEY_ID, SigningKey::generate()).check_with_apple(false);
     let auth = Authenticator::new(AppleMusicStrategy::new(config).unwrap());
-    let app = test::init_service(
-        App::new()
-            .wrap(
-                SessionMiddleware::builder(CookieSessionStore::default(), Key::generate())
-                    .cookie_secure(false)
-                    .build(),
-            )
-            .configure(auth.mount("/auth/apple-music")),
+    let app = crate::common::app(
+        CookieSessionStore::default(),
+        Key::generate(),
+        auth,
+        "/auth/apple-music",
+        |_| {},
     )
     .await;
     let next = |resp: &actix_web::dev::ServiceResponse, cookie: Cookie<'static>| {
