@@ -96,7 +96,8 @@ impl SharedClock {
 
     /// The current time of the clock this handle reads.
     pub(crate) fn now(&self) -> OffsetDateTime {
-        self.current().now()
+        // Read under the lock: no reference count touched on this per-request path.
+        self.0.read().unwrap_or_else(|e| e.into_inner()).now()
     }
 
     fn current(&self) -> Arc<dyn Clock> {

@@ -1,6 +1,6 @@
 //! One strategy's session keys, namespaced by its name, and the versioned identity record.
 
-use actix_session::{Session, SessionGetError, SessionInsertError};
+use actix_session::{Session, SessionInsertError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -39,8 +39,7 @@ impl StrategyKeys {
         match session.get::<IdentityRecord<I>>(&self.identity) {
             Ok(None) => Ok(None),
             Ok(Some(IdentityRecord(IDENTITY_VERSION, identity))) => Ok(Some(identity)),
-            Ok(Some(_)) => Err(IdentityUnreadable::Version),
-            Err(e) => Err(IdentityUnreadable::Format(e)),
+            Ok(Some(_)) | Err(_) => Err(IdentityUnreadable),
         }
     }
 
@@ -71,15 +70,10 @@ impl StrategyKeys {
     }
 }
 
-/// Why a stored identity did not read.
+/// A stored identity is there but does not read: written in another version of the record,
+/// or not this app's identity type (another version of the app, or a tampered store).
 #[derive(Debug)]
-pub(crate) enum IdentityUnreadable {
-    /// Written in another version of the record.
-    Version,
-    /// Not the record's format (or not this app's identity type).
-    #[allow(dead_code)] // read through Debug only
-    Format(SessionGetError),
-}
+pub(crate) struct IdentityUnreadable;
 
 /// How an identity is kept: `[version, identity]`.
 #[derive(Deserialize)]
